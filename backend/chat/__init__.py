@@ -1,0 +1,1 @@
+"""The chat turn: prompt assembly, history trimming, and streaming a reply."""

@@ -1,0 +1,78 @@
+"""Bridging a blocking producer thread to an async iterator of events.
+
+Runtimes block; the UI's event loop must not. ``ChatStream`` runs the producer
+in a thread and hands its events over through an ``asyncio.Queue``.
+Cancelling (``cancel()``, or leaving the ``async for`` early) sets the
+producer's ``threading.Event``, which the runtime checks between tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from backend.events import ChatEvent
+
+_END = object()
+
+Producer = Callable[[Callable[[ChatEvent], None], threading.Event], None]
+
+
+class ChatStream:
+    """An async iterator of ``ChatEvent`` for one assistant reply."""
+
+    def __init__(self, conversation_id: int, producer: Producer) -> None:
+        self.conversation_id = conversation_id
+        self.cancel_event = threading.Event()
+        self._producer = producer
+        self._queue: asyncio.Queue[Any] | None = None
+        self._thread: threading.Thread | None = None
+
+    def cancel(self) -> None:
+        """Stop generation at the next token; the stream still ends with
+        ``Done("cancelled")`` and ``MessageSaved`` for the partial reply."""
+        self.cancel_event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def _start(self) -> asyncio.Queue[Any]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        def emit(event: Any) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        def run() -> None:
+            try:
+                self._producer(emit, self.cancel_event)
+            finally:
+                emit(_END)
+
+        self._thread = threading.Thread(target=run, name="chat-turn", daemon=True)
+        self._thread.start()
+        return queue
+
+    async def __aiter__(self) -> AsyncIterator[ChatEvent]:
+        if self._queue is not None:
+            raise RuntimeError("a ChatStream can be iterated once")
+        self._queue = queue = self._start()
+        try:
+            while True:
+                event = await queue.get()
+                if event is _END:
+                    return
+                yield event
+        finally:
+            # Early exit (break, task cancelled): stop the model, and wait
+            # for the producer to store what it has, off the event loop.
+            self.cancel_event.set()
+            if self._thread is not None:
+                await asyncio.to_thread(self._thread.join)
+
+    async def collect(self) -> list[ChatEvent]:
+        """Run to the end and return every event (CLI and tests)."""
+        return [event async for event in self]

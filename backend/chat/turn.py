@@ -1,0 +1,151 @@
+"""One assistant reply, from stored thread to stored answer.
+
+``run_turn`` is the producer behind a ``ChatStream``: it builds the prompt
+from the active branch (system prompt first, byte-identical from turn to turn
+so the runtime's KV cache is reused), trims it to the context window, streams
+the runtime's events to the caller, then stores the reply and one request-log
+row, whatever happened (finished, cancelled, failed).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from backend.chat.history import TrimState, fit_history
+from backend.errors import AssistantError
+from backend.events import (
+    ChatEvent,
+    Done,
+    ErrorEvent,
+    HistoryTrimmed,
+    MessageSaved,
+    MessageStarted,
+    TextDelta,
+    Usage,
+)
+from backend.runtimes.base import (
+    ChatMessage,
+    GenerationParams,
+    GenerationRequest,
+    ModelInfo,
+    Runtime,
+)
+from backend.store.conversations import ConversationStore
+from backend.store.records import Message
+from backend.store.requests import RequestLog
+
+
+@dataclass
+class TurnPlan:
+    """What to answer: the conversation, the user message the reply goes
+    under, and the model that writes it."""
+
+    conversation_id: int
+    parent_id: int
+    user_message_id: int | None
+    runtime: Runtime
+    model: ModelInfo
+    params: GenerationParams
+    system_prompt: str
+
+
+def prompt_messages(thread: list[Message]) -> list[ChatMessage]:
+    """The thread as chat messages: the user's edited version of a reply
+    replaces the original, and failed empty replies are skipped."""
+    out = []
+    for m in thread:
+        if m.role not in ("user", "assistant"):
+            continue
+        text = m.display_content
+        if m.role == "assistant" and not text.strip():
+            continue
+        out.append(ChatMessage(m.role, text))  # type: ignore[arg-type]
+    return out
+
+
+def run_turn(
+    plan: TurnPlan,
+    conversations: ConversationStore,
+    requests: RequestLog,
+    trim_state: TrimState,
+    generation_lock: threading.Lock,
+    emit: Callable[[ChatEvent], None],
+    cancel: threading.Event,
+) -> None:
+    thread = conversations.thread(plan.conversation_id)
+    ids = [m.id for m in thread]
+    if plan.parent_id in ids:
+        thread = thread[: ids.index(plan.parent_id) + 1]
+    history = prompt_messages(thread)
+    system = ChatMessage("system", plan.system_prompt) if plan.system_prompt.strip() else None
+
+    reply_id = conversations.add_message(
+        plan.conversation_id,
+        plan.parent_id,
+        "assistant",
+        "",
+        model=plan.model.name,
+        status="streaming",
+    )
+    emit(MessageStarted(plan.conversation_id, plan.user_message_id, reply_id, plan.model.name))
+
+    parts: list[str] = []
+    usage: Usage | None = None
+    stop_reason = "error"
+    error: str | None = None
+    started = time.perf_counter()
+    with generation_lock:
+        try:
+            window = plan.runtime.context_window(plan.model)
+            costs = plan.runtime.count_tokens(plan.model, ([system] if system else []) + history)
+            budget = window - plan.params.max_tokens
+            fitted = fit_history(system, history, costs, budget, trim_state)
+            if fitted.dropped:
+                emit(
+                    HistoryTrimmed(
+                        dropped_messages=fitted.dropped,
+                        kept_messages=len(fitted.messages),
+                        context_tokens=window,
+                    )
+                )
+            request = GenerationRequest(plan.model, fitted.messages, plan.params)
+            for event in plan.runtime.stream(request, cancel):
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                elif isinstance(event, Usage):
+                    usage = event
+                elif isinstance(event, ErrorEvent):
+                    error = event.message
+                elif isinstance(event, Done):
+                    stop_reason = event.stop_reason
+                emit(event)
+        except AssistantError as err:
+            error = str(err)
+            emit(ErrorEvent(error, err.title))
+            emit(Done("error"))
+        except Exception as err:  # a runtime bug must not kill the app
+            error = f"{type(err).__name__}: {err}"
+            emit(ErrorEvent(error, "Unexpected runtime error"))
+            emit(Done("error"))
+    if usage is None and error is None:
+        elapsed = (time.perf_counter() - started) * 1000
+        usage = Usage(0, 0, elapsed, elapsed)
+
+    content = "".join(parts)
+    status = {"stop": "complete", "length": "complete"}.get(stop_reason, stop_reason)
+    if error is not None and stop_reason != "error":
+        status = "error"
+    conversations.finish_message(reply_id, content, status)
+    request_id = requests.record(
+        runtime=plan.runtime.name,
+        model=plan.model.name,
+        usage=usage,
+        stop_reason="error" if error else stop_reason,
+        error=error,
+        conversation_id=plan.conversation_id,
+        message_id=reply_id,
+    )
+    emit(MessageSaved(reply_id, content, "error" if error else stop_reason, request_id))

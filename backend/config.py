@@ -1,0 +1,125 @@
+"""Typed, validated TOML configuration.
+
+The file is ``config.toml`` in the data folder (``assistant locate`` prints
+it). Every field has a default, so the file is optional and may hold only what
+the user changes. Unknown keys are rejected so that typos are caught; a bad
+value raises ``ConfigError`` whose message names the field, e.g.
+``generation.temperature: Input should be less than or equal to 2``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from backend.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelEntry(_Section):
+    """A GGUF model the user added by path."""
+
+    name: str = Field(min_length=1)
+    """The id shown in the model picker and accepted by ``--model``."""
+    path: Path
+    """Path to the ``.gguf`` file (``~`` is expanded)."""
+    n_ctx: int | None = Field(default=None, ge=256)
+    """Context window for this model; defaults to ``llama.n_ctx``."""
+    description: str = ""
+    """Free text shown in the picker."""
+
+
+class LlamaSettings(_Section):
+    """llama.cpp runtime settings."""
+
+    n_ctx: int = Field(default=4096, ge=256, le=1_048_576)
+    """Context window in tokens (capped at the model's trained length)."""
+    n_threads: int | None = Field(default=None, ge=1)
+    """CPU threads for decoding; default: the machine's physical cores
+    (llama-cpp-python's own default halves the logical count)."""
+    n_threads_batch: int | None = Field(default=None, ge=1)
+    """CPU threads for prompt processing; default: as ``n_threads``."""
+    n_batch: int = Field(default=512, ge=8)
+    """Prompt-processing batch size."""
+    n_gpu_layers: int | None = None
+    """Layers to offload to the GPU; default: all when the build supports GPU
+    offload (CUDA/Metal/Vulkan), else 0. ``0`` forces CPU."""
+    flash_attn: bool = False
+    """Use flash attention where the build supports it."""
+
+
+class GenerationSettings(_Section):
+    """Sampling defaults for every reply."""
+
+    max_tokens: int = Field(default=512, ge=1, le=32768)
+    """Most tokens a reply may have; also reserved out of the context window."""
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    """Sampling temperature; 0 is greedy."""
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
+    """Nucleus sampling threshold."""
+    seed: int | None = None
+    """Fixed seed for reproducible replies; default random."""
+
+
+class UISettings(_Section):
+    """Terminal UI settings."""
+
+    theme: str | None = None
+    """Theme name; when unset the last theme picked in the app is used."""
+    keybindings: dict[str, str] = Field(default_factory=dict)
+    """Remap actions to keys, e.g. ``{ "new_conversation" = "ctrl+n" }``.
+    ``assistant keys`` and the help screen list the action ids."""
+
+
+class Settings(_Section):
+    """The whole configuration file."""
+
+    default_model: str = "smollm2-135m-instruct"
+    """Model used for new conversations (a name from ``assistant models``)."""
+    models_dir: Path | None = None
+    """Extra folder scanned for ``.gguf`` files (the data folder's
+    ``models/`` is always scanned)."""
+    models: list[ModelEntry] = Field(default_factory=list)
+    """GGUF files added by path, as ``[[models]]`` tables."""
+    llama: LlamaSettings = Field(default_factory=LlamaSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"{where}: {e['msg']}")
+    return f"{source}: " + "; ".join(lines)
+
+
+def parse_settings(data: dict[str, Any], source: str = "config") -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err, source)) from None
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate ``path``; a missing file means all defaults."""
+    if not path.exists():
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read ({err})") from None
+    settings = parse_settings(data, str(path))
+    for entry in settings.models:
+        entry.path = entry.path.expanduser()
+    if settings.models_dir is not None:
+        settings.models_dir = settings.models_dir.expanduser()
+    return settings

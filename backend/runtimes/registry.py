@@ -1,0 +1,51 @@
+"""Finding runtime plugins.
+
+Runtimes are registered as entry points in the ``local_assistant.runtimes``
+group (our own llama.cpp runtime is registered the same way as a third-party
+one would be, in ``pyproject.toml``). Each entry point names a class built as
+``cls(settings, locations)``. A plugin that fails to import (say,
+llama-cpp-python missing) is reported as unavailable with the reason instead
+of breaking start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+from backend.config import Settings
+from backend.locations import Locations
+from backend.runtimes.base import Runtime
+
+GROUP = "local_assistant.runtimes"
+BUILTIN = {"llamacpp": "backend.runtimes.llamacpp:LlamaCppRuntime"}
+
+
+@dataclass(frozen=True)
+class UnavailableRuntime:
+    name: str
+    reason: str
+
+
+def _load(target: str) -> type[Runtime]:
+    module_name, _, attr = target.partition(":")
+    module = __import__(module_name, fromlist=[attr])
+    cls: type[Runtime] = getattr(module, attr)
+    return cls
+
+
+def discover_runtimes(
+    settings: Settings, locations: Locations
+) -> tuple[list[Runtime], list[UnavailableRuntime]]:
+    targets = dict(BUILTIN)
+    for ep in entry_points(group=GROUP):
+        targets[ep.name] = ep.value
+    ready: list[Runtime] = []
+    broken: list[UnavailableRuntime] = []
+    for name, target in targets.items():
+        try:
+            cls = _load(target)
+            ready.append(cls(settings, locations))  # type: ignore[call-arg]
+        except Exception as err:  # a plugin must not break start-up
+            broken.append(UnavailableRuntime(name, f"{type(err).__name__}: {err}"))
+    return ready, broken

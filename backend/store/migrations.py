@@ -1,0 +1,202 @@
+"""Named, recorded schema migrations.
+
+Each migration is a named SQL script registered in ``MIGRATIONS`` in order;
+applied names are recorded in ``_migrations`` so every database, blank or old,
+ends at the same schema. Never edit a released migration: add a new one.
+
+Scripts run through ``executescript`` wrapped in ``BEGIN ... COMMIT`` together
+with the row that records them: ``executescript`` commits any open
+transaction first, so the BEGIN must be inside the script for a migration and
+its record to land atomically (a crash mid-migration leaves neither).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from backend.errors import StoreError
+from backend.store.db import Database, DatabaseError
+
+Migration = Callable[[], str]
+MIGRATIONS: list[tuple[str, str]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register ``fn``'s returned SQL under ``fn``'s name."""
+    MIGRATIONS.append((fn.__name__, fn()))
+    return fn
+
+
+@migration
+def m001_conversations_and_messages() -> str:
+    return (
+        """
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            model TEXT,
+            preset TEXT,
+            system_prompt TEXT NOT NULL DEFAULT '',
+            selected_root_id INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL
+                REFERENCES conversations(id) ON DELETE CASCADE,
+            parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+            content TEXT NOT NULL,
+            model TEXT,
+            status TEXT NOT NULL DEFAULT 'complete',
+            selected_child_id INTEGER,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX messages_conversation ON messages(conversation_id);
+        CREATE INDEX messages_parent ON messages(parent_id);
+        """
+    )
+
+
+@migration
+def m002_messages_fts() -> str:
+    return (
+        """
+        CREATE VIRTUAL TABLE messages_fts USING fts5(
+            content, content='messages', content_rowid='id',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+        END;
+        CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, content)
+                VALUES ('delete', old.id, old.content);
+        END;
+        CREATE TRIGGER messages_au AFTER UPDATE OF content ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, content)
+                VALUES ('delete', old.id, old.content);
+            INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+        END;
+        """
+    )
+
+
+@migration
+def m003_feedback() -> str:
+    return (
+        """
+        CREATE TABLE feedback (
+            message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+            rating INTEGER NOT NULL DEFAULT 0 CHECK (rating IN (-1, 0, 1)),
+            edited_content TEXT,
+            updated_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+@migration
+def m004_requests() -> str:
+    return (
+        """
+        CREATE TABLE requests (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER REFERENCES conversations(id) ON DELETE SET NULL,
+            message_id INTEGER REFERENCES messages(id) ON DELETE SET NULL,
+            parent_request_id INTEGER REFERENCES requests(id) ON DELETE CASCADE,
+            stage TEXT NOT NULL DEFAULT 'generate',
+            runtime TEXT NOT NULL,
+            model TEXT NOT NULL,
+            prompt_tokens INTEGER,
+            cached_tokens INTEGER,
+            completion_tokens INTEGER,
+            ttft_ms REAL,
+            prefill_tok_s REAL,
+            decode_tok_s REAL,
+            total_ms REAL,
+            stop_reason TEXT,
+            error TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX requests_model ON requests(model);
+        CREATE INDEX requests_conversation ON requests(conversation_id);
+        """
+    )
+
+
+@migration
+def m005_presets_and_state() -> str:
+    return (
+        """
+        CREATE TABLE presets (
+            name TEXT PRIMARY KEY,
+            system_prompt TEXT NOT NULL,
+            builtin INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE app_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        INSERT INTO presets(name, system_prompt, builtin) VALUES
+            ('Assistant',
+             'You are a helpful, honest assistant. Answer clearly and concisely.', 1),
+            ('Concise',
+             'You are a terse assistant. Answer in as few words as possible.', 1),
+            ('Coder',
+             'You are an expert programmer. Answer with working code in fenced '
+             || 'Markdown blocks and explain briefly.', 1);
+        """
+    )
+
+
+def applied(db: Database) -> list[str]:
+    rows = db.query("SELECT name FROM _migrations ORDER BY id")
+    return [r["name"] for r in rows]
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply every pending migration, each in its own transaction.
+
+    Returns:
+        The names applied by this call.
+    Raises:
+        StoreError: the database is not ours, is corrupt, or is newer than
+            this code (it records a migration we do not know).
+    """
+    try:
+        with db.transaction() as c:
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations ("
+                "id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, applied_at TEXT NOT NULL)"
+            )
+        done = applied(db)
+    except DatabaseError as err:
+        raise StoreError(f"{db.path} is not a usable database: {err}") from None
+    known = [name for name, _ in MIGRATIONS]
+    unknown = [n for n in done if n not in known]
+    if unknown:
+        raise StoreError(
+            f"{db.path} was written by a newer version (unknown migrations: {', '.join(unknown)})"
+        )
+    ran = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        stamp = datetime.now(UTC).isoformat()
+        script = (
+            f"BEGIN IMMEDIATE;\n{sql}\n;"
+            f"INSERT INTO _migrations(name, applied_at) VALUES ('{name}', '{stamp}');\nCOMMIT;"
+        )
+        with db.locked() as conn:
+            try:
+                conn.executescript(script)
+            except DatabaseError as err:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise StoreError(f"migration {name} failed: {err}") from None
+        ran.append(name)
+    return ran

@@ -1,0 +1,97 @@
+"""Plain records the store returns and the facade hands to the UI and CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    title: str
+    model: str | None
+    preset: str | None
+    system_prompt: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """One node of a conversation's message tree, as seen on its branch.
+
+    ``sibling_index``/``sibling_count`` say which of the alternatives under the
+    same parent this is (1-based), so the UI can show "2/3" and switch.
+    ``content`` is what the model produced; ``edited_content`` is the user's
+    preferred version of a reply (the tune-up target), shown instead when set.
+    """
+
+    id: int
+    conversation_id: int
+    parent_id: int | None
+    role: str
+    content: str
+    model: str | None
+    status: str
+    created_at: str
+    sibling_index: int = 1
+    sibling_count: int = 1
+    rating: int = 0
+    edited_content: str | None = None
+    request_id: int | None = None
+
+    @property
+    def display_content(self) -> str:
+        return self.edited_content if self.edited_content is not None else self.content
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    conversation_id: int
+    conversation_title: str
+    message_id: int
+    role: str
+    snippet: str
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    system_prompt: str
+    builtin: bool
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    id: int
+    conversation_id: int | None
+    message_id: int | None
+    stage: str
+    runtime: str
+    model: str
+    prompt_tokens: int | None
+    cached_tokens: int | None
+    completion_tokens: int | None
+    ttft_ms: float | None
+    prefill_tok_s: float | None
+    decode_tok_s: float | None
+    total_ms: float | None
+    stop_reason: str | None
+    error: str | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    """Aggregates over the request log for one model."""
+
+    model: str
+    runtime: str
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+    decode_tok_s_avg: float | None
+    prefill_tok_s_avg: float | None
