@@ -294,11 +294,15 @@ class Backend:
     ) -> TurnPlan:
         if not text.strip():
             raise ValueError("cannot send an empty message")
+        # Resolve the model before writing anything: a failed send leaves no
+        # stray conversation or message behind.
         if conversation_id is None:
-            conversation_id = self._create_sync(title_from(text), model, None).id
-        elif model is not None:
             self._resolve_model(model)
-            self.conversations.update(conversation_id, model=model)
+            conversation_id = self._create_sync(title_from(text), model, None).id
+        else:
+            self._resolve_model(model or self.conversations.get(conversation_id).model)
+            if model is not None:
+                self.conversations.update(conversation_id, model=model)
         conv = self.conversations.get(conversation_id)
         thread = self.conversations.thread(conversation_id)
         if not thread and conv.title == "New chat":

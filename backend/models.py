@@ -23,7 +23,6 @@ count, u64 metadata count, metadata key/values, tensor infos (name, n_dims,
 dims, ggml type, offset), padding to ``general.alignment``, tensor data.
 """
 
-
 from __future__ import annotations
 
 import importlib.metadata
@@ -256,9 +255,7 @@ def _read_header(path: Path) -> GGUFInfo:
         with path.open("rb") as fh:
             file_size = path.stat().st_size
             if file_size < 4 + 4 + 8 + 8:
-                raise ModelError(
-                    f"{path} is not a GGUF model file (only {file_size} bytes long)."
-                )
+                raise ModelError(f"{path} is not a GGUF model file (only {file_size} bytes long).")
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
                 try:
                     info = _parse(_Cursor(buf, file_size), path, file_size)

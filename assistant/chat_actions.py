@@ -1,0 +1,281 @@
+"""Streaming replies and the per-message actions of the chat screen.
+
+A mixin for ``MainScreen`` so that the screen module stays about conversations.
+A reply streams in one exclusive worker (group ``chat``) that iterates the
+backend's ``ChatStream``; the model runs in the backend's own thread, so the
+event loop only ever awaits queue items and Markdown appends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.widgets import Static
+
+from assistant.clipboard import copy_text
+from assistant.messages import MessageActionRequested, PromptSubmitted
+from assistant.screens.edit_text import EditTextScreen
+from assistant.widgets.chat_view import ChatView
+from assistant.widgets.composer import Composer
+from assistant.widgets.message import MessageWidget, last_code_block, usage_from_record
+from backend import AssistantError, Backend
+from backend.chat.stream import ChatStream
+from backend.events import (
+    ErrorEvent,
+    HistoryTrimmed,
+    MessageStarted,
+    TextDelta,
+    Usage,
+)
+from backend.store.records import Message
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+    _Base = Screen[None]
+else:
+    _Base = object
+
+# Actions that make the model write: refused while a reply is being written.
+_WRITING = {"regenerate"}
+
+
+class ChatActions(_Base):
+    backend: Backend
+    stream: ChatStream | None = None
+    _usage_cache: dict[int, Usage]
+    _last_focused: int | None = None
+
+    # provided by MainScreen
+    conversation_id: Any
+    chat: ChatView
+
+    def report(self, err: Exception) -> None: ...
+    def update_status(self) -> None: ...
+    async def update_header(self) -> None: ...
+    def load(self, conversation_id: int | None = None, reopen: bool = False) -> Any: ...
+
+    # thread --------------------------------------------------------------
+    async def usage_for(self, thread: list[Message]) -> dict[int, Usage]:
+        cache = self.__dict__.setdefault("_usage_cache", {})
+        out = {}
+        for m in thread:
+            if m.request_id is None or m.status == "streaming":
+                continue
+            if m.request_id not in cache:
+                record = await self.backend.request(m.request_id)
+                if record is None:
+                    continue
+                cache[m.request_id] = usage_from_record(record)
+            out[m.id] = cache[m.request_id]
+        return out
+
+    async def refresh_thread(self, thread: list[Message] | None = None) -> None:
+        cid = self.conversation_id
+        if cid is None:
+            return
+        if thread is None:
+            thread = await self.backend.thread(cid)
+        await self.chat.show_thread(thread, await self.usage_for(thread))
+
+    # sending ---------------------------------------------------------------
+    @on(PromptSubmitted)
+    def _submitted(self, event: PromptSubmitted) -> None:
+        if not getattr(self.app, "ready", False):
+            self.notify("Still starting up — try again in a moment", severity="warning")
+            return
+        if self.stream is not None or self._writing():
+            self.notify("A reply is still being written — wait, or press Esc to stop it",
+                        severity="warning")
+            return
+        self.query_one(Composer).clear()
+        cid = self.conversation_id
+        self.write_reply(lambda: self.backend.send(cid, event.text))
+
+    def _writing(self) -> bool:
+        return any(w.is_running for w in self.workers_in("chat"))
+
+    def workers_in(self, group: str) -> list[Any]:
+        return [w for w in self.app.workers if w.group == group and w.node is self]
+
+    @work(exclusive=True, group="chat", exit_on_error=False)
+    async def write_reply(self, start: Callable[[], Awaitable[ChatStream]]) -> None:
+        try:
+            stream = await start()
+        except (AssistantError, ValueError) as err:
+            self.report(err)
+            return
+        self.stream = stream
+        self.update_status()
+        widget: MessageWidget | None = None
+        markdown = None
+        parts: list[str] = []
+        try:
+            async for event in stream:
+                if isinstance(event, MessageStarted):
+                    await self._started(event)
+                    widget = self.chat.widget_for(event.assistant_message_id)
+                    markdown = widget.stream() if widget else None
+                elif isinstance(event, TextDelta):
+                    parts.append(event.text)
+                    if markdown is not None and widget is not None and widget.is_attached:
+                        await markdown.write(event.text)
+                elif isinstance(event, Usage) and widget is not None:
+                    widget.usage = event
+                elif isinstance(event, HistoryTrimmed) and self._showing(stream):
+                    n = event.dropped_messages
+                    await self.chat.add_notice(
+                        f"{n} older message{'s' if n != 1 else ''} left out to fit the "
+                        f"context window ({event.context_tokens} tokens)", "warning",
+                        before=widget if widget and widget.is_attached else None)
+                elif isinstance(event, ErrorEvent):
+                    if self._showing(stream):
+                        await self.chat.add_notice(f"{event.title}: {event.message}", "error")
+                    self.notify(event.message, title=event.title, severity="error")
+        finally:
+            if markdown is not None:
+                await markdown.stop()
+            if widget is not None:
+                widget.note_streamed("".join(parts))
+            self.stream = None
+            self.update_status()
+        if self._showing(stream):
+            try:
+                await self.refresh_thread()
+            except AssistantError as err:
+                self.report(err)
+        self.load(self.conversation_id)
+
+    def _showing(self, stream: ChatStream) -> bool:
+        return stream.conversation_id == self.conversation_id
+
+    async def _started(self, event: MessageStarted) -> None:
+        if self.conversation_id != event.conversation_id:
+            # a new conversation was created by this first message
+            self.conversation = await self.backend.get_conversation(event.conversation_id)
+            await self.backend.set_state("last_conversation_id", str(event.conversation_id))
+            await self.update_header()
+            await self.chat.clear()
+        await self.refresh_thread()
+
+    def action_stop(self) -> None:
+        if self.stream is not None:
+            self.stream.cancel()
+            self.backend.cancel(self.stream.conversation_id)
+            self.notify("Stopped", timeout=2)
+
+    # per-message actions ---------------------------------------------------
+    @on(MessageWidget.Focus)
+    def _focused(self, event: MessageWidget.Focus) -> None:
+        if isinstance(event.control, MessageWidget):
+            self._last_focused = event.control.message_id
+
+    def target(self, action: str) -> MessageWidget | None:
+        """The message a palette action applies to: the focused (or last focused)
+        one, else the latest message that the action makes sense for."""
+        widgets = self.chat.message_widgets()
+        if isinstance(self.focused, MessageWidget):
+            return self.focused
+        for w in widgets:
+            if w.message_id == self._last_focused:
+                return w
+        role = "user" if action == "edit_message" else "assistant"
+        if action in ("branch_prev", "branch_next"):
+            branched = [w for w in widgets if w.record.sibling_count > 1]
+            return branched[-1] if branched else None
+        if action == "copy_message":
+            return widgets[-1] if widgets else None
+        matching = [w for w in widgets if w.record.role == role]
+        return matching[-1] if matching else None
+
+    def action_message(self, action: str) -> None:
+        widget = self.target(action)
+        if widget is None:
+            self.notify("No message to apply that to", severity="warning")
+            return
+        self.post_message(MessageActionRequested(widget.message_id, action))
+
+    def action_branch(self, message_id: int, step: int) -> None:
+        self.post_message(
+            MessageActionRequested(message_id, "branch_next" if step > 0 else "branch_prev"))
+
+    @on(MessageActionRequested)
+    def _message_action(self, event: MessageActionRequested) -> None:
+        widget = self.chat.widget_for(event.message_id)
+        if widget is None:
+            return
+        if event.action in _WRITING and (self.stream is not None or self._writing()):
+            self.notify("A reply is still being written — press Esc to stop it first",
+                        severity="warning")
+            return
+        self.run_message_action(widget, event.action)
+
+    @work(group="message-action", exit_on_error=False)
+    async def run_message_action(self, widget: MessageWidget, action: str) -> None:
+        m = widget.record
+        try:
+            match action:
+                case "copy_message":
+                    await self._copy(widget.text, "message")
+                case "copy_code":
+                    code = last_code_block(widget.text)
+                    if code is None:
+                        self.notify("This message has no code block", severity="warning")
+                    else:
+                        await self._copy(code, "code block")
+                case "regenerate":
+                    self.write_reply(lambda: self.backend.regenerate(m.id))
+                case "edit_message":
+                    await self._edit(m)
+                case "thumbs_up" | "thumbs_down":
+                    if m.role != "assistant":
+                        self.notify("Only replies can be rated", severity="warning")
+                        return
+                    wanted = 1 if action == "thumbs_up" else -1
+                    await self.backend.rate(m.id, 0 if m.rating == wanted else wanted)
+                    await self.refresh_thread()
+                case "branch_prev" | "branch_next":
+                    if m.sibling_count < 2:
+                        self.notify("This message has no other versions", severity="warning")
+                        return
+                    step = -1 if action == "branch_prev" else 1
+                    await self.refresh_thread(await self.backend.switch_branch(m.id, step))
+                    self._refocus(m.parent_id, m.role)
+        except (AssistantError, ValueError) as err:
+            self.report(err)
+
+    def _refocus(self, parent_id: int | None, role: str) -> None:
+        for w in self.chat.message_widgets():
+            if w.record.parent_id == parent_id and w.record.role == role:
+                w.focus()
+                self._last_focused = w.message_id
+
+    async def _copy(self, text: str, what: str) -> None:
+        how = await copy_text(self.app, text)
+        self.notify(f"Copied {what}" + (" (via terminal)" if how == "terminal" else ""),
+                    timeout=2)
+
+    async def _edit(self, m: Message) -> None:
+        if m.role == "user":
+            if self.stream is not None or self._writing():
+                self.notify("A reply is still being written — press Esc to stop it first",
+                            severity="warning")
+                return
+            text = await self.app.push_screen_wait(EditTextScreen(
+                "Edit and resend", m.content, save_label="Resend",
+                hint="Creates a new branch; the old one stays (‹ › switches)."))
+            if text is not None and text.strip() and text != m.content:
+                self.write_reply(lambda: self.backend.edit_and_resend(m.id, text))
+            return
+        text = await self.app.push_screen_wait(EditTextScreen(
+            "Edit reply", m.display_content,
+            hint="Stored as your preferred version of this reply (used for tune-ups)."))
+        if text is not None and text != m.display_content:
+            await self.backend.edit_reply(m.id, text)
+            await self.refresh_thread()
+            self.notify("Reply edited")
+
+
+__all__ = ["ChatActions", "Static"]

@@ -1,0 +1,219 @@
+"""What each CLI sub-command does (``assistant.cli`` parses the arguments)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from backend import Backend
+from backend.events import Done, ErrorEvent, HistoryTrimmed, MessageSaved, TextDelta, Usage
+
+
+def run_tui() -> int:
+    from assistant.app import run_tui as launch
+
+    launch(Backend())
+    return 0
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+async def cmd_ask(args: argparse.Namespace) -> int:
+    question = sys.stdin.read() if args.question == "-" else args.question
+    backend = await Backend.open()
+    try:
+        stream = await backend.send(args.conversation, question, model=args.model)
+        answer: list[str] = []
+        usage: Usage | None = None
+        stop = "stop"
+        error: ErrorEvent | None = None
+        message_id = None
+        async for event in stream:
+            if isinstance(event, TextDelta):
+                answer.append(event.text)
+                if not args.json:
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+            elif isinstance(event, Usage):
+                usage = event
+            elif isinstance(event, Done):
+                stop = event.stop_reason
+            elif isinstance(event, ErrorEvent):
+                error = event
+            elif isinstance(event, HistoryTrimmed):
+                print(
+                    f"note: {event.dropped_messages} older messages left out to fit the "
+                    f"{event.context_tokens}-token context window",
+                    file=sys.stderr,
+                )
+            elif isinstance(event, MessageSaved):
+                message_id = event.message_id
+        conv = await backend.get_conversation(stream.conversation_id)
+    finally:
+        await backend.close()
+    if error is not None:
+        print(f"{error.title}: {error.message}", file=sys.stderr)
+        return 1
+    if args.json:
+        u = usage
+        print(
+            json.dumps(
+                {
+                    "answer": "".join(answer),
+                    "conversation_id": stream.conversation_id,
+                    "message_id": message_id,
+                    "model": conv.model or backend.settings.default_model,
+                    "stop_reason": stop,
+                    "usage": {
+                        "prompt_tokens": u.prompt_tokens if u else 0,
+                        "completion_tokens": u.completion_tokens if u else 0,
+                        "cached_tokens": u.cached_tokens if u else 0,
+                    },
+                    "timings": {
+                        "ttft_ms": _round(u.ttft_ms if u else None),
+                        "total_ms": _round(u.total_ms if u else None),
+                        "prefill_tok_s": _round(u.prefill_tok_s if u else None),
+                        "decode_tok_s": _round(u.decode_tok_s if u else None),
+                    },
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        sys.stdout.write("\n")
+    return 0
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*map(str, r)) for r in rows]
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:.1f}{suffix}"
+
+
+async def cmd_models(args: argparse.Namespace) -> int:
+    backend = await Backend.open()
+    try:
+        models = await backend.list_models()
+        default = backend.settings.default_model
+        unavailable = backend.unavailable
+    finally:
+        await backend.close()
+    if args.json:
+        out: dict[str, Any] = {
+            "default": default,
+            "models": [
+                {
+                    "name": m.name,
+                    "runtime": m.runtime,
+                    "path": str(m.path) if m.path else None,
+                    "source": m.source,
+                    "size_bytes": m.size_bytes,
+                    "context_length": m.context_length,
+                    "default": m.name == default,
+                }
+                for m in models
+            ],
+            "unavailable_runtimes": [asdict(u) for u in unavailable],
+        }
+        print(json.dumps(out, indent=2))
+        return 0
+    rows = [
+        [
+            ("* " if m.name == default else "  ") + m.name,
+            m.runtime,
+            m.source,
+            f"{m.size_bytes / 1e6:.0f} MB" if m.size_bytes else "-",
+            str(m.path or "-"),
+        ]
+        for m in models
+    ]
+    print(_table(rows, ["model", "runtime", "source", "size", "path"]))
+    for u in unavailable:
+        print(f"runtime {u.name} unavailable: {u.reason}", file=sys.stderr)
+    return 0
+
+
+async def cmd_stats(args: argparse.Namespace) -> int:
+    backend = await Backend.open()
+    try:
+        stats = await backend.stats()
+    finally:
+        await backend.close()
+    if args.json:
+        print(json.dumps({"models": [asdict(s) for s in stats]}, indent=2))
+        return 0
+    if not stats:
+        print("no requests logged yet")
+        return 0
+    rows = [
+        [
+            s.model,
+            s.runtime,
+            str(s.requests),
+            str(s.errors),
+            str(s.prompt_tokens),
+            str(s.completion_tokens),
+            _fmt(s.ttft_p50_ms),
+            _fmt(s.ttft_p95_ms),
+            _fmt(s.decode_tok_s_avg),
+        ]
+        for s in stats
+    ]
+    headers = ["model", "runtime", "requests", "errors", "prompt tok", "completion tok",
+               "TTFT p50 ms", "TTFT p95 ms", "decode tok/s"]
+    print(_table(rows, headers))
+    return 0
+
+
+async def cmd_log(args: argparse.Namespace) -> int:
+    backend = await Backend.open()
+    try:
+        records = await backend.request_log(args.limit)
+    finally:
+        await backend.close()
+    if args.json:
+        print(json.dumps([asdict(r) for r in records], indent=2))
+        return 0
+    rows = [
+        [
+            str(r.id),
+            r.created_at[:19].replace("T", " "),
+            r.model,
+            str(r.prompt_tokens or 0),
+            str(r.cached_tokens or 0),
+            str(r.completion_tokens or 0),
+            _fmt(r.ttft_ms),
+            _fmt(r.decode_tok_s),
+            r.stop_reason or "-",
+            (r.error or "")[:40],
+        ]
+        for r in records
+    ]
+    headers = ["id", "time (UTC)", "model", "prompt", "cached", "completion", "TTFT ms",
+               "tok/s", "stop", "error"]
+    print(_table(rows, headers))
+    return 0
+
+
+async def cmd_locate(args: argparse.Namespace) -> int:
+    from backend.locations import default_locations
+
+    paths = default_locations().as_dict()
+    if args.json:
+        print(json.dumps(paths, indent=2))
+    else:
+        width = max(map(len, paths))
+        for k, v in paths.items():
+            print(f"{k:<{width}}  {v}")
+    return 0

@@ -1,0 +1,51 @@
+"""Every key, grouped by where it works, as the keymap has them now."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Label, Static
+
+from assistant import keys
+
+SCOPES = {
+    "app": "Anywhere",
+    "main": "Chat screen",
+    "message": "Focused message (tab / alt+up to reach one, ↑ ↓ to move)",
+    "composer": "Message box",
+}
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [("escape,f1,q", "dismiss", "Close")]
+
+    def __init__(self, keymap: Mapping[str, str]) -> None:
+        super().__init__(classes="dialog-screen")
+        self.keymap = dict(keymap)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog -wide", id="help"):
+            yield Label("Keys", classes="dialog-title")
+            yield Static(
+                "Remap any action in config.toml under [ui.keybindings], e.g. "
+                'new_conversation = "ctrl+n". ctrl+p opens the command palette; '
+                "every action is there too.",
+                classes="dialog-hint", markup=False,
+            )
+            yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Key", "Action", "Id", "What it does")
+        for scope, heading in SCOPES.items():
+            table.add_row(f"[b]{heading}[/b]", "", "", "")
+            for a in keys.ACTIONS:
+                if a.scope != scope:
+                    continue
+                key = keys.key_for(a.id, self.keymap)
+                table.add_row(keys.display_key(key) or "—", a.title, a.id, a.help)
+        table.add_row("ctrl+p", "Command palette", "", "Search and run any action")
+        table.focus()

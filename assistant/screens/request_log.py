@@ -1,0 +1,91 @@
+"""Telemetry in the UI: the request log and per-model statistics."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label
+
+from backend import AssistantError, Backend
+from backend.store.records import ModelStats, RequestRecord
+
+
+def _num(value: float | int | None, fmt: str = "{:.0f}") -> str:
+    return "—" if value is None else fmt.format(value)
+
+
+def request_row(r: RequestRecord) -> tuple[str, ...]:
+    return (
+        r.created_at.replace("T", " ")[:19],
+        r.model,
+        _num(r.prompt_tokens),
+        _num(r.completion_tokens),
+        _num(r.cached_tokens),
+        _num(r.ttft_ms),
+        _num(r.prefill_tok_s, "{:.1f}"),
+        _num(r.decode_tok_s, "{:.1f}"),
+        _num(r.total_ms),
+        r.stop_reason or "—",
+        r.error or "",
+    )
+
+
+def stats_row(s: ModelStats) -> tuple[str, ...]:
+    return (
+        s.model,
+        s.runtime,
+        str(s.requests),
+        str(s.errors),
+        str(s.prompt_tokens),
+        str(s.completion_tokens),
+        _num(s.ttft_p50_ms),
+        _num(s.ttft_p95_ms),
+        _num(s.prefill_tok_s_avg, "{:.1f}"),
+        _num(s.decode_tok_s_avg, "{:.1f}"),
+    )
+
+
+class RequestLogScreen(Screen[None]):
+    BINDINGS = [("escape,q", "app.pop_screen", "Back"), ("f5", "reload", "Reload")]
+
+    def __init__(self, backend: Backend) -> None:
+        super().__init__()
+        self.backend = backend
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="request-log"):
+            yield Label("Per model", classes="section-title")
+            yield DataTable(id="stats", cursor_type="row", zebra_stripes=True)
+            yield Label("Recent model calls (newest first)", classes="section-title")
+            yield DataTable(id="requests", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#stats", DataTable).add_columns(
+            "Model", "Runtime", "Requests", "Errors", "Prompt tok", "Completion tok",
+            "TTFT p50 ms", "TTFT p95 ms", "Prefill tok/s", "Decode tok/s")
+        self.query_one("#requests", DataTable).add_columns(
+            "Time", "Model", "Prompt", "Completion", "Cached", "TTFT ms", "Prefill tok/s",
+            "Decode tok/s", "Total ms", "Stop", "Error")
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(exclusive=True, group="request-log", exit_on_error=False)
+    async def load(self) -> None:
+        try:
+            records = await self.backend.request_log(200)
+            stats = await self.backend.stats()
+        except AssistantError as err:
+            self.notify(str(err), title=err.title, severity="error")
+            return
+        requests = self.query_one("#requests", DataTable)
+        requests.clear()
+        requests.add_rows(request_row(r) for r in records)
+        table = self.query_one("#stats", DataTable)
+        table.clear()
+        table.add_rows(stats_row(s) for s in stats)
+        requests.focus()

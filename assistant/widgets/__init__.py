@@ -1,0 +1,1 @@
+"""Widgets: they render state and post ``assistant.messages``; no backend calls."""

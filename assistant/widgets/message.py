@@ -1,0 +1,193 @@
+"""One chat message: a role label, the Markdown body and a footer line.
+
+Assistant replies stream into the body through ``Markdown.get_stream`` so
+each token appends to the document instead of re-rendering the message.
+The footer shows usage and timings, status, branch ("‹ 2/3 ›"), thumbs and
+an "edited" marker; an action bar appears while the message has focus.
+"""
+
+from __future__ import annotations
+
+import re
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widgets import Label, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from assistant import keys
+from assistant.messages import MessageActionRequested
+from backend.events import Usage
+from backend.store.records import Message, RequestRecord
+
+_FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
+
+ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System", "tool": "Tool"}
+
+
+def last_code_block(markdown: str) -> str | None:
+    """The contents of the last fenced code block, without the fences."""
+    blocks = _FENCE.findall(markdown)
+    return blocks[-1][1].rstrip("\n") if blocks else None
+
+
+def usage_from_record(record: RequestRecord) -> Usage:
+    return Usage(
+        prompt_tokens=record.prompt_tokens or 0,
+        completion_tokens=record.completion_tokens or 0,
+        ttft_ms=record.ttft_ms or 0.0,
+        total_ms=record.total_ms or 0.0,
+        prefill_tok_s=record.prefill_tok_s,
+        decode_tok_s=record.decode_tok_s,
+        cached_tokens=record.cached_tokens or 0,
+    )
+
+
+class ActionBar(Static):
+    """Clickable per-message actions (the keys do the same)."""
+
+    def action_do(self, action: str) -> None:
+        parent = self.parent
+        if isinstance(parent, MessageWidget):
+            parent.request(action)
+
+
+class MessageWidget(Vertical, can_focus=True):
+    """A message of the active branch. ``message`` is the stored record."""
+
+    BINDINGS = [*keys.bindings("message"),
+                ("up", "focus_sibling(-1)"), ("down", "focus_sibling(1)")]
+
+    message: reactive[Message | None] = reactive(None, init=False, always_update=True)
+
+    def __init__(self, message: Message, usage: Usage | None = None) -> None:
+        super().__init__(classes=f"message -{message.role}")
+        self.usage = usage
+        self.set_reactive(MessageWidget.message, message)
+        self._rendered = message.display_content
+
+    @property
+    def record(self) -> Message:
+        assert self.message is not None
+        return self.message
+
+    @property
+    def message_id(self) -> int:
+        return self.record.id
+
+    def compose(self) -> ComposeResult:
+        yield Label(ROLE_LABELS.get(self.record.role, self.record.role), classes="role")
+        yield Markdown(self._rendered, classes="body")
+        yield Static(self.footer_text(), classes="meta")
+        yield ActionBar(self.action_text(), classes="actions")
+
+    # rendering -------------------------------------------------------
+    def footer_text(self) -> Content:
+        m = self.record
+        parts: list[Content] = []
+        if m.role == "assistant":
+            if m.model:
+                parts.append(Content(m.model))
+            u = self.usage
+            if u is not None:
+                parts.append(Content(f"{u.prompt_tokens}→{u.completion_tokens} tok"))
+                parts.append(Content(f"TTFT {u.ttft_ms:.0f} ms"))
+                if u.decode_tok_s:
+                    parts.append(Content(f"{u.decode_tok_s:.1f} tok/s"))
+        if m.status == "streaming":
+            parts.append(Content.styled("writing…", "$accent"))
+        elif m.status in ("cancelled", "error"):
+            parts.append(Content.styled(m.status, "$error" if m.status == "error" else "$warning"))
+        if m.sibling_count > 1:
+            parts.append(Content.from_markup(
+                f"[@click=screen.branch({m.id},-1)]‹[/] {m.sibling_index}/{m.sibling_count} "
+                f"[@click=screen.branch({m.id},1)]›[/]"))
+        if m.rating > 0:
+            parts.append(Content.styled("▲ liked", "$success"))
+        elif m.rating < 0:
+            parts.append(Content.styled("▼ disliked", "$error"))
+        if m.edited_content is not None:
+            parts.append(Content.styled("edited", "italic"))
+        return Content(" · ").join(parts)
+
+    def action_text(self) -> Content:
+        items = [("copy_message", "copy")]
+        if self.record.role == "assistant":
+            items += [("copy_code", "code"), ("regenerate", "regenerate"),
+                      ("edit_message", "edit"), ("thumbs_up", "▲"), ("thumbs_down", "▼")]
+        else:
+            items += [("edit_message", "edit & resend")]
+        if self.record.sibling_count > 1:
+            items += [("branch_prev", "‹"), ("branch_next", "›")]
+        return Content(" ").join(
+            Content.from_markup(f"[@click=do('{a}')] {label} [/]")
+            for a, label in items
+        )
+
+    def watch_message(self, message: Message | None) -> None:
+        if message is None or not self.is_mounted:
+            return
+        self.set_class(message.status == "streaming", "-streaming")
+        self.query_one(".meta", Static).update(self.footer_text())
+        self.query_one(".actions", ActionBar).update(self.action_text())
+
+    async def update_from(self, message: Message, usage: Usage | None) -> None:
+        """Show a newer stored version of this message (re-renders text only if it changed)."""
+        self.usage = usage if usage is not None else self.usage
+        text = message.display_content
+        if text != self._rendered:
+            self._rendered = text
+            await self.query_one(Markdown).update(text)
+        self.message = message
+
+    def stream(self) -> MarkdownStream:
+        """A stream that appends Markdown to the body as tokens arrive."""
+        return Markdown.get_stream(self.query_one(Markdown))
+
+    def note_streamed(self, text: str) -> None:
+        """Record what the stream wrote, so a later update does not re-render it."""
+        self._rendered = text
+
+    @property
+    def text(self) -> str:
+        return self._rendered
+
+    # actions ---------------------------------------------------------
+    def request(self, action: str) -> None:
+        self.post_message(MessageActionRequested(self.message_id, action))
+
+    def action_copy_message(self) -> None:
+        self.request("copy_message")
+
+    def action_copy_code(self) -> None:
+        self.request("copy_code")
+
+    def action_regenerate(self) -> None:
+        self.request("regenerate")
+
+    def action_edit_message(self) -> None:
+        self.request("edit_message")
+
+    def action_thumbs_up(self) -> None:
+        self.request("thumbs_up")
+
+    def action_thumbs_down(self) -> None:
+        self.request("thumbs_down")
+
+    def action_branch_prev(self) -> None:
+        self.request("branch_prev")
+
+    def action_branch_next(self) -> None:
+        self.request("branch_next")
+
+    def action_focus_sibling(self, step: int) -> None:
+        siblings = [w for w in self.parent.children if isinstance(w, MessageWidget)] \
+            if self.parent else []
+        index = siblings.index(self) + step
+        if 0 <= index < len(siblings):
+            siblings[index].focus()
+            siblings[index].scroll_visible()
+        elif step > 0:
+            self.screen.focus_next()

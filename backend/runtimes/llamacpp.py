@@ -1,0 +1,446 @@
+"""GGUF models in-process through llama-cpp-python.
+
+Design choices, and why:
+
+* **One model kept loaded.** Loading is lazy (the TUI is interactive before
+  any model exists in memory) and the ``Llama`` object is kept between calls,
+  keyed by (file, context size); asking for another model frees the old one
+  first, so memory holds one model at a time.
+* **KV-cache prefix reuse.** We render the chat template ourselves and call
+  ``Llama.generate`` on the same ``Llama`` object every turn. ``generate``
+  keeps the longest common prefix of the previous token sequence and only
+  processes the new suffix, so turn 10 of a conversation does not re-read
+  turns 1-9 -- provided the facade keeps earlier turns byte-identical
+  (see DESIGN.md, "Performance rules"). ``Usage.cached_tokens`` reports it.
+* **Exact numbers.** Because we tokenize the rendered prompt ourselves,
+  ``prompt_tokens`` is exact; how many of them llama.cpp actually processed
+  comes from its own perf counters (``llama_perf_context``), reset per call.
+  TTFT is measured from the start of ``stream`` to the first emitted text (so
+  it includes a lazy model load on the first call: that is what the user
+  waits for); decode speed is wall clock between the first and last sampled
+  token (what the user sees, sampling included).
+* **Never hand llama.cpp a bad file.** Every file goes through
+  ``validate_gguf`` first; a truncated or foreign file becomes a
+  ``ModelError`` instead of an abort or a segfault.
+* **One lock.** A llama.cpp context is not thread-safe, so loading, token
+  counting and generation are serialised by one re-entrant lock held for a
+  whole ``stream``; a second caller waits for the first reply to finish.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from backend.config import Settings
+from backend.errors import ContextOverflowError, ModelError
+from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
+from backend.locations import Locations
+from backend.models import RUNTIME_NAME, discover_models, validate_gguf
+from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Runtime
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+# Used when a GGUF carries no chat template: ChatML, which most instruct
+# models of the last years were tuned on.
+FALLBACK_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+# Sampling knobs not exposed in GenerationParams; llama-cpp-python's defaults.
+TOP_K = 40
+MIN_P = 0.05
+
+
+def physical_cores() -> int:
+    """Physical CPU cores: llama.cpp decoding is memory-bound and gains
+    nothing from hyper-threads (llama-cpp-python's own default halves the
+    logical count, which under-uses machines without SMT)."""
+    try:
+        import psutil
+
+        count = psutil.cpu_count(logical=False)
+    except Exception:
+        count = None
+    return max(1, count or os.cpu_count() or 1)
+
+
+@dataclass
+class _Loaded:
+    key: tuple[str, int]
+    llm: Llama
+    render: Any  # Jinja2ChatFormatter, with the generation prompt
+    render_plain: Any  # the same template without it
+    vocab: Any
+
+
+@dataclass
+class _Clock:
+    """Timestamps of one ``stream`` call (``time.perf_counter`` seconds)."""
+
+    start: float
+    prefill_start: float = 0.0
+    first_sample: float = 0.0
+    last_sample: float = 0.0
+    first_text: float = 0.0
+    samples: int = 0
+
+    def sampled(self) -> None:
+        self.last_sample = time.perf_counter()
+        self.samples += 1
+        if self.samples == 1:
+            self.first_sample = self.last_sample
+
+    def texted(self) -> None:
+        if not self.first_text:
+            self.first_text = time.perf_counter()
+
+    def usage(self, prompt_tokens: int, produced: int, processed: int) -> Usage:
+        """``processed`` comes from llama.cpp's perf counters; if they look
+        unusable we assume the whole prompt was processed (no reuse)."""
+        end = time.perf_counter()
+        if processed <= 0 or processed > prompt_tokens:
+            processed = prompt_tokens
+        prefill_s = self.first_sample - self.prefill_start if self.samples else 0.0
+        decode_s = self.last_sample - self.first_sample
+        return Usage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=produced,
+            ttft_ms=((self.first_text or end) - self.start) * 1000,
+            total_ms=(end - self.start) * 1000,
+            prefill_tok_s=processed / prefill_s if prefill_s > 0 else None,
+            decode_tok_s=(self.samples - 1) / decode_s
+            if self.samples > 1 and decode_s > 0
+            else None,
+            cached_tokens=prompt_tokens - processed,
+        )
+
+
+class _StopMatcher:
+    """Holds back text that could be the start of a stop string, so a stop
+    string is never shown even when it arrives split across tokens."""
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self.stops = tuple(s for s in stops if s)
+        self.pending = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """Return (text safe to emit, whether a stop string was hit)."""
+        self.pending += text
+        if not self.stops:
+            out, self.pending = self.pending, ""
+            return out, False
+        hits = [i for i in (self.pending.find(s) for s in self.stops) if i >= 0]
+        if hits:
+            out, self.pending = self.pending[: min(hits)], ""
+            return out, True
+        keep = 0
+        for stop in self.stops:
+            for n in range(min(len(stop) - 1, len(self.pending)), keep, -1):
+                if self.pending.endswith(stop[:n]):
+                    keep = n
+                    break
+        cut = len(self.pending) - keep
+        out, self.pending = self.pending[:cut], self.pending[cut:]
+        return out, False
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+
+class LlamaCppRuntime(Runtime):
+    """Runs the catalog's GGUF models (``backend.models``) with llama.cpp."""
+
+    name = RUNTIME_NAME
+
+    def __init__(self, settings: Settings, locations: Locations) -> None:
+        self.settings = settings
+        self.locations = locations
+        self._lock = threading.RLock()
+        self._loaded: _Loaded | None = None
+
+    # -- catalog ---------------------------------------------------------
+
+    def list_models(self) -> list[ModelInfo]:
+        try:
+            return discover_models(self.settings, self.locations)
+        except Exception:
+            return []
+
+    def _requested_ctx(self, model: ModelInfo) -> int:
+        for entry in self.settings.models:
+            if entry.n_ctx and (
+                entry.name == model.name
+                or (model.path is not None and entry.path.expanduser() == model.path)
+            ):
+                return entry.n_ctx
+        return self.settings.llama.n_ctx
+
+    def context_window(self, model: ModelInfo) -> int:
+        """The configured ``n_ctx`` (per-model entry, else ``llama.n_ctx``),
+        capped at the context length the model was trained for."""
+        requested = self._requested_ctx(model)
+        trained = None
+        if model.path is not None:
+            try:
+                trained = validate_gguf(model.path).context_length
+            except ModelError:
+                trained = None  # the load reports the problem
+        return min(requested, trained) if trained else requested
+
+    # -- loading ---------------------------------------------------------
+
+    @property
+    def n_threads(self) -> int:
+        return self.settings.llama.n_threads or physical_cores()
+
+    @property
+    def n_threads_batch(self) -> int:
+        return self.settings.llama.n_threads_batch or self.n_threads
+
+    @property
+    def llama(self) -> Llama | None:
+        """The loaded ``Llama`` object, if any (tests and diagnostics)."""
+        return self._loaded.llm if self._loaded else None
+
+    def _gpu_layers(self, llama_cpp: Any) -> int:
+        if self.settings.llama.n_gpu_layers is not None:
+            return self.settings.llama.n_gpu_layers
+        return -1 if llama_cpp.llama_supports_gpu_offload() else 0
+
+    def _ensure_loaded(self, model: ModelInfo) -> _Loaded:
+        if model.path is None:
+            raise ModelError(f"Model {model.name!r} has no file path.")
+        n_ctx = self.context_window(model)
+        key = (str(Path(model.path).expanduser().resolve()), n_ctx)
+        with self._lock:
+            if self._loaded is not None and self._loaded.key == key:
+                return self._loaded
+            validate_gguf(model.path)
+            self.close()
+            self._loaded = self._load(model, key, n_ctx)
+            return self._loaded
+
+    def _load(self, model: ModelInfo, key: tuple[str, int], n_ctx: int) -> _Loaded:
+        try:
+            import llama_cpp
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError as err:
+            raise ModelError(f"llama-cpp-python is not installed ({err}).") from None
+        llama_settings = self.settings.llama
+        try:
+            llm = llama_cpp.Llama(
+                model_path=key[0],
+                n_ctx=n_ctx,
+                n_batch=min(llama_settings.n_batch, n_ctx),
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads_batch,
+                n_gpu_layers=self._gpu_layers(llama_cpp),
+                flash_attn=llama_settings.flash_attn,
+                verbose=False,
+            )
+        except Exception as err:
+            raise ModelError(f"llama.cpp could not load {model.path}: {err}") from None
+
+        def token_text(token_id: int) -> str:
+            if token_id < 0:
+                return ""
+            return llm.detokenize([token_id], special=True).decode("utf-8", errors="replace")
+
+        template = llm.metadata.get("tokenizer.chat_template") or FALLBACK_TEMPLATE
+        eos, bos = token_text(llm.token_eos()), token_text(llm.token_bos())
+        return _Loaded(
+            key=key,
+            llm=llm,
+            render=Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=True),
+            render_plain=Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=False),
+            vocab=llama_cpp.llama_model_get_vocab(llm.model),
+        )
+
+    def close(self) -> None:
+        """Free the loaded model (the next call loads it again)."""
+        with self._lock:
+            if self._loaded is not None:
+                self._loaded.llm.close()
+                self._loaded = None
+
+    # -- prompts and tokens ----------------------------------------------
+
+    @staticmethod
+    def _as_dicts(messages: list[ChatMessage]) -> list[dict[str, str]]:
+        return [{"role": m.role, "content": m.content} for m in messages]
+
+    def _render(self, loaded: _Loaded, messages: list[ChatMessage], gen: bool = True) -> str:
+        formatter = loaded.render if gen else loaded.render_plain
+        try:
+            return str(formatter(messages=self._as_dicts(messages)).prompt)
+        except Exception as err:
+            raise ModelError(f"The model's chat template failed: {err}") from None
+
+    @staticmethod
+    def _tokenize(loaded: _Loaded, text: str) -> list[int]:
+        # The template already wrote any BOS it wants (llama-cpp-python's
+        # own chat handlers pass add_bos=False for the same reason).
+        return list(loaded.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def prompt_tokens(self, model: ModelInfo, messages: list[ChatMessage]) -> list[int]:
+        """The exact tokens ``stream`` will feed the model for ``messages``."""
+        with self._lock:
+            loaded = self._ensure_loaded(model)
+            return self._tokenize(loaded, self._render(loaded, messages))
+
+    def count_tokens(self, model: ModelInfo, messages: list[ChatMessage]) -> list[int]:
+        """Per-message prompt cost, template framing included.
+
+        The whole conversation is rendered once (with the generation prompt),
+        cut after each message's content, and each piece tokenized, so the
+        sum equals the real prompt length up to BPE merges across a cut (in
+        practice exact: cuts fall before special tokens). Framing that
+        precedes the first message (BOS, a default system prompt the template
+        injects) is charged to the first message, the generation prompt to
+        the last. Caveat: if the facade drops a first message that is *not*
+        a system message, the injected default system prompt moves to the
+        new first message and the total is under-counted by its size (~20
+        tokens for SmolLM2); keep a system message first to avoid that.
+        If a template rewrites contents (so they cannot be found in the
+        rendering), each message is counted rendered alone, which
+        over-counts the framing but never under-counts.
+        """
+        if not messages:
+            return []
+        with self._lock:
+            loaded = self._ensure_loaded(model)
+            rendered = self._render(loaded, messages)
+            cuts: list[int] = []
+            cursor = 0
+            for m in messages:
+                at = rendered.find(m.content, cursor)
+                if at < 0:
+                    return [
+                        len(self._tokenize(loaded, self._render(loaded, [m], gen=False)))
+                        for m in messages
+                    ]
+                cursor = at + len(m.content)
+                cuts.append(cursor)
+            cuts[-1] = len(rendered)
+            starts = [0, *cuts[:-1]]
+            return [
+                len(self._tokenize(loaded, rendered[a:b]))
+                for a, b in zip(starts, cuts, strict=True)
+            ]
+
+    # -- generation ------------------------------------------------------
+
+    def stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[RuntimeEvent]:
+        start = time.perf_counter()
+        try:
+            with self._lock:
+                yield from self._generate(request, cancel, start)
+        except (ModelError, ContextOverflowError) as err:
+            yield ErrorEvent(str(err), title=err.title)
+            yield Done("error")
+        except Exception as err:
+            yield ErrorEvent(f"llama.cpp failed: {type(err).__name__}: {err}")
+            yield Done("error")
+
+    def _generate(
+        self, request: GenerationRequest, cancel: threading.Event, start: float
+    ) -> Iterator[RuntimeEvent]:
+        import llama_cpp
+
+        loaded = self._ensure_loaded(request.model)
+        llm = loaded.llm
+        params = request.params
+        prompt = self._tokenize(loaded, self._render(loaded, request.messages))
+        n_ctx = llm.n_ctx()
+        if len(prompt) >= n_ctx:
+            raise ContextOverflowError(
+                f"The prompt has {len(prompt)} tokens but the context window is {n_ctx}."
+            )
+        if cancel.is_set():
+            yield Done("cancelled")
+            return
+        budget = min(params.max_tokens, n_ctx - len(prompt))
+        llm.set_seed(params.seed if params.seed is not None else random.randrange(2**31))
+        llama_cpp.llama_perf_context_reset(llm.ctx)
+
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stopper = _StopMatcher(params.stop)
+        clock = _Clock(start=start)
+        stop_reason = "length"
+        produced = 0
+        processed = 0
+        hit_stop = False
+        tokens = llm.generate(
+            prompt,
+            top_k=TOP_K,
+            top_p=params.top_p,
+            min_p=MIN_P,
+            temp=params.temperature,
+            repeat_penalty=1.0,
+        )
+        clock.prefill_start = time.perf_counter()
+        try:
+            for token in tokens:
+                clock.sampled()
+                if clock.samples == 1:
+                    perf = llama_cpp.llama_perf_context(llm.ctx)
+                    processed = int(perf.n_p_eval) + int(perf.n_eval)
+                if llama_cpp.llama_vocab_is_eog(loaded.vocab, token):
+                    stop_reason = "stop"
+                    break
+                produced += 1
+                text, hit_stop = stopper.feed(decoder.decode(self._piece(loaded, token)))
+                if text:
+                    clock.texted()
+                    yield TextDelta(text)
+                if hit_stop:
+                    stop_reason = "stop"
+                    break
+                if cancel.is_set():
+                    stop_reason = "cancelled"
+                    break
+                if produced >= budget:
+                    stop_reason = "length"
+                    break
+        except Exception:
+            llm.reset()  # the KV cache may be half-written: start clean next time
+            raise
+        finally:
+            tokens.close()
+        # Text held back as a possible stop-string start is real text unless a
+        # stop string was hit; an incomplete UTF-8 tail (cut by cancel or
+        # max_tokens) is dropped rather than shown as a broken character.
+        tail = "" if hit_stop else stopper.flush()
+        if tail:
+            clock.texted()
+            yield TextDelta(tail)
+        yield clock.usage(len(prompt), produced, processed)
+        yield Done(stop_reason)
+
+    @staticmethod
+    def _piece(loaded: _Loaded, token: int) -> bytes:
+        """Bytes of one token (may be part of a UTF-8 character). Our own
+        call, because llama-cpp-python's detokenize uses a fixed 32-byte
+        buffer and mangles longer tokens."""
+        import llama_cpp
+
+        size = 64
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_token_to_piece(loaded.vocab, token, buf, size, 0, False)
+            if n >= 0:
+                return buf.raw[:n]
+            size = -n

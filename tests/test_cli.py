@@ -1,0 +1,129 @@
+"""The ``assistant`` command, run as a user would (a subprocess), on the real
+bundled model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import main
+
+
+def run(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ASSISTANT_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "assistant.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    h = tmp_path / "clihome"
+    h.mkdir()
+    (h / "config.toml").write_text("[generation]\nmax_tokens = 24\ntemperature = 0\n")
+    return h
+
+
+@pytest.mark.real_model
+def test_ask_json_then_continue_conversation(home: Path) -> None:
+    r = run(home, "ask", "What is the capital of France?", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["answer"].strip()
+    assert "paris" in out["answer"].lower()
+    assert out["usage"]["prompt_tokens"] > 10
+    assert 0 < out["usage"]["completion_tokens"] <= 24
+    assert out["timings"]["ttft_ms"] > 0 and out["timings"]["total_ms"] >= out["timings"]["ttft_ms"]
+    assert out["timings"]["decode_tok_s"] > 0
+    cid = out["conversation_id"]
+
+    r2 = run(home, "ask", "And of Germany?", "--conversation", str(cid), "--json")
+    assert r2.returncode == 0, r2.stderr
+    out2 = json.loads(r2.stdout)
+    assert out2["conversation_id"] == cid
+    # the second turn reuses the first turn's prompt prefix from the KV cache?
+    # Not across processes: each `ask` is a new process, so nothing is cached.
+    assert out2["usage"]["prompt_tokens"] > out["usage"]["prompt_tokens"]
+
+    stats = run(home, "stats", "--json")
+    assert stats.returncode == 0, stats.stderr
+    model = json.loads(stats.stdout)["models"][0]
+    assert model["requests"] == 2 and model["errors"] == 0
+    assert model["ttft_p50_ms"] > 0 and model["ttft_p95_ms"] >= model["ttft_p50_ms"]
+    log = run(home, "log", "--json")
+    rows = json.loads(log.stdout)
+    assert [r["conversation_id"] for r in rows] == [cid, cid]
+    assert all(r["decode_tok_s"] for r in rows)
+
+
+@pytest.mark.real_model
+def test_ask_streams_plain_text_and_reads_stdin(home: Path) -> None:
+    r = run(home, "ask", "-", stdin="Say hello.")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip()
+    assert not r.stdout.lstrip().startswith("{")
+
+
+def test_unknown_model_fails_cleanly(home: Path) -> None:
+    r = run(home, "ask", "hi", "--model", "no-such-model")
+    assert r.returncode == 1
+    assert "Model problem" in r.stderr and "no-such-model" in r.stderr
+    assert r.stdout == ""
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_config_names_the_field(home: Path) -> None:
+    (home / "config.toml").write_text("[generation]\ntemperature = 'hot'\n")
+    r = run(home, "models")
+    assert r.returncode == 1
+    assert "Invalid configuration" in r.stderr and "generation.temperature" in r.stderr
+
+
+def test_unknown_conversation_fails_cleanly(home: Path) -> None:
+    r = run(home, "ask", "hi", "--conversation", "999")
+    assert r.returncode == 1
+    assert "999" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_models_lists_the_bundled_model(home: Path) -> None:
+    r = run(home, "models", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    names = [m["name"] for m in data["models"]]
+    assert "smollm2-135m-instruct" in names
+    bundled = next(m for m in data["models"] if m["name"] == "smollm2-135m-instruct")
+    assert bundled["default"] and bundled["source"] == "bundled"
+    assert Path(bundled["path"]).is_file()
+
+
+def test_locate_prints_paths_under_assistant_home(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASSISTANT_HOME", str(home))
+    assert main(["locate", "--json"]) == 0
+    paths = json.loads(capsys.readouterr().out)
+    assert paths["home"] == str(home.resolve())
+    assert paths["database"].startswith(str(home.resolve()))
+
+
+def test_stats_on_empty_log(home: Path, capsys: pytest.CaptureFixture[str],
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_HOME", str(home))
+    assert main(["stats"]) == 0
+    assert "no requests" in capsys.readouterr().out
+
+
+def test_usage_error_exits_2() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["ask"])
+    assert exc.value.code == 2
