@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
-from textual.widgets import Static
+from textual import work
 
 from assistant.clipboard import copy_text
-from assistant.messages import MessageActionRequested, PromptSubmitted
+from assistant.messages import MessageActionRequested, MessageFocused, PromptSubmitted
 from assistant.screens.edit_text import EditTextScreen
 from assistant.widgets.chat_view import ChatView
 from assistant.widgets.composer import Composer
@@ -29,7 +28,7 @@ from backend.events import (
     TextDelta,
     Usage,
 )
-from backend.store.records import Message
+from backend.store.records import Conversation, Message
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -48,9 +47,16 @@ class ChatActions(_Base):
     _usage_cache: dict[int, Usage]
     _last_focused: int | None = None
 
+    conversation: Conversation | None
+
     # provided by MainScreen
-    conversation_id: Any
-    chat: ChatView
+    @property
+    def conversation_id(self) -> int | None:
+        raise NotImplementedError
+
+    @property
+    def chat(self) -> ChatView:
+        raise NotImplementedError
 
     def report(self, err: Exception) -> None: ...
     def update_status(self) -> None: ...
@@ -81,14 +87,15 @@ class ChatActions(_Base):
         await self.chat.show_thread(thread, await self.usage_for(thread))
 
     # sending ---------------------------------------------------------------
-    @on(PromptSubmitted)
-    def _submitted(self, event: PromptSubmitted) -> None:
+    # (named handlers, not @on: a mixin's @on methods are not collected)
+    def on_prompt_submitted(self, event: PromptSubmitted) -> None:
         if not getattr(self.app, "ready", False):
             self.notify("Still starting up — try again in a moment", severity="warning")
             return
         if self.stream is not None or self._writing():
-            self.notify("A reply is still being written — wait, or press Esc to stop it",
-                        severity="warning")
+            self.notify(
+                "A reply is still being written — wait, or press Esc to stop it", severity="warning"
+            )
             return
         self.query_one(Composer).clear()
         cid = self.conversation_id
@@ -128,8 +135,10 @@ class ChatActions(_Base):
                     n = event.dropped_messages
                     await self.chat.add_notice(
                         f"{n} older message{'s' if n != 1 else ''} left out to fit the "
-                        f"context window ({event.context_tokens} tokens)", "warning",
-                        before=widget if widget and widget.is_attached else None)
+                        f"context window ({event.context_tokens} tokens)",
+                        "warning",
+                        before=widget if widget and widget.is_attached else None,
+                    )
                 elif isinstance(event, ErrorEvent):
                     if self._showing(stream):
                         await self.chat.add_notice(f"{event.title}: {event.message}", "error")
@@ -141,12 +150,7 @@ class ChatActions(_Base):
                 widget.note_streamed("".join(parts))
             self.stream = None
             self.update_status()
-        if self._showing(stream):
-            try:
-                await self.refresh_thread()
-            except AssistantError as err:
-                self.report(err)
-        self.load(self.conversation_id)
+        self.load(self.conversation_id)  # final footers, and the sidebar's new order
 
     def _showing(self, stream: ChatStream) -> bool:
         return stream.conversation_id == self.conversation_id
@@ -167,10 +171,8 @@ class ChatActions(_Base):
             self.notify("Stopped", timeout=2)
 
     # per-message actions ---------------------------------------------------
-    @on(MessageWidget.Focus)
-    def _focused(self, event: MessageWidget.Focus) -> None:
-        if isinstance(event.control, MessageWidget):
-            self._last_focused = event.control.message_id
+    def on_message_focused(self, event: MessageFocused) -> None:
+        self._last_focused = event.message_id
 
     def target(self, action: str) -> MessageWidget | None:
         """The message a palette action applies to: the focused (or last focused)
@@ -199,16 +201,17 @@ class ChatActions(_Base):
 
     def action_branch(self, message_id: int, step: int) -> None:
         self.post_message(
-            MessageActionRequested(message_id, "branch_next" if step > 0 else "branch_prev"))
+            MessageActionRequested(message_id, "branch_next" if step > 0 else "branch_prev")
+        )
 
-    @on(MessageActionRequested)
-    def _message_action(self, event: MessageActionRequested) -> None:
+    def on_message_action_requested(self, event: MessageActionRequested) -> None:
         widget = self.chat.widget_for(event.message_id)
         if widget is None:
             return
         if event.action in _WRITING and (self.stream is not None or self._writing()):
-            self.notify("A reply is still being written — press Esc to stop it first",
-                        severity="warning")
+            self.notify(
+                "A reply is still being written — press Esc to stop it first", severity="warning"
+            )
             return
         self.run_message_action(widget, event.action)
 
@@ -254,28 +257,35 @@ class ChatActions(_Base):
 
     async def _copy(self, text: str, what: str) -> None:
         how = await copy_text(self.app, text)
-        self.notify(f"Copied {what}" + (" (via terminal)" if how == "terminal" else ""),
-                    timeout=2)
+        self.notify(f"Copied {what}" + (" (via terminal)" if how == "terminal" else ""), timeout=2)
 
     async def _edit(self, m: Message) -> None:
         if m.role == "user":
             if self.stream is not None or self._writing():
-                self.notify("A reply is still being written — press Esc to stop it first",
-                            severity="warning")
+                self.notify(
+                    "A reply is still being written — press Esc to stop it first",
+                    severity="warning",
+                )
                 return
-            text = await self.app.push_screen_wait(EditTextScreen(
-                "Edit and resend", m.content, save_label="Resend",
-                hint="Creates a new branch; the old one stays (‹ › switches)."))
+            text = await self.app.push_screen_wait(
+                EditTextScreen(
+                    "Edit and resend",
+                    m.content,
+                    save_label="Resend",
+                    hint="Creates a new branch; the old one stays (‹ › switches).",
+                )
+            )
             if text is not None and text.strip() and text != m.content:
                 self.write_reply(lambda: self.backend.edit_and_resend(m.id, text))
             return
-        text = await self.app.push_screen_wait(EditTextScreen(
-            "Edit reply", m.display_content,
-            hint="Stored as your preferred version of this reply (used for tune-ups)."))
+        text = await self.app.push_screen_wait(
+            EditTextScreen(
+                "Edit reply",
+                m.display_content,
+                hint="Stored as your preferred version of this reply (used for tune-ups).",
+            )
+        )
         if text is not None and text != m.display_content:
             await self.backend.edit_reply(m.id, text)
             await self.refresh_thread()
             self.notify("Reply edited")
-
-
-__all__ = ["ChatActions", "Static"]

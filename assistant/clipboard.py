@@ -37,8 +37,14 @@ def system_copy_command() -> tuple[str, ...] | None:
 
 def _run(command: tuple[str, ...], text: str) -> bool:
     try:
-        subprocess.run(command, input=text.encode(), check=True, timeout=3,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            command,
+            input=text.encode(),
+            check=True,
+            timeout=3,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.SubprocessError):
         return False
     return True

@@ -170,8 +170,17 @@ async def cmd_stats(args: argparse.Namespace) -> int:
         ]
         for s in stats
     ]
-    headers = ["model", "runtime", "requests", "errors", "prompt tok", "completion tok",
-               "TTFT p50 ms", "TTFT p95 ms", "decode tok/s"]
+    headers = [
+        "model",
+        "runtime",
+        "requests",
+        "errors",
+        "prompt tok",
+        "completion tok",
+        "TTFT p50 ms",
+        "TTFT p95 ms",
+        "decode tok/s",
+    ]
     print(_table(rows, headers))
     return 0
 
@@ -200,8 +209,18 @@ async def cmd_log(args: argparse.Namespace) -> int:
         ]
         for r in records
     ]
-    headers = ["id", "time (UTC)", "model", "prompt", "cached", "completion", "TTFT ms",
-               "tok/s", "stop", "error"]
+    headers = [
+        "id",
+        "time (UTC)",
+        "model",
+        "prompt",
+        "cached",
+        "completion",
+        "TTFT ms",
+        "tok/s",
+        "stop",
+        "error",
+    ]
     print(_table(rows, headers))
     return 0
 

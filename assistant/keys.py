@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 Scope = Literal["app", "main", "message", "composer"]
 
@@ -39,49 +39,55 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("quit", "ctrl+q", "Quit", "Leave the assistant", "app", show=True, priority=True),
     KeyAction("cycle_theme", "ctrl+t", "Next theme", "Switch to the next colour theme", "app"),
     KeyAction("pick_theme", "", "Choose theme…", "Pick a colour theme from a list", "app"),
-    KeyAction("request_log", "f9", "Request log", "Model calls, tokens and timings", "app",
-              show=True),
+    KeyAction(
+        "request_log", "f9", "Request log", "Model calls, tokens and timings", "app", show=True
+    ),
     # the chat screen
-    KeyAction("new_conversation", "ctrl+n", "New chat", "Start a new conversation", "main",
-              show=True),
+    KeyAction(
+        "new_conversation", "ctrl+n", "New chat", "Start a new conversation", "main", show=True
+    ),
     KeyAction("rename_conversation", "f2", "Rename chat", "Rename this conversation", "main"),
     KeyAction("delete_conversation", "f8", "Delete chat", "Delete this conversation", "main"),
-    KeyAction("search", "ctrl+f", "Search chats", "Search messages in every conversation",
-              "main"),
-    KeyAction("pick_model", "f4", "Model…", "Choose this conversation's model", "main",
-              show=True),
+    KeyAction("search", "ctrl+f", "Search chats", "Search messages in every conversation", "main"),
+    KeyAction("pick_model", "f4", "Model…", "Choose this conversation's model", "main", show=True),
     KeyAction("pick_preset", "f5", "Preset…", "Apply a persona / system-prompt preset", "main"),
-    KeyAction("edit_system_prompt", "f6", "System prompt…", "Edit this conversation's system "
-              "prompt", "main"),
+    KeyAction(
+        "edit_system_prompt",
+        "f6",
+        "System prompt…",
+        "Edit this conversation's system prompt",
+        "main",
+    ),
     KeyAction("edit_presets", "f7", "Edit presets…", "Create, edit and delete presets", "main"),
     KeyAction("stop", "escape", "Stop", "Stop the reply being written", "main", show=True),
     KeyAction("focus_messages", "alt+up", "Go to messages", "Focus the last message", "main"),
     KeyAction("focus_composer", "alt+down", "Go to composer", "Focus the message box", "main"),
     # the focused message (the palette uses the last focused or the latest one)
     KeyAction("copy_message", "c", "Copy message", "Copy the message text", "message"),
-    KeyAction("copy_code", "y", "Copy code block", "Copy the message's last code block",
-              "message"),
-    KeyAction("regenerate", "r", "Regenerate", "Write this reply again (a new branch)",
-              "message"),
-    KeyAction("edit_message", "e", "Edit", "Edit and resend a question, or edit a reply",
-              "message"),
+    KeyAction("copy_code", "y", "Copy code block", "Copy the message's last code block", "message"),
+    KeyAction("regenerate", "r", "Regenerate", "Write this reply again (a new branch)", "message"),
+    KeyAction(
+        "edit_message", "e", "Edit", "Edit and resend a question, or edit a reply", "message"
+    ),
     KeyAction("thumbs_up", "plus", "Thumbs up", "Mark the reply as good (toggles)", "message"),
-    KeyAction("thumbs_down", "minus", "Thumbs down", "Mark the reply as bad (toggles)",
-              "message"),
-    KeyAction("branch_prev", "left", "Previous branch", "Show the previous version (‹)",
-              "message"),
+    KeyAction("thumbs_down", "minus", "Thumbs down", "Mark the reply as bad (toggles)", "message"),
+    KeyAction("branch_prev", "left", "Previous branch", "Show the previous version (‹)", "message"),
     KeyAction("branch_next", "right", "Next branch", "Show the next version (›)", "message"),
     # the composer
-    KeyAction("send", "enter", "Send", "Send the message", "composer", priority=True),
-    KeyAction("newline", "ctrl+j,shift+enter", "New line",
-              "Insert a line break (shift+enter where the terminal reports it)", "composer",
-              priority=True),
+    KeyAction("send", "enter", "Send", "Send the message", "composer"),
+    KeyAction(
+        "newline",
+        "ctrl+j,shift+enter",
+        "New line",
+        "Insert a line break (shift+enter where the terminal reports it)",
+        "composer",
+    ),
 )
 
 BY_ID = {a.id: a for a in ACTIONS}
 
 
-def bindings(scope: Scope) -> list[Binding]:
+def bindings(scope: Scope) -> list[BindingType]:
     """Textual bindings for one scope, each carrying its remappable id."""
     return [
         Binding(a.key, a.action_name, a.title, show=a.show, id=a.id, priority=a.priority)

@@ -46,3 +46,10 @@ class MessageActionRequested(Message):
 
     message_id: int
     action: str
+
+
+@dataclass
+class MessageFocused(Message):
+    """A message got focus: palette actions apply to it from now on."""
+
+    message_id: int

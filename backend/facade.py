@@ -152,14 +152,15 @@ class Backend:
         return await self._run(self._list_models_sync)
 
     def _resolve_model(self, name: str | None) -> tuple[Runtime, ModelInfo]:
-        models = {}
+        models: dict[str, tuple[Runtime, ModelInfo]] = {}
         for rt in self.runtimes:
             for m in rt.list_models():
                 models.setdefault(m.name, (rt, m))
         if not models:
             reasons = "; ".join(f"{u.name}: {u.reason}" for u in self.unavailable)
             raise ModelError(
-                "no model is available" + (f" ({reasons})" if reasons else "")
+                "no model is available"
+                + (f" ({reasons})" if reasons else "")
                 + ". Install the bundled model with `make install` or add a .gguf file to "
                 + str(self.locations.models)
             )
@@ -168,23 +169,19 @@ class Backend:
             return models[wanted]
         if name is None:  # the configured default is gone: fall back, don't fail
             return next(iter(models.values()))
-        raise ModelError(
-            f"model {name!r} is not available; available: {', '.join(sorted(models))}"
-        )
+        raise ModelError(f"model {name!r} is not available; available: {', '.join(sorted(models))}")
 
     async def default_model(self) -> ModelInfo:
         return (await self._run(self._resolve_model, None))[1]
 
     # conversations -----------------------------------------------------
     async def list_conversations(self) -> list[Conversation]:
-        return await self._run(self.conversations.list)
+        return await self._run(self.conversations.all)
 
     async def get_conversation(self, conversation_id: int) -> Conversation:
         return await self._run(self.conversations.get, conversation_id)
 
-    def _create_sync(
-        self, title: str, model: str | None, preset: str | None
-    ) -> Conversation:
+    def _create_sync(self, title: str, model: str | None, preset: str | None) -> Conversation:
         if model is not None:
             self._resolve_model(model)
         preset_name = preset or DEFAULT_PRESET
@@ -289,9 +286,7 @@ class Backend:
         self._streams[plan.conversation_id] = stream
         return stream
 
-    def _send_sync(
-        self, conversation_id: int | None, text: str, model: str | None
-    ) -> TurnPlan:
+    def _send_sync(self, conversation_id: int | None, text: str, model: str | None) -> TurnPlan:
         if not text.strip():
             raise ValueError("cannot send an empty message")
         # Resolve the model before writing anything: a failed send leaves no
@@ -356,7 +351,7 @@ class Backend:
 
     # presets and state -------------------------------------------------
     async def presets(self) -> list[Preset]:
-        return await self._run(self.presets_store.list)
+        return await self._run(self.presets_store.all)
 
     async def save_preset(self, name: str, system_prompt: str) -> Preset:
         return await self._run(self.presets_store.save, name, system_prompt)

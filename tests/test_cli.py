@@ -116,8 +116,9 @@ def test_locate_prints_paths_under_assistant_home(
     assert paths["database"].startswith(str(home.resolve()))
 
 
-def test_stats_on_empty_log(home: Path, capsys: pytest.CaptureFixture[str],
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stats_on_empty_log(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ASSISTANT_HOME", str(home))
     assert main(["stats"]) == 0
     assert "no requests" in capsys.readouterr().out

@@ -61,8 +61,9 @@ async def test_history_goes_to_the_runtime_in_order(
 
 async def test_cancel_keeps_partial_reply(locations: Locations) -> None:
     rt = FakeRuntime(delay_s=0.01, reply_words=500)
-    b = await Backend.open(locations=locations, settings=Settings(default_model="fake-model"),
-                           runtimes=[rt])
+    b = await Backend.open(
+        locations=locations, settings=Settings(default_model="fake-model"), runtimes=[rt]
+    )
     try:
         stream = await b.send(None, "go")
         seen = 0
@@ -87,13 +88,15 @@ async def test_cancel_keeps_partial_reply(locations: Locations) -> None:
 
 async def test_leaving_the_loop_early_cancels(locations: Locations) -> None:
     rt = FakeRuntime(delay_s=0.01, reply_words=500)
-    b = await Backend.open(locations=locations, settings=Settings(default_model="fake-model"),
-                           runtimes=[rt])
+    b = await Backend.open(
+        locations=locations, settings=Settings(default_model="fake-model"), runtimes=[rt]
+    )
     try:
         stream = await b.send(None, "go")
         async for e in stream:
             if isinstance(e, TextDelta):
                 break
+        await stream.aclose()
         thread = await b.thread(stream.conversation_id)
         assert thread[-1].status == "cancelled"
     finally:
@@ -186,8 +189,9 @@ async def test_trimming_emits_a_notice(locations: Locations) -> None:
 
 async def test_runtime_error_is_reported_and_logged(locations: Locations) -> None:
     rt = FakeRuntime(fail_with="the model fell over")
-    b = await Backend.open(locations=locations, settings=Settings(default_model="fake-model"),
-                           runtimes=[rt])
+    b = await Backend.open(
+        locations=locations, settings=Settings(default_model="fake-model"), runtimes=[rt]
+    )
     try:
         events = await (await b.send(None, "hi")).collect()
         err = next(e for e in events if isinstance(e, ErrorEvent))
@@ -235,8 +239,9 @@ async def test_conversation_management_and_search(backend: Backend) -> None:
 
 async def test_presets_and_models_per_conversation(locations: Locations) -> None:
     rt = FakeRuntime(models=("fake-a", "fake-b"))
-    b = await Backend.open(locations=locations, settings=Settings(default_model="fake-a"),
-                           runtimes=[rt])
+    b = await Backend.open(
+        locations=locations, settings=Settings(default_model="fake-a"), runtimes=[rt]
+    )
     try:
         names = [p.name for p in await b.presets()]
         assert {"Assistant", "Concise", "Coder"} <= set(names)
@@ -275,8 +280,9 @@ async def test_state_survives_restart(locations: Locations) -> None:
 
 async def test_event_loop_is_not_blocked_while_generating(locations: Locations) -> None:
     rt = FakeRuntime(delay_s=0.02, reply_words=30)
-    b = await Backend.open(locations=locations, settings=Settings(default_model="fake-model"),
-                           runtimes=[rt])
+    b = await Backend.open(
+        locations=locations, settings=Settings(default_model="fake-model"), runtimes=[rt]
+    )
     try:
         stream = await b.send(None, "go")
         ticks = 0

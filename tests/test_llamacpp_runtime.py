@@ -139,9 +139,7 @@ def test_cancel_mid_generation(runtime: LlamaCppRuntime, model: ModelInfo) -> No
     assert events[-2].completion_tokens <= 3
 
 
-def test_cancel_before_start_processes_nothing(
-    runtime: LlamaCppRuntime, model: ModelInfo
-) -> None:
+def test_cancel_before_start_processes_nothing(runtime: LlamaCppRuntime, model: ModelInfo) -> None:
     cancel = threading.Event()
     cancel.set()
     events = ask(runtime, model, [ChatMessage("user", "Hi")], cancel=cancel)
@@ -214,9 +212,17 @@ def test_bad_model_file_is_an_error_event_not_a_crash(
 
 
 def test_unloadable_gguf_becomes_model_error(home: Path, tmp_path: Path) -> None:
-    from tests.test_models import write_gguf
+    import gguf
+    import numpy as np
 
-    fake = write_gguf(tmp_path / "fake.gguf")
+    # Structurally valid GGUF (passes validation) that llama.cpp refuses.
+    fake = tmp_path / "fake.gguf"
+    writer = gguf.GGUFWriter(str(fake), "llama")
+    writer.add_tensor("token_embd.weight", np.zeros((4, 32), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
     rt = LlamaCppRuntime(Settings(), Locations(home))
     events = ask(rt, ModelInfo(name="fake", runtime="llamacpp", path=fake), [SYSTEM])
     assert isinstance(events[0], ErrorEvent) and events[0].title == "Model problem"

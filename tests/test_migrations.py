@@ -36,11 +36,26 @@ def test_blank_database_migrates_to_final_schema(tmp_path: Path) -> None:
     final = schema(db)
     assert set(final) == EXPECTED_TABLES
     assert final["messages"] == [
-        "id", "conversation_id", "parent_id", "role", "content", "model", "status",
-        "selected_child_id", "created_at",
+        "id",
+        "conversation_id",
+        "parent_id",
+        "role",
+        "content",
+        "model",
+        "status",
+        "selected_child_id",
+        "created_at",
     ]
-    assert {"prompt_tokens", "ttft_ms", "decode_tok_s", "prefill_tok_s", "stop_reason",
-            "error", "stage", "cached_tokens"} <= set(final["requests"])
+    assert {
+        "prompt_tokens",
+        "ttft_ms",
+        "decode_tok_s",
+        "prefill_tok_s",
+        "stop_reason",
+        "error",
+        "stage",
+        "cached_tokens",
+    } <= set(final["requests"])
     assert db.query_one("PRAGMA journal_mode")[0] == "wal"
     assert migrate(db) == []  # idempotent
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS = [("escape", "dismiss(False)", "Cancel"), ("y", "dismiss(True)", "Yes")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        ("escape", "dismiss(False)", "Cancel"),
+        ("y", "dismiss(True)", "Yes"),
+    ]
 
     def __init__(self, title: str, question: str, confirm: str = "Delete") -> None:
         super().__init__(classes="dialog-screen")

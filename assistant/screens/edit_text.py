@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static, TextArea
@@ -12,7 +15,10 @@ from textual.widgets import Button, Label, Static, TextArea
 class EditTextScreen(ModalScreen[str | None]):
     """Dismisses with the new text, or None when cancelled."""
 
-    BINDINGS = [("escape", "dismiss(None)", "Cancel"), ("ctrl+s", "save", "Save")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        ("escape", "dismiss(None)", "Cancel"),
+        ("ctrl+s", "save", "Save"),
+    ]
 
     def __init__(self, title: str, text: str, hint: str = "", save_label: str = "Save") -> None:
         super().__init__(classes="dialog-screen")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
@@ -12,7 +15,7 @@ from textual.widgets import Button, Label, Static
 class ErrorScreen(ModalScreen[bool]):
     """Dismisses with True when the user chose to quit."""
 
-    BINDINGS = [("escape", "dismiss(False)", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [("escape", "dismiss(False)", "Close")]
 
     def __init__(self, title: str, message: str, *, fatal: bool = False) -> None:
         super().__init__(classes="dialog-screen")

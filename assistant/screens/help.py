@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
@@ -20,7 +22,7 @@ SCOPES = {
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [("escape,f1,q", "dismiss", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [("escape,f1,q", "dismiss", "Close")]
 
     def __init__(self, keymap: Mapping[str, str]) -> None:
         super().__init__(classes="dialog-screen")
@@ -33,7 +35,8 @@ class HelpScreen(ModalScreen[None]):
                 "Remap any action in config.toml under [ui.keybindings], e.g. "
                 'new_conversation = "ctrl+n". ctrl+p opens the command palette; '
                 "every action is there too.",
-                classes="dialog-hint", markup=False,
+                classes="dialog-hint",
+                markup=False,
             )
             yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
 

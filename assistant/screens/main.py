@@ -92,8 +92,11 @@ class MainScreen(ChatActions, Screen[None]):
             if reopen:
                 last = await self.backend.get_state(LAST_CONVERSATION)
                 ids = {c.id for c in conversations}
-                conversation_id = int(last) if last and last.isdigit() and int(last) in ids \
+                conversation_id = (
+                    int(last)
+                    if last and last.isdigit() and int(last) in ids
                     else (conversations[0].id if conversations else None)
+                )
             await self.sidebar.set_conversations(conversations, conversation_id)
             await self._open(conversation_id)
         except AssistantError as err:
@@ -133,8 +136,11 @@ class MainScreen(ChatActions, Screen[None]):
             return
         status.remove_class("-busy")
         preset = self.conversation.preset if self.conversation else None
-        status.update(f"{self.model_name}" + (f" · {preset}" if preset else "")
-                      + " · Enter sends · ctrl+j new line")
+        status.update(
+            f"{self.model_name}"
+            + (f" · {preset}" if preset else "")
+            + " · Enter sends · ctrl+j new line"
+        )
 
     # sidebar -------------------------------------------------------------
     @on(ConversationSelected)
@@ -243,10 +249,13 @@ class MainScreen(ChatActions, Screen[None]):
         if not models:
             self.notify("No model is available", severity="error")
             return
-        choices = [(m.name, f"{m.name}  ({m.runtime}{', ' + m.source if m.source else ''})")
-                   for m in models]
+        choices = [
+            (m.name, f"{m.name}  ({m.runtime}{', ' + m.source if m.source else ''})")
+            for m in models
+        ]
         name = await self.app.push_screen_wait(
-            PickerScreen("Model for this chat", choices, self.model_name))
+            PickerScreen("Model for this chat", choices, self.model_name)
+        )
         if not name:
             return
         try:
@@ -266,9 +275,14 @@ class MainScreen(ChatActions, Screen[None]):
             return
         current = self.conversation.preset if self.conversation else None
         choices = [(p.name, p.name) for p in presets]
-        name = await self.app.push_screen_wait(PickerScreen(
-            "Preset for this chat", choices, current,
-            hint="A preset's system prompt is copied into the chat (F6 edits it)."))
+        name = await self.app.push_screen_wait(
+            PickerScreen(
+                "Preset for this chat",
+                choices,
+                current,
+                hint="A preset's system prompt is copied into the chat (F6 edits it).",
+            )
+        )
         if not name:
             return
         try:
@@ -287,9 +301,13 @@ class MainScreen(ChatActions, Screen[None]):
         except AssistantError as err:
             self.report(err)
             return
-        text = await self.app.push_screen_wait(EditTextScreen(
-            "System prompt", conv.system_prompt,
-            hint="Sent before every turn of this chat. Applies to the next reply."))
+        text = await self.app.push_screen_wait(
+            EditTextScreen(
+                "System prompt",
+                conv.system_prompt,
+                hint="Sent before every turn of this chat. Applies to the next reply.",
+            )
+        )
         if text is None:
             return
         try:

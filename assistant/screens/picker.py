@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
@@ -13,10 +16,13 @@ from textual.widgets.option_list import Option
 class PickerScreen(ModalScreen[str | None]):
     """``choices`` are (id, label) pairs; dismisses with the chosen id or None."""
 
-    BINDINGS = [("escape", "dismiss(None)", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [("escape", "dismiss(None)", "Cancel")]
 
     def __init__(
-        self, title: str, choices: list[tuple[str, str]], current: str | None = None,
+        self,
+        title: str,
+        choices: list[tuple[str, str]],
+        current: str | None = None,
         hint: str = "",
     ) -> None:
         super().__init__(classes="dialog-screen")
@@ -31,8 +37,10 @@ class PickerScreen(ModalScreen[str | None]):
             if self.hint:
                 yield Static(self.hint, classes="dialog-hint", markup=False)
             yield OptionList(
-                *(Option(("● " if cid == self.current else "  ") + label, id=cid)
-                  for cid, label in self.choices),
+                *(
+                    Option(("● " if cid == self.current else "  ") + label, id=cid)
+                    for cid, label in self.choices
+                ),
                 id="choices",
             )
 

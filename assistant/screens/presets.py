@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ListItem, ListView, TextArea
@@ -20,7 +23,10 @@ class PresetItem(ListItem):
 
 
 class PresetsScreen(ModalScreen[None]):
-    BINDINGS = [("escape", "dismiss", "Close"), ("ctrl+s", "save", "Save")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        ("escape", "dismiss", "Close"),
+        ("ctrl+s", "save", "Save"),
+    ]
 
     def __init__(self, backend: Backend) -> None:
         super().__init__(classes="dialog-screen")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
@@ -48,7 +51,10 @@ def stats_row(s: ModelStats) -> tuple[str, ...]:
 
 
 class RequestLogScreen(Screen[None]):
-    BINDINGS = [("escape,q", "app.pop_screen", "Back"), ("f5", "reload", "Reload")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        ("escape,q", "app.pop_screen", "Back"),
+        ("f5", "reload", "Reload"),
+    ]
 
     def __init__(self, backend: Backend) -> None:
         super().__init__()
@@ -64,11 +70,30 @@ class RequestLogScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#stats", DataTable).add_columns(
-            "Model", "Runtime", "Requests", "Errors", "Prompt tok", "Completion tok",
-            "TTFT p50 ms", "TTFT p95 ms", "Prefill tok/s", "Decode tok/s")
+            "Model",
+            "Runtime",
+            "Requests",
+            "Errors",
+            "Prompt tok",
+            "Completion tok",
+            "TTFT p50 ms",
+            "TTFT p95 ms",
+            "Prefill tok/s",
+            "Decode tok/s",
+        )
         self.query_one("#requests", DataTable).add_columns(
-            "Time", "Model", "Prompt", "Completion", "Cached", "TTFT ms", "Prefill tok/s",
-            "Decode tok/s", "Total ms", "Stop", "Error")
+            "Time",
+            "Model",
+            "Prompt",
+            "Completion",
+            "Cached",
+            "TTFT ms",
+            "Prefill tok/s",
+            "Decode tok/s",
+            "Total ms",
+            "Stop",
+            "Error",
+        )
         self.action_reload()
 
     def action_reload(self) -> None:

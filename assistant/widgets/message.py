@@ -9,8 +9,10 @@ an "edited" marker; an action bar appears while the message has focus.
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.reactive import reactive
@@ -18,7 +20,7 @@ from textual.widgets import Label, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from assistant import keys
-from assistant.messages import MessageActionRequested
+from assistant.messages import MessageActionRequested, MessageFocused
 from backend.events import Usage
 from backend.store.records import Message, RequestRecord
 
@@ -57,8 +59,11 @@ class ActionBar(Static):
 class MessageWidget(Vertical, can_focus=True):
     """A message of the active branch. ``message`` is the stored record."""
 
-    BINDINGS = [*keys.bindings("message"),
-                ("up", "focus_sibling(-1)"), ("down", "focus_sibling(1)")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *keys.bindings("message"),
+        ("up", "focus_sibling(-1)"),
+        ("down", "focus_sibling(1)"),
+    ]
 
     message: reactive[Message | None] = reactive(None, init=False, always_update=True)
 
@@ -101,9 +106,12 @@ class MessageWidget(Vertical, can_focus=True):
         elif m.status in ("cancelled", "error"):
             parts.append(Content.styled(m.status, "$error" if m.status == "error" else "$warning"))
         if m.sibling_count > 1:
-            parts.append(Content.from_markup(
-                f"[@click=screen.branch({m.id},-1)]‹[/] {m.sibling_index}/{m.sibling_count} "
-                f"[@click=screen.branch({m.id},1)]›[/]"))
+            parts.append(
+                Content.from_markup(
+                    f"[@click=screen.branch({m.id},-1)]‹[/] {m.sibling_index}/{m.sibling_count} "
+                    f"[@click=screen.branch({m.id},1)]›[/]"
+                )
+            )
         if m.rating > 0:
             parts.append(Content.styled("▲ liked", "$success"))
         elif m.rating < 0:
@@ -115,15 +123,19 @@ class MessageWidget(Vertical, can_focus=True):
     def action_text(self) -> Content:
         items = [("copy_message", "copy")]
         if self.record.role == "assistant":
-            items += [("copy_code", "code"), ("regenerate", "regenerate"),
-                      ("edit_message", "edit"), ("thumbs_up", "▲"), ("thumbs_down", "▼")]
+            items += [
+                ("copy_code", "code"),
+                ("regenerate", "regenerate"),
+                ("edit_message", "edit"),
+                ("thumbs_up", "▲"),
+                ("thumbs_down", "▼"),
+            ]
         else:
             items += [("edit_message", "edit & resend")]
         if self.record.sibling_count > 1:
             items += [("branch_prev", "‹"), ("branch_next", "›")]
         return Content(" ").join(
-            Content.from_markup(f"[@click=do('{a}')] {label} [/]")
-            for a, label in items
+            Content.from_markup(f"[@click=do('{a}')] {label} [/]") for a, label in items
         )
 
     def watch_message(self, message: Message | None) -> None:
@@ -154,6 +166,9 @@ class MessageWidget(Vertical, can_focus=True):
     def text(self) -> str:
         return self._rendered
 
+    def on_focus(self) -> None:
+        self.post_message(MessageFocused(self.message_id))
+
     # actions ---------------------------------------------------------
     def request(self, action: str) -> None:
         self.post_message(MessageActionRequested(self.message_id, action))
@@ -183,8 +198,9 @@ class MessageWidget(Vertical, can_focus=True):
         self.request("branch_next")
 
     def action_focus_sibling(self, step: int) -> None:
-        siblings = [w for w in self.parent.children if isinstance(w, MessageWidget)] \
-            if self.parent else []
+        siblings = (
+            [w for w in self.parent.children if isinstance(w, MessageWidget)] if self.parent else []
+        )
         index = siblings.index(self) + step
         if 0 <= index < len(siblings):
             siblings[index].focus()

@@ -31,8 +31,11 @@ class HitItem(ListItem):
         snippet = " ".join(hit.snippet.split())
         super().__init__(
             Label(hit.conversation_title, classes="hit-title", markup=False),
-            Label(f"{'You' if hit.role == 'user' else 'AI'}: {snippet}", classes="hit-snippet",
-                  markup=False),
+            Label(
+                f"{'You' if hit.role == 'user' else 'AI'}: {snippet}",
+                classes="hit-snippet",
+                markup=False,
+            ),
         )
         self.hit = hit
 
@@ -49,7 +52,9 @@ class Sidebar(Vertical):
         self.query_one("#hits").display = False
         self.query_one("#hits-label").display = False
 
-    async def set_conversations(self, conversations: list[Conversation], active: int | None) -> None:
+    async def set_conversations(
+        self, conversations: list[Conversation], active: int | None
+    ) -> None:
         view = self.query_one("#conversations", ListView)
         await view.clear()
         items = [ConversationItem(c) for c in conversations]

@@ -4,13 +4,16 @@ Runtimes block; the UI's event loop must not. ``ChatStream`` runs the producer
 in a thread and hands its events over through an ``asyncio.Queue``.
 Cancelling (``cancel()``, or leaving the ``async for`` early) sets the
 producer's ``threading.Event``, which the runtime checks between tokens.
+Leaving the loop early only finalises the iterator when asyncio gets to it;
+``await stream.aclose()`` cancels and waits until the partial reply is
+stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from backend.events import ChatEvent
@@ -56,10 +59,24 @@ class ChatStream:
         self._thread.start()
         return queue
 
-    async def __aiter__(self) -> AsyncIterator[ChatEvent]:
+    def __aiter__(self) -> AsyncIterator[ChatEvent]:
         if self._queue is not None:
             raise RuntimeError("a ChatStream can be iterated once")
-        self._queue = queue = self._start()
+        self._queue = self._start()
+        self._events = self._iterate(self._queue)
+        return self._events
+
+    async def aclose(self) -> None:
+        """Cancel (if still running) and wait until the producer finished
+        storing the reply."""
+        self.cancel_event.set()
+        events = getattr(self, "_events", None)
+        if events is not None:
+            await events.aclose()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+
+    async def _iterate(self, queue: asyncio.Queue[Any]) -> AsyncGenerator[ChatEvent, None]:
         try:
             while True:
                 event = await queue.get()

@@ -90,9 +90,7 @@ class Runtime(ABC):
         """
 
     @abstractmethod
-    def stream(
-        self, request: GenerationRequest, cancel: threading.Event
-    ) -> Iterator[RuntimeEvent]:
+    def stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[RuntimeEvent]:
         """Generate a reply, yielding events as they happen.
 
         The stream yields zero or more ``TextDelta`` (and, later,

@@ -57,9 +57,7 @@ class FakeRuntime(Runtime):
             words += [f"w{i}" for i in range(self.reply_words)]
         return words
 
-    def stream(
-        self, request: GenerationRequest, cancel: threading.Event
-    ) -> Iterator[RuntimeEvent]:
+    def stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[RuntimeEvent]:
         self.requests.append(request)
         start = time.perf_counter()
         if self.fail_with:

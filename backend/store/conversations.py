@@ -58,7 +58,7 @@ class ConversationStore:
             raise NotFoundError(f"no conversation {conversation_id}")
         return _conversation(row)
 
-    def list(self, limit: int = 500) -> list[Conversation]:
+    def all(self, limit: int = 500) -> list[Conversation]:
         rows = self.db.query(
             "SELECT * FROM conversations ORDER BY updated_at DESC, id DESC LIMIT ?", (limit,)
         )

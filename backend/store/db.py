@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 try:  # pragma: no cover - which branch runs depends on the platform
-    import pysqlite3.dbapi2 as sqlite3  # type: ignore[import-not-found]
+    import pysqlite3.dbapi2 as sqlite3
 except ImportError:  # pragma: no cover
-    import sqlite3  # type: ignore[no-redef]
+    import sqlite3
 
 from backend.errors import StoreError
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from backend.errors import StoreError
 from backend.store.db import Database, DatabaseError
@@ -31,8 +30,7 @@ def migration(fn: Migration) -> Migration:
 
 @migration
 def m001_conversations_and_messages() -> str:
-    return (
-        """
+    return """
         CREATE TABLE conversations (
             id INTEGER PRIMARY KEY,
             title TEXT NOT NULL,
@@ -58,13 +56,11 @@ def m001_conversations_and_messages() -> str:
         CREATE INDEX messages_conversation ON messages(conversation_id);
         CREATE INDEX messages_parent ON messages(parent_id);
         """
-    )
 
 
 @migration
 def m002_messages_fts() -> str:
-    return (
-        """
+    return """
         CREATE VIRTUAL TABLE messages_fts USING fts5(
             content, content='messages', content_rowid='id',
             tokenize='unicode61 remove_diacritics 2'
@@ -82,13 +78,11 @@ def m002_messages_fts() -> str:
             INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
         END;
         """
-    )
 
 
 @migration
 def m003_feedback() -> str:
-    return (
-        """
+    return """
         CREATE TABLE feedback (
             message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
             rating INTEGER NOT NULL DEFAULT 0 CHECK (rating IN (-1, 0, 1)),
@@ -96,13 +90,11 @@ def m003_feedback() -> str:
             updated_at TEXT NOT NULL
         );
         """
-    )
 
 
 @migration
 def m004_requests() -> str:
-    return (
-        """
+    return """
         CREATE TABLE requests (
             id INTEGER PRIMARY KEY,
             conversation_id INTEGER REFERENCES conversations(id) ON DELETE SET NULL,
@@ -125,13 +117,11 @@ def m004_requests() -> str:
         CREATE INDEX requests_model ON requests(model);
         CREATE INDEX requests_conversation ON requests(conversation_id);
         """
-    )
 
 
 @migration
 def m005_presets_and_state() -> str:
-    return (
-        """
+    return """
         CREATE TABLE presets (
             name TEXT PRIMARY KEY,
             system_prompt TEXT NOT NULL,
@@ -150,7 +140,6 @@ def m005_presets_and_state() -> str:
              'You are an expert programmer. Answer with working code in fenced '
              || 'Markdown blocks and explain briefly.', 1);
         """
-    )
 
 
 def applied(db: Database) -> list[str]:

@@ -13,7 +13,7 @@ class PresetStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def list(self) -> list[Preset]:
+    def all(self) -> list[Preset]:
         rows = self.db.query("SELECT * FROM presets ORDER BY builtin DESC, name")
         return [Preset(r["name"], r["system_prompt"], bool(r["builtin"])) for r in rows]
 

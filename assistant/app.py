@@ -1,0 +1,155 @@
+"""The Textual app: starts the backend, applies theme and keymap, and owns the
+app-wide actions (help, request log, themes, errors, quit).
+
+``AssistantApp`` takes a ``Backend`` that has *not* been started: the app
+starts it in a worker after the first frame, so the UI is interactive at once
+(models load lazily on the first message, in the backend's own thread), and
+closes it when the app exits. ``run_tui`` is the CLI's entry point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from textual import work
+from textual.app import App
+from textual.screen import Screen
+
+from assistant import keys
+from assistant.commands import AssistantCommands
+from assistant.screens.error import ErrorScreen
+from assistant.screens.help import HelpScreen
+from assistant.screens.main import MainScreen
+from assistant.screens.picker import PickerScreen
+from assistant.screens.request_log import RequestLogScreen
+from assistant.theming import DEFAULT_THEME, choose_theme, load_themes
+from backend import AssistantError, Backend
+from backend.errors import StoreError
+
+THEME_STATE = "theme"
+
+
+class AssistantApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "Assistant"
+    BINDINGS = keys.bindings("app")
+    COMMANDS = App.COMMANDS | {AssistantCommands}
+    COMMAND_PALETTE_DISPLAY = "Commands"
+
+    def __init__(self, backend: Backend, *, close_backend: bool = True) -> None:
+        """``close_backend``: close the backend when the app exits (tests that
+        inspect the store afterwards pass False and close it themselves)."""
+        super().__init__()
+        self.backend = backend
+        self.close_backend = close_backend
+        self.ready = False
+        self.keymap_overrides: dict[str, str] = {}
+        themes, self.theme_errors = load_themes()
+        for theme in themes:
+            self.register_theme(theme)
+        self.theme_names = [t.name for t in themes]
+        if DEFAULT_THEME in self.theme_names:
+            self.theme = DEFAULT_THEME
+        self.main = MainScreen(backend)
+
+    def get_default_screen(self) -> Screen[None]:
+        return self.main
+
+    def on_mount(self) -> None:
+        for error in self.theme_errors:
+            self.notify(error, title="Theme file ignored", severity="warning")
+        self.start_backend()
+
+    @work(exclusive=True, group="startup", exit_on_error=False)
+    async def start_backend(self) -> None:
+        try:
+            await self.backend.start()
+            remembered = await self.backend.get_state(THEME_STATE)
+        except AssistantError as err:
+            quit_ = await self.push_screen_wait(
+                ErrorScreen(err.title, f"{err}\n\nThe assistant cannot start.", fatal=True)
+            )
+            if quit_:
+                self.exit(return_code=1)
+            return
+        ui = self.backend.settings.ui
+        self.apply_keymap(ui.keybindings)
+        if ui.theme and ui.theme not in self.theme_names and ui.theme not in self.available_themes:
+            self.notify(f"Unknown theme {ui.theme!r} in config", severity="warning")
+        self.theme = choose_theme(ui.theme, remembered, set(self.available_themes))
+        self.theme_changed_signal.subscribe(self, lambda theme: self.remember_theme(theme.name))
+        self.ready = True
+        for missing in self.backend.unavailable:
+            self.notify(
+                f"{missing.name}: {missing.reason}",
+                title="Runtime unavailable",
+                severity="warning",
+                timeout=8,
+            )
+        self.main.load(reopen=True)
+
+    def apply_keymap(self, remap: dict[str, str]) -> None:
+        keymap, unknown = keys.split_keymap(remap)
+        self.keymap_overrides = keymap
+        self.set_keymap(keymap)
+        if unknown:
+            self.notify(
+                "Unknown action ids in [ui.keybindings]: "
+                + ", ".join(unknown)
+                + " (F1 lists the valid ids)",
+                title="Key bindings",
+                severity="warning",
+                timeout=10,
+            )
+
+    @work(group="state", exit_on_error=False)
+    async def remember_theme(self, name: str) -> None:
+        with contextlib.suppress(AssistantError, RuntimeError):  # best-effort
+            await self.backend.set_state(THEME_STATE, name)
+
+    async def on_unmount(self) -> None:
+        if self.close_backend and self.ready:
+            await self.backend.close()
+
+    # errors ------------------------------------------------------------
+    def report(self, err: Exception) -> None:
+        """Show an error without stopping: a modal for database problems, a
+        notice for everything else."""
+        if isinstance(err, StoreError):
+            self.push_screen(ErrorScreen(err.title, str(err)))
+        elif isinstance(err, AssistantError):
+            self.notify(str(err), title=err.title, severity="error", timeout=8)
+        else:
+            self.notify(str(err), severity="warning")
+
+    # app-wide actions ----------------------------------------------------
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.keymap_overrides))
+
+    def action_request_log(self) -> None:
+        if not self.ready:
+            self.notify("Still starting up", severity="warning")
+        elif not isinstance(self.screen, RequestLogScreen):
+            self.push_screen(RequestLogScreen(self.backend))
+
+    def action_cycle_theme(self) -> None:
+        names = self.theme_names or ["textual-dark"]
+        index = names.index(self.theme) + 1 if self.theme in names else 0
+        self.use_theme(names[index % len(names)])
+
+    def use_theme(self, name: str) -> None:
+        self.theme = name
+        self.notify(f"Theme: {name}", timeout=2)
+
+    @work(group="theme", exit_on_error=False)
+    async def action_pick_theme(self) -> None:
+        choices = [(n, n) for n in self.theme_names]
+        name = await self.push_screen_wait(PickerScreen("Theme", choices, self.theme))
+        if name:
+            self.use_theme(name)
+
+
+def run_tui(backend: Backend) -> None:
+    """Run the terminal UI on ``backend`` (not started yet) until the user quits."""
+    AssistantApp(backend).run()
