@@ -14,6 +14,7 @@ import contextlib
 from textual import work
 from textual.app import App
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from assistant import keys
 from assistant.commands import AssistantCommands
@@ -43,6 +44,7 @@ class AssistantApp(App[None]):
         self.backend = backend
         self.close_backend = close_backend
         self.ready = False
+        self.start_error: str | None = None
         self.keymap_overrides: dict[str, str] = {}
         themes, self.theme_errors = load_themes()
         for theme in themes:
@@ -66,6 +68,7 @@ class AssistantApp(App[None]):
             await self.backend.start()
             remembered = await self.backend.get_state(THEME_STATE)
         except AssistantError as err:
+            self.start_error = f"{err.title}: {err}"
             quit_ = await self.push_screen_wait(
                 ErrorScreen(err.title, f"{err}\n\nThe assistant cannot start.", fatal=True)
             )
@@ -112,6 +115,18 @@ class AssistantApp(App[None]):
             await self.backend.close()
 
     # errors ------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Workers run with exit_on_error=False so a bug in one action does not
+        end the app; this makes such a failure visible instead of silent."""
+        error = event.worker.error
+        if event.state == WorkerState.ERROR and error is not None:
+            self.log.error(event.worker, error)
+            self.report(
+                error
+                if isinstance(error, AssistantError)
+                else RuntimeError(f"{event.worker.name} failed: {type(error).__name__}: {error}")
+            )
+
     def report(self, err: Exception) -> None:
         """Show an error without stopping: a modal for database problems, a
         notice for everything else."""
@@ -119,8 +134,10 @@ class AssistantApp(App[None]):
             self.push_screen(ErrorScreen(err.title, str(err)))
         elif isinstance(err, AssistantError):
             self.notify(str(err), title=err.title, severity="error", timeout=8)
-        else:
+        elif isinstance(err, ValueError):  # the backend's "cannot do that" answers
             self.notify(str(err), severity="warning")
+        else:
+            self.notify(str(err), title="Unexpected error", severity="error", timeout=10)
 
     # app-wide actions ----------------------------------------------------
     def action_help(self) -> None:

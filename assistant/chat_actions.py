@@ -90,7 +90,11 @@ class ChatActions(_Base):
     # (named handlers, not @on: a mixin's @on methods are not collected)
     def on_prompt_submitted(self, event: PromptSubmitted) -> None:
         if not getattr(self.app, "ready", False):
-            self.notify("Still starting up — try again in a moment", severity="warning")
+            failed = getattr(self.app, "start_error", None)
+            self.notify(
+                failed or "Still starting up — try again in a moment",
+                severity="error" if failed else "warning",
+            )
             return
         if self.stream is not None or self._writing():
             self.notify(
@@ -122,9 +126,12 @@ class ChatActions(_Base):
         try:
             async for event in stream:
                 if isinstance(event, MessageStarted):
+                    on_message = isinstance(self.focused, MessageWidget)
                     await self._started(event)
                     widget = self.chat.widget_for(event.assistant_message_id)
                     markdown = widget.stream() if widget else None
+                    if widget is not None and on_message:
+                        widget.focus()  # the reply being regenerated was replaced
                 elif isinstance(event, TextDelta):
                     parts.append(event.text)
                     if markdown is not None and widget is not None and widget.is_attached:
@@ -168,7 +175,6 @@ class ChatActions(_Base):
         if self.stream is not None:
             self.stream.cancel()
             self.backend.cancel(self.stream.conversation_id)
-            self.notify("Stopped", timeout=2)
 
     # per-message actions ---------------------------------------------------
     def on_message_focused(self, event: MessageFocused) -> None:
@@ -199,10 +205,9 @@ class ChatActions(_Base):
             return
         self.post_message(MessageActionRequested(widget.message_id, action))
 
-    def action_branch(self, message_id: int, step: int) -> None:
-        self.post_message(
-            MessageActionRequested(message_id, "branch_next" if step > 0 else "branch_prev")
-        )
+    def action_branch(self, message_id: int, direction: str) -> None:
+        """Clicks on the footer's ‹ › ('prev' / 'next')."""
+        self.post_message(MessageActionRequested(message_id, f"branch_{direction}"))
 
     def on_message_action_requested(self, event: MessageActionRequested) -> None:
         widget = self.chat.widget_for(event.message_id)

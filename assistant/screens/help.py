@@ -8,6 +8,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
@@ -15,9 +16,9 @@ from assistant import keys
 
 SCOPES = {
     "app": "Anywhere",
-    "main": "Chat screen",
-    "message": "Focused message (tab / alt+up to reach one, ↑ ↓ to move)",
-    "composer": "Message box",
+    "main": "Chat",
+    "message": "Message",
+    "composer": "Composer",
 }
 
 
@@ -29,12 +30,13 @@ class HelpScreen(ModalScreen[None]):
         self.keymap = dict(keymap)
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog -wide", id="help"):
+        with Vertical(classes="dialog", id="help"):
             yield Label("Keys", classes="dialog-title")
             yield Static(
                 "Remap any action in config.toml under [ui.keybindings], e.g. "
                 'new_conversation = "ctrl+n". ctrl+p opens the command palette; '
-                "every action is there too.",
+                "every action is there too. Message keys work on a focused message "
+                "(alt+up or tab reaches one, ↑ ↓ move between them).",
                 classes="dialog-hint",
                 markup=False,
             )
@@ -44,7 +46,7 @@ class HelpScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         table.add_columns("Key", "Action", "Id", "What it does")
         for scope, heading in SCOPES.items():
-            table.add_row(f"[b]{heading}[/b]", "", "", "")
+            table.add_row(Content.styled(heading, "bold $accent"), "", "", "")
             for a in keys.ACTIONS:
                 if a.scope != scope:
                     continue

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
+from textual.worker import Worker
 
 from assistant import keys
 from assistant.chat_actions import ChatActions
@@ -81,6 +82,9 @@ class MainScreen(ChatActions, Screen[None]):
 
     def report(self, err: Exception) -> None:
         self.assistant.report(err)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.assistant.on_worker_state_changed(event)  # worker messages do not bubble
 
     # loading -----------------------------------------------------------
     @work(exclusive=True, group="load", exit_on_error=False)

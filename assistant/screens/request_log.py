@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Footer, Header, Label
 
 from backend import AssistantError, Backend
 from backend.store.records import ModelStats, RequestRecord
@@ -21,7 +21,7 @@ def _num(value: float | int | None, fmt: str = "{:.0f}") -> str:
 
 def request_row(r: RequestRecord) -> tuple[str, ...]:
     return (
-        r.created_at.replace("T", " ")[:19],
+        r.created_at.replace("T", " ")[5:19],
         r.model,
         _num(r.prompt_tokens),
         _num(r.completion_tokens),
@@ -61,6 +61,7 @@ class RequestLogScreen(Screen[None]):
         self.backend = backend
 
     def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
         with Vertical(id="request-log"):
             yield Label("Per model", classes="section-title")
             yield DataTable(id="stats", cursor_type="row", zebra_stripes=True)
@@ -69,27 +70,29 @@ class RequestLogScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.title = "Request log"
+        self.sub_title = "every model call, newest first"
         self.query_one("#stats", DataTable).add_columns(
             "Model",
             "Runtime",
             "Requests",
             "Errors",
             "Prompt tok",
-            "Completion tok",
+            "Compl. tok",
             "TTFT p50 ms",
             "TTFT p95 ms",
-            "Prefill tok/s",
-            "Decode tok/s",
+            "Prefill t/s",
+            "Decode t/s",
         )
         self.query_one("#requests", DataTable).add_columns(
             "Time",
             "Model",
             "Prompt",
-            "Completion",
+            "Compl.",
             "Cached",
             "TTFT ms",
-            "Prefill tok/s",
-            "Decode tok/s",
+            "Prefill t/s",
+            "Decode t/s",
             "Total ms",
             "Stop",
             "Error",

@@ -108,8 +108,9 @@ class MessageWidget(Vertical, can_focus=True):
         if m.sibling_count > 1:
             parts.append(
                 Content.from_markup(
-                    f"[@click=screen.branch({m.id},-1)]‹[/] {m.sibling_index}/{m.sibling_count} "
-                    f"[@click=screen.branch({m.id},1)]›[/]"
+                    f"[@click=screen.branch({m.id},'prev')]‹[/] "
+                    f"{m.sibling_index}/{m.sibling_count} "
+                    f"[@click=screen.branch({m.id},'next')]›[/]"
                 )
             )
         if m.rating > 0:

@@ -6,9 +6,12 @@ conversation posts a message, the screen does the rest.
 
 from __future__ import annotations
 
+import re
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import Button, Input, Label, ListItem, ListView
 
 from assistant.messages import (
@@ -19,6 +22,8 @@ from assistant.messages import (
 )
 from backend.store.records import Conversation, SearchHit
 
+_MATCH = re.compile(r"\[([^\]]*)\]")
+
 
 class ConversationItem(ListItem):
     def __init__(self, conversation: Conversation) -> None:
@@ -26,16 +31,20 @@ class ConversationItem(ListItem):
         self.conversation_id = conversation.id
 
 
+def snippet_content(hit: SearchHit) -> Content:
+    """The hit's snippet with the matched words (``[word]``) highlighted."""
+    text = " ".join(hit.snippet.split())
+    parts: list[Content] = [Content("You: " if hit.role == "user" else "AI: ")]
+    for i, piece in enumerate(_MATCH.split(text)):
+        parts.append(Content.styled(piece, "bold $accent") if i % 2 else Content(piece))
+    return Content("").join(parts)
+
+
 class HitItem(ListItem):
     def __init__(self, hit: SearchHit) -> None:
-        snippet = " ".join(hit.snippet.split())
         super().__init__(
             Label(hit.conversation_title, classes="hit-title", markup=False),
-            Label(
-                f"{'You' if hit.role == 'user' else 'AI'}: {snippet}",
-                classes="hit-snippet",
-                markup=False,
-            ),
+            Label(snippet_content(hit), classes="hit-snippet"),
         )
         self.hit = hit
 
@@ -73,6 +82,8 @@ class Sidebar(Vertical):
         label.update(f"{len(hits)} hit{'s' if len(hits) != 1 else ''} for “{query.strip()}”")
         await view.clear()
         await view.extend(HitItem(h) for h in hits)
+        if hits:
+            view.index = 0
 
     def focus_search(self) -> None:
         self.query_one("#search", Input).focus()
@@ -86,6 +97,13 @@ class Sidebar(Vertical):
     def _search(self, event: Input.Changed) -> None:
         event.stop()
         self.post_message(SearchChanged(event.value))
+
+    @on(Input.Submitted, "#search")
+    def _to_hits(self, event: Input.Submitted) -> None:
+        event.stop()
+        hits = self.query_one("#hits", ListView)
+        if hits.display and hits.children:
+            hits.focus()
 
     @on(ListView.Selected)
     def _selected(self, event: ListView.Selected) -> None:

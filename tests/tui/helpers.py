@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual.pilot import Pilot
 
@@ -35,18 +36,27 @@ def build_backend(
     return Backend(
         locations=Locations(home), settings=settings, runtimes=[runtime or FakeRuntime()]
     )
+
+
 def make_app(backend: Backend) -> AssistantApp:
     return AssistantApp(backend, close_backend=False)
 
 
-async def settle(pilot: Pilot[object]) -> None:
-    """Wait until every worker (and the workers they start) has finished."""
+async def settle(pilot: Pilot[Any], timeout: float = 10.0) -> None:
+    """Wait until every worker (and the workers they start) has finished.
+
+    Not for a worker that waits on a modal's answer: use ``wait_screen``.
+    """
     app = pilot.app
-    for _ in range(50):
-        await app.workers.wait_for_complete()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        await asyncio.wait_for(app.workers.wait_for_complete(), timeout)
         await pilot.pause()
         if not any(w.is_running for w in app.workers):
             break
+        if loop.time() > deadline:
+            raise AssertionError("workers still running")
         await asyncio.sleep(0.01)
     await pilot.pause()
 
@@ -55,7 +65,7 @@ def messages(app: AssistantApp) -> list[MessageWidget]:
     return app.main.chat.message_widgets()
 
 
-async def send(pilot: Pilot[object], text: str) -> None:
+async def send(pilot: Pilot[Any], text: str) -> None:
     app = pilot.app
     assert isinstance(app, AssistantApp)
     composer = app.main.query_one("#composer")
@@ -66,9 +76,7 @@ async def send(pilot: Pilot[object], text: str) -> None:
     await settle(pilot)
 
 
-async def wait_for(
-    pilot: Pilot[object], predicate: Callable[[], bool], timeout: float = 5.0
-) -> None:
+async def wait_for(pilot: Pilot[Any], predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     """Poll the app (not a fixed sleep) until ``predicate`` holds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -78,7 +86,7 @@ async def wait_for(
         await pilot.pause(0.02)
 
 
-async def focus_message(pilot: Pilot[object], index: int) -> MessageWidget:
+async def focus_message(pilot: Pilot[Any], index: int) -> MessageWidget:
     app = pilot.app
     assert isinstance(app, AssistantApp)
     widget = messages(app)[index]
@@ -89,3 +97,10 @@ async def focus_message(pilot: Pilot[object], index: int) -> MessageWidget:
 
 def notices(app: AssistantApp) -> list[str]:
     return [str(n.message) for n in app._notifications]
+
+
+async def wait_screen(pilot: Pilot[Any], screen_type: type) -> None:
+    """Wait for a modal that a worker pushes (the worker waits on its answer,
+    so ``settle`` cannot be used here)."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen_type))
+    await pilot.pause()

@@ -44,8 +44,7 @@ async def test_escape_stops_a_streaming_reply_and_keeps_the_partial_text(
         await pilot.press("enter")
         await wait_for(
             pilot,
-            lambda: len(messages(app)) == 2
-            and "w2" in messages(app)[1].query_one(Markdown).source,
+            lambda: len(messages(app)) == 2 and "w2" in messages(app)[1].query_one(Markdown).source,
         )
         # the composer stays usable while the reply streams; sending is refused
         composer.text = "another"
@@ -73,8 +72,7 @@ async def test_runtime_failure_shows_error_and_app_keeps_working(
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await send(pilot, "will this work")
-        assert any(n.severity == "error" and "boom" in str(n.message)
-                   for n in app._notifications)
+        assert any(n.severity == "error" and "boom" in str(n.message) for n in app._notifications)
         assert any("boom" in str(n.content) for n in app.main.query(Notice))
         assert messages(app)[-1].record.status == "error"
         assert "error" in str(messages(app)[-1].footer_text())
@@ -108,3 +106,34 @@ async def test_ctrl_j_inserts_a_newline_and_enter_sends(backends: MakeBackend) -
         await settle(pilot)
         assert composer.text == ""
         assert messages(app)[0].record.content == "a\nb"
+
+
+async def test_switching_conversation_while_streaming_is_safe(backends: MakeBackend) -> None:
+    backend = backends(FakeRuntime(delay_s=0.01, reply_words=60))
+    app = make_app(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        composer = app.main.query_one(Composer)
+        composer.text = "a long answer please"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(messages(app)) == 2)
+        first = app.main.conversation_id
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert app.main.conversation_id != first
+        thread = await backend.thread(first)  # type: ignore[arg-type]
+        assert thread[-1].status == "complete"
+        assert thread[-1].content.endswith("w59")
+
+
+async def test_quitting_mid_stream_stops_the_reply(backends: MakeBackend) -> None:
+    backend = backends(FakeRuntime(delay_s=0.05, reply_words=200))
+    app = make_app(backend)
+    app.close_backend = True
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.main.query_one(Composer).text = "long"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(messages(app)) == 2)
+        await pilot.press("ctrl+q")
+    assert not app.is_running

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from textual.pilot import Pilot
 from textual.widgets import TextArea
 
 from assistant.screens.edit_text import EditTextScreen
 
-from .helpers import SIZE, MakeBackend, focus_message, make_app, messages, send, settle
+from .helpers import (
+    SIZE,
+    MakeBackend,
+    focus_message,
+    make_app,
+    messages,
+    send,
+    settle,
+    wait_screen,
+)
 
 
-async def _edit_in_modal(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
+async def _edit_in_modal(pilot: Pilot[Any], text: str) -> None:
     await pilot.press("e")
-    await pilot.pause()
+    await wait_screen(pilot, EditTextScreen)
     assert isinstance(pilot.app.screen, EditTextScreen)
     pilot.app.screen.query_one(TextArea).text = text
     await pilot.press("ctrl+s")

@@ -1,0 +1,214 @@
+"""App-wide features: themes, keymap, help, request log, palette, pickers, startup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, OptionList, TextArea
+
+from assistant import keys
+from assistant.app import AssistantApp
+from assistant.commands import AssistantCommands
+from assistant.screens.edit_text import EditTextScreen
+from assistant.screens.error import ErrorScreen
+from assistant.screens.help import HelpScreen
+from assistant.screens.picker import PickerScreen
+from assistant.screens.presets import PresetsScreen
+from assistant.screens.request_log import RequestLogScreen
+from assistant.theming import load_themes
+from backend import Backend
+from backend.locations import Locations
+from backend.runtimes.fake import FakeRuntime
+
+from .helpers import (
+    SIZE,
+    MakeBackend,
+    make_app,
+    messages,
+    notices,
+    send,
+    settle,
+    wait_screen,
+)
+
+
+def test_theme_files_load() -> None:
+    themes, errors = load_themes()
+    assert errors == []
+    names = {t.name for t in themes}
+    assert {"assistant-dark", "assistant-light", "assistant-high-contrast"} <= names
+
+
+async def test_theme_switch_is_remembered_across_restarts(backends: MakeBackend) -> None:
+    app = make_app(backends())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.theme == "assistant-dark"
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        switched = app.theme
+        assert switched != "assistant-dark" and switched.startswith("assistant-")
+
+    app = make_app(backends())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.theme == switched
+
+    # the config's theme wins over the remembered one
+    app = make_app(backends(theme="assistant-light"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.theme == "assistant-light"
+
+
+async def test_keybinding_remap_from_settings(backends: MakeBackend) -> None:
+    backend = backends(keybindings={"new_conversation": "ctrl+b", "no_such_action": "x"})
+    app = make_app(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert any("no_such_action" in n for n in notices(app))
+        await send(pilot, "first")
+        first = app.main.conversation_id
+        await pilot.press("ctrl+b")
+        await settle(pilot)
+        assert app.main.conversation_id != first
+        assert len(await backend.list_conversations()) == 2
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        table = app.screen.query_one(DataTable)
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert ["ctrl+b", "New chat"] in [list(r[:2]) for r in rows]
+
+
+async def test_help_screen_lists_every_action(backends: MakeBackend) -> None:
+    app = make_app(backends())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        table = app.screen.query_one(DataTable)
+        ids = {table.get_row_at(i)[2] for i in range(table.row_count)}
+        assert {a.id for a in keys.ACTIONS} <= ids
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_request_log_shows_rows_and_stats(backends: MakeBackend) -> None:
+    app = make_app(backends())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await send(pilot, "one")
+        await send(pilot, "two")
+        await pilot.press("f9")
+        await settle(pilot)
+        assert isinstance(app.screen, RequestLogScreen)
+        requests = app.screen.query_one("#requests", DataTable)
+        assert requests.row_count == 2
+        assert requests.get_row_at(0)[1] == "fake-model"
+        stats = app.screen.query_one("#stats", DataTable)
+        assert stats.row_count == 1
+        assert stats.get_row_at(0)[2] == "2"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.main
+
+
+async def test_palette_has_an_entry_for_every_action(backends: MakeBackend) -> None:
+    app = make_app(backends())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        provider = AssistantCommands(app.screen)
+        titles = {title for title, _, _ in provider._commands()}
+        for action in keys.ACTIONS:
+            if action.scope != "composer":
+                assert action.title in titles
+        assert "Theme: assistant-light" in titles
+        # and running one from the palette works
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Request log")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, RequestLogScreen)
+
+
+async def test_model_preset_and_system_prompt(backends: MakeBackend) -> None:
+    backend = backends(FakeRuntime(models=("fake-model", "fake-large")))
+    app = make_app(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await send(pilot, "hi")
+        cid = app.main.conversation_id
+        assert cid is not None
+        await pilot.press("f4")
+        await wait_screen(pilot, PickerScreen)
+        assert isinstance(app.screen, PickerScreen)
+        options = app.screen.query_one(OptionList)
+        options.highlighted = 1
+        await pilot.press("enter")
+        await settle(pilot)
+        assert (await backend.get_conversation(cid)).model == "fake-large"
+        assert app.main.sub_title == "fake-large"
+
+        await backend.save_preset("Pirate", "Talk like a pirate.")
+        await pilot.press("f5")
+        await wait_screen(pilot, PickerScreen)
+        assert isinstance(app.screen, PickerScreen)
+        ids = [o.id for o in app.screen.query_one(OptionList).options]
+        app.screen.query_one(OptionList).highlighted = ids.index("Pirate")
+        await pilot.press("enter")
+        await settle(pilot)
+        conv = await backend.get_conversation(cid)
+        assert (conv.preset, conv.system_prompt) == ("Pirate", "Talk like a pirate.")
+
+        await pilot.press("f6")
+        await wait_screen(pilot, EditTextScreen)
+        app.screen.query_one(TextArea).text = "Be brief."
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert (await backend.get_conversation(cid)).system_prompt == "Be brief."
+
+
+async def test_presets_can_be_created_and_deleted(backends: MakeBackend) -> None:
+    backend = backends()
+    app = make_app(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f7")
+        await settle(pilot)
+        assert isinstance(app.screen, PresetsScreen)
+        await pilot.click("#new")
+        app.screen.query_one("#preset-name", Input).value = "Terse"
+        app.screen.query_one("#preset-prompt", TextArea).text = "One line answers."
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "Terse" in {p.name for p in await backend.presets()}
+        await pilot.click("#delete")
+        await settle(pilot)
+        assert "Terse" not in {p.name for p in await backend.presets()}
+
+
+async def test_startup_failure_shows_an_error_modal_and_can_quit(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("generation = { temperature = 9 }\n")
+    app = AssistantApp(Backend(Locations(tmp_path), runtimes=[FakeRuntime()]))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_screen(pilot, ErrorScreen)
+        assert isinstance(app.screen, ErrorScreen)
+        assert "temperature" in app.screen.message
+        await pilot.click("#quit")
+        await pilot.pause()
+    assert app.return_code == 1
+
+
+async def test_sending_works_before_and_after_other_screens(backends: MakeBackend) -> None:
+    app = make_app(backends())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        await pilot.press("escape")
+        await send(pilot, "still fine")
+        assert len(messages(app)) == 2
