@@ -17,10 +17,10 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Label, Markdown, Static
-from textual.widgets.markdown import MarkdownStream
 
 from assistant import keys
 from assistant.messages import MessageActionRequested, MessageFocused
+from assistant.widgets.markdown_stream import ThrottledMarkdownStream, stream_into
 from backend.events import Usage
 from backend.store.records import Message, RequestRecord
 
@@ -155,9 +155,10 @@ class MessageWidget(Vertical, can_focus=True):
             await self.query_one(Markdown).update(text)
         self.message = message
 
-    def stream(self) -> MarkdownStream:
-        """A stream that appends Markdown to the body as tokens arrive."""
-        return Markdown.get_stream(self.query_one(Markdown))
+    def stream(self) -> ThrottledMarkdownStream:
+        """A stream that appends Markdown to the body as tokens arrive
+        (at a bounded frame rate, see ``markdown_stream``)."""
+        return stream_into(self.query_one(Markdown))
 
     def note_streamed(self, text: str) -> None:
         """Record what the stream wrote, so a later update does not re-render it."""
