@@ -84,8 +84,10 @@ async def test_real_model_stops_mid_reply(tmp_path: Path) -> None:
         await type_and_send(pilot, "Write a very long story about a dragon and a knight.")
         await wait_for(
             pilot,
-            lambda: len(messages(app)) == 2
-            and len(messages(app)[1].query_one(Markdown).source.split()) >= 5,
+            lambda: (
+                len(messages(app)) == 2
+                and len(messages(app)[1].query_one(Markdown).source.split()) >= 5
+            ),
             timeout=120,
         )
         await pilot.press("escape")
