@@ -52,6 +52,10 @@ class LlamaSettings(_Section):
     offload (CUDA/Metal/Vulkan), else 0. ``0`` forces CPU."""
     flash_attn: bool = False
     """Use flash attention where the build supports it."""
+    subprocess: bool = True
+    """Run llama.cpp in a worker process (default): full decode speed while
+    the UI runs, and a llama.cpp crash cannot take the app down. ``false``
+    runs it in-process."""
 
 
 class GenerationSettings(_Section):

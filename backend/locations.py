@@ -39,6 +39,10 @@ class Locations:
     def logs(self) -> Path:
         return self.home / "logs"
 
+    @classmethod
+    def from_path(cls, home: str | Path) -> Locations:
+        return cls(Path(home))
+
     def ensure(self) -> Locations:
         for d in (self.home, self.models, self.logs):
             d.mkdir(parents=True, exist_ok=True)

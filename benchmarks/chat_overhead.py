@@ -128,9 +128,9 @@ def reset_runtime_cache(backend: Backend) -> None:
     """Forget the facade's KV cache, as ``raw.reset()`` does for the raw side,
     so both single replies process the whole prompt."""
     for runtime in backend.runtimes:
-        llm = getattr(runtime, "llama", None)
-        if llm is not None:
-            llm.reset()
+        reset = getattr(runtime, "reset_cache", None)
+        if reset is not None:
+            reset()
 
 
 def median(values: list[float | None]) -> float | None:

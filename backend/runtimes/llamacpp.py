@@ -269,6 +269,12 @@ class LlamaCppRuntime(Runtime):
             vocab=llama_cpp.llama_model_get_vocab(llm.model),
         )
 
+    def reset_cache(self) -> None:
+        """Forget the KV cache (benchmarks use it for cold-prompt runs)."""
+        with self._lock:
+            if self._loaded is not None:
+                self._loaded.llm.reset()
+
     def close(self) -> None:
         """Free the loaded model (the next call loads it again)."""
         with self._lock:

@@ -2,14 +2,15 @@
 
 Runtimes are registered as entry points in the ``local_assistant.runtimes``
 group (our own llama.cpp runtime is registered the same way as a third-party
-one would be, in ``pyproject.toml``). Each entry point names a class built as
-``cls(settings, locations)``. A plugin that fails to import (say,
-llama-cpp-python missing) is reported as unavailable with the reason instead
-of breaking start-up.
+one would be, in ``pyproject.toml``). Each entry point names a class or
+factory called as ``factory(settings, locations)`` that returns a
+``Runtime``. A plugin that fails to import (say, llama-cpp-python missing)
+is reported as unavailable with the reason instead of breaking start-up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
@@ -18,7 +19,7 @@ from backend.locations import Locations
 from backend.runtimes.base import Runtime
 
 GROUP = "local_assistant.runtimes"
-BUILTIN = {"llamacpp": "backend.runtimes.llamacpp:LlamaCppRuntime"}
+BUILTIN = {"llamacpp": "backend.runtimes.llamacpp_process:create_llamacpp_runtime"}
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,14 @@ class UnavailableRuntime:
     reason: str
 
 
-def _load(target: str) -> type[Runtime]:
+RuntimeFactory = Callable[[Settings, Locations], Runtime]
+
+
+def _load(target: str) -> RuntimeFactory:
     module_name, _, attr = target.partition(":")
     module = __import__(module_name, fromlist=[attr])
-    cls: type[Runtime] = getattr(module, attr)
-    return cls
+    factory: RuntimeFactory = getattr(module, attr)
+    return factory
 
 
 def discover_runtimes(
@@ -44,8 +48,7 @@ def discover_runtimes(
     broken: list[UnavailableRuntime] = []
     for name, target in targets.items():
         try:
-            cls = _load(target)
-            ready.append(cls(settings, locations))  # type: ignore[call-arg]
+            ready.append(_load(target)(settings, locations))
         except Exception as err:  # a plugin must not break start-up
             broken.append(UnavailableRuntime(name, f"{type(err).__name__}: {err}"))
     return ready, broken
