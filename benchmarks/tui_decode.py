@@ -29,23 +29,26 @@ from backend.runtimes.llamacpp import physical_cores
 PROMPT = "Write a detailed story about a lighthouse keeper who finds a message in a bottle."
 
 
-async def tui_decode(subprocess: bool, max_tokens: int) -> dict[str, Any]:
+async def tui_decode(
+    subprocess: bool, max_tokens: int, threads: int | None = None
+) -> dict[str, Any]:
     settings = Settings(generation=GenerationSettings(max_tokens=max_tokens, temperature=0.0))
     settings.llama.subprocess = subprocess
+    settings.llama.n_threads = threads
     backend = Backend(locations=Locations(Path(tempfile.mkdtemp())), settings=settings)
     app = AssistantApp(backend)
     async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()  # the backend has started
         for text in ("Hi", PROMPT):  # the first loads the model
-            while app.main.stream is not None or not app.is_running:
-                await pilot.pause(0.05)
             composer = app.main.query_one(Composer)
             composer.focus()
             composer.text = text
             await pilot.press("enter")
-            await pilot.pause(0.2)
-            while app.main.stream is not None:
-                await pilot.pause(0.05)
-        log = await backend.request_log(1)
+            await pilot.pause(0.1)
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.1)
+        log = await backend.request_log()
+    assert len(log) == 2, "a message was not sent"
     rec = log[0]
     return {
         "decode_tok_s": rec.decode_tok_s,
@@ -106,6 +109,9 @@ def main() -> None:
                 "raw llama-cpp-python (script)": raw_decode(args.max_tokens),
                 "TUI, worker process": asyncio.run(tui_decode(True, args.max_tokens)),
                 "TUI, in-process thread": asyncio.run(tui_decode(False, args.max_tokens)),
+                "TUI, worker process, 1 thread": asyncio.run(
+                    tui_decode(True, args.max_tokens, threads=1)
+                ),
             }
         finally:
             if hog is not None:

@@ -2,39 +2,46 @@
 
 Why a process and not a thread:
 
-* **Speed.** llama.cpp's CPU backend synchronises its worker threads at every
-  layer. Built with OpenMP (llama.cpp's default), that only runs at full
-  speed when generation is driven from the process's *main* thread: from any
-  other thread libgomp throttles its spin-wait and decoding drops to a third
-  (measured with SmolLM2 on 2 cores: 82 vs 29 tok/s). Built without OpenMP,
-  ggml's own pool spins without ever yielding, which is fast on an idle
-  machine but collapses when anything else wants the CPU (0.7 tok/s during a
-  compile). A Textual app owns its main thread, so the model gets a process
-  whose main thread is free, and the OpenMP build (spin, then sleep) stays
-  fast alone and degrades gracefully under load.
-* **No GIL tug-of-war with the UI**, which renders while tokens arrive.
 * **A crash stays a crash of the model, not of the app.** If llama.cpp
   segfaults or aborts (a bad adapter file, an out-of-memory on the GPU), the
   parent sees the pipe close, reports a clear error, and starts a fresh
   worker on the next request; the user's conversation is untouched.
+* **No GIL tug-of-war with the UI**, which renders while tokens arrive.
+* **Speed is the same.** Measured in the real TUI on 2 cores with SmolLM2
+  (``benchmarks/tui_decode.py``): 67 tok/s in the worker, 66 in a thread,
+  80 for raw llama-cpp-python in a bare script. (With llama.cpp built with
+  OpenMP, a thread would get 28: libgomp throttles its spin-wait when the
+  caller is not the main thread, which is one reason the Makefile builds
+  without OpenMP.)
 
 The worker holds one ``LlamaCppRuntime`` for its whole life, so the model
 stays loaded and its KV cache (prompt-prefix reuse) survives between turns.
 The model catalog and context sizes are answered in the parent, from GGUF
 headers, so listing models never starts a worker.
 
-Protocol over one ``multiprocessing`` pipe, one request at a time (a lock):
-``("count_tokens", model, messages)`` -> ``("ok", value)`` or
-``("raise", class_name, message)``; ``("stream", request)`` -> the runtime's
-events one by one, then ``("end",)``; ``("reset",)``; ``("close",)``.
-Cancellation crosses over as a ``multiprocessing.Event`` that the worker's
-runtime checks between tokens.
+The worker is a plain ``python -m backend.runtimes.llamacpp_worker``
+started with ``subprocess``, not ``multiprocessing``: spawn re-imports the
+parent's ``__main__`` and starts a resource tracker that needs a real
+``sys.stderr``, which a running Textual app has replaced. Its stdout and
+stderr go to ``logs/llamacpp.log`` (llama.cpp's own messages land there, not
+on the TUI's screen).
+
+Protocol: two pipes carrying pickled tuples (``multiprocessing.connection``
+framing), one request at a time (a lock): ``("count_tokens", model,
+messages)`` -> ``("ok", value)`` or ``("raise", class_name, message)``;
+``("stream", request)`` -> the runtime's events one by one, then
+``("end",)``; ``("reset",)``; ``("close",)``. ``("cancel",)`` may arrive
+during a stream: the worker's reader thread sets the event the runtime
+checks between tokens.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
@@ -48,36 +55,6 @@ from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Run
 from backend.runtimes.llamacpp import LlamaCppRuntime
 
 POLL_S = 0.05
-
-
-def _serve(conn: Connection, settings: dict[str, Any], home: str, cancel: Any) -> None:
-    """The worker's main loop (runs in the child's main thread)."""
-    runtime = LlamaCppRuntime(Settings.model_validate(settings), Locations.from_path(home))
-    while True:
-        try:
-            op, *args = conn.recv()
-        except (EOFError, OSError):
-            break
-        if op == "close":
-            break
-        try:
-            if op == "stream":
-                for event in runtime.stream(args[0], cancel):
-                    conn.send(event)
-                conn.send(("end",))
-            elif op == "count_tokens":
-                conn.send(("ok", runtime.count_tokens(*args)))
-            elif op == "reset":
-                runtime.reset_cache()
-                conn.send(("ok", None))
-            else:
-                conn.send(("raise", "AssistantError", f"unknown request {op!r}"))
-        except errors.AssistantError as err:
-            conn.send(("raise", type(err).__name__, str(err)))
-        except Exception as err:
-            conn.send(("raise", "ModelError", f"{type(err).__name__}: {err}"))
-    runtime.close()
-    conn.close()
 
 
 class WorkerCrashed(errors.ModelError):
@@ -94,10 +71,9 @@ class LlamaCppProcessRuntime(Runtime):
         self.locations = locations
         self.catalog = LlamaCppRuntime(settings, locations)  # never loads a model
         self._lock = threading.RLock()
-        self._ctx = multiprocessing.get_context("spawn")
-        self._proc: Any = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
-        self._cancel: Any = None
+        self._send_conn: Connection | None = None
 
     # -- answered in the parent -------------------------------------------
     def list_models(self) -> list[ModelInfo]:
@@ -109,46 +85,70 @@ class LlamaCppProcessRuntime(Runtime):
     @property
     def worker_pid(self) -> int | None:
         """The worker's pid while one runs (tests and diagnostics)."""
-        return self._proc.pid if self._proc is not None and self._proc.is_alive() else None
+        return self._proc.pid if self._proc is not None and self._alive() else None
 
     # -- the worker ---------------------------------------------------------
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def _worker(self) -> Connection:
-        if self._proc is not None and self._proc.is_alive() and self._conn is not None:
+        if self._alive() and self._conn is not None:
             return self._conn
         self._discard()
-        parent, child = self._ctx.Pipe()
-        self._cancel = self._ctx.Event()
-        self._proc = self._ctx.Process(
-            target=_serve,
-            args=(
-                child,
-                self.settings.model_dump(mode="json"),
-                str(self.locations.home),
-                self._cancel,
-            ),
-            name="assistant-llamacpp",
-            daemon=True,
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        config = json.dumps(
+            {"settings": self.settings.model_dump(mode="json"), "home": str(self.locations.home)}
         )
-        self._proc.start()
-        child.close()
-        self._conn = parent
-        return parent
+        self.locations.ensure()
+        with open(self.locations.logs / "llamacpp.log", "ab") as log:
+            try:
+                self._proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "backend.runtimes.llamacpp_worker",
+                        str(req_r),
+                        str(resp_w),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    pass_fds=(req_r, resp_w),
+                    start_new_session=True,  # Ctrl+C in the terminal is the app's
+                )
+            finally:
+                os.close(req_r)
+                os.close(resp_w)
+        self._send_conn = Connection(req_w, readable=False)
+        self._conn = Connection(resp_r, writable=False)
+        self._send_conn.send(("config", config))
+        return self._conn
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        assert self._send_conn is not None
+        self._send_conn.send(message)
 
     def _discard(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        for conn in (self._conn, self._send_conn):
+            if conn is not None:
+                conn.close()
         if self._proc is not None:
-            self._proc.join(timeout=1)
-            if self._proc.is_alive():
+            try:
+                self._proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
                 self._proc.kill()
-                self._proc.join(timeout=5)
-        self._proc = self._conn = None
+                self._proc.wait(timeout=5)
+        self._proc = None
+        self._conn = self._send_conn = None
 
     def _crashed(self) -> WorkerCrashed:
         code = None
         if self._proc is not None:
-            self._proc.join(timeout=5)  # the pipe can close before it is reaped
-            code = self._proc.exitcode
+            try:
+                code = self._proc.wait(timeout=5)  # the pipe can close before it exits
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
         self._discard()
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         return WorkerCrashed(
@@ -173,8 +173,8 @@ class LlamaCppProcessRuntime(Runtime):
         with self._lock:
             conn = self._worker()
             try:
-                conn.send((op, *args))
-            except (BrokenPipeError, OSError):
+                self._send((op, *args))
+            except OSError:
                 raise self._crashed() from None
             reply = self._recv(conn)
             if reply[0] == "raise":
@@ -195,17 +195,18 @@ class LlamaCppProcessRuntime(Runtime):
         with self._lock:
             try:
                 conn = self._worker()
-                self._cancel.clear()
-                conn.send(("stream", request))
+                self._send(("stream", request))
+                cancel_sent = False
                 while True:
                     # relay the caller's cancel to the worker between polls
-                    while not conn.poll(POLL_S):
-                        if cancel.is_set():
-                            self._cancel.set()
-                        if not self._proc.is_alive():
+                    while True:
+                        if cancel.is_set() and not cancel_sent:
+                            self._send(("cancel",))
+                            cancel_sent = True
+                        if conn.poll(POLL_S):
+                            break
+                        if not self._alive():
                             raise self._crashed()
-                    if cancel.is_set():
-                        self._cancel.set()
                     event = self._recv(conn)
                     if isinstance(event, tuple):
                         if event[0] == "raise":
@@ -222,9 +223,9 @@ class LlamaCppProcessRuntime(Runtime):
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None and self._proc is not None and self._proc.is_alive():
+            if self._send_conn is not None and self._alive():
                 with contextlib.suppress(OSError):
-                    self._conn.send(("close",))
+                    self._send(("close",))
             self._discard()
 
 
