@@ -7,7 +7,7 @@ consumer's side (wall clock from the call to the first and last text piece):
 * raw ``llama_cpp.Llama.create_chat_completion(stream=True)`` vs the
   ``Backend`` facade (store writes, request log, thread bridge, trimming):
   decode tok/s of each and their ratio (target >= 0.95), TTFT of each;
-* a 10-turn conversation through the facade: TTFT of turn 10 / turn 1
+* 10-turn conversations through the facade: TTFT of turn 10 / turn 1
   (target <= 1.3; the KV-cache prefix must be reused), next to raw
   llama-cpp-python doing the same conversation.
 
@@ -37,7 +37,11 @@ from backend.runtimes.llamacpp import physical_cores
 PROMPT = "Write a detailed story about a lighthouse keeper who finds a message in a bottle."
 # The conversation opens differently from PROMPT so that turn 1 finds only
 # the (shared) system prompt in the KV cache, as a new chat does in the app.
-OPENING = "Tell me a short story about a fox who learns to fly a kite."
+OPENINGS = [
+    "Tell me a short story about a fox who learns to fly a kite.",
+    "Invent a bread recipe that a robot baker would be proud of.",
+    "Why might a whale want to sing opera? Write a little tale.",
+]
 FOLLOW_UPS = [
     "What was written in the message?",
     "Who sent it?",
@@ -176,21 +180,28 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             _, r = await measure_facade(backend, None, PROMPT)
             single["facade"].append(r)
 
-        # a 10-turn conversation, both ways; neither side resets its cache
-        # first, so both start with the system prompt already processed
-        history = [{"role": "system", "content": SYSTEM}]
-        raw_turns = []
-        for text in [OPENING, *FOLLOW_UPS]:
-            history.append({"role": "user", "content": text})
-            r = measure_raw(raw, history, args.turn_tokens)
-            history.append({"role": "assistant", "content": r["reply"]})
-            raw_turns.append(r)
-        facade_turns = []
-        cid = None
+        # 10-turn conversations, both ways, one per opening; neither side
+        # resets its cache first, so each starts with the system prompt
+        # already processed (as a new chat in a running app does) and nothing
+        # else: the openings differ from their first word.
+        raw_runs: list[list[dict[str, Any]]] = []
+        facade_runs: list[list[dict[str, Any]]] = []
         backend.settings.generation.max_tokens = args.turn_tokens
-        for text in [OPENING, *FOLLOW_UPS]:
-            cid, r = await measure_facade(backend, cid, text)
-            facade_turns.append(r)
+        for opening in OPENINGS[: args.repeats]:
+            history = [{"role": "system", "content": SYSTEM}]
+            turns = []
+            for text in [opening, *FOLLOW_UPS]:
+                history.append({"role": "user", "content": text})
+                r = measure_raw(raw, history, args.turn_tokens)
+                history.append({"role": "assistant", "content": r["reply"]})
+                turns.append(r)
+            raw_runs.append(turns)
+            turns = []
+            cid = None
+            for text in [opening, *FOLLOW_UPS]:
+                cid, r = await measure_facade(backend, cid, text)
+                turns.append(r)
+            facade_runs.append(turns)
     finally:
         await backend.close()
         raw.close()
@@ -208,8 +219,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if raw_s["decode_tok_s"] and fac_s["decode_tok_s"]
         else None
     )
-    turn_ratio = facade_turns[-1]["ttft_ms"] / facade_turns[0]["ttft_ms"]
-    raw_turn_ratio = raw_turns[-1]["ttft_ms"] / raw_turns[0]["ttft_ms"]
+
+    def per_turn(runs: list[list[dict[str, Any]]], key: str) -> list[Any]:
+        return [median([run[i].get(key) for run in runs]) for i in range(len(runs[0]))]
+
+    facade_ttft = per_turn(facade_runs, "ttft_ms")
+    raw_ttft = per_turn(raw_runs, "ttft_ms")
+    turn_ratio = facade_ttft[-1] / facade_ttft[0]
+    raw_turn_ratio = raw_ttft[-1] / raw_ttft[0]
+    facade_turns = facade_runs[0]
     return {
         "machine": {"platform": platform.platform(), "physical_cores": threads},
         "model": str(model_path.name),
@@ -227,8 +245,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "ttft_overhead_ms": fac_s["ttft_ms"] - raw_s["ttft_ms"],
         },
         "conversation": {
-            "facade_ttft_ms": [r["ttft_ms"] for r in facade_turns],
-            "raw_ttft_ms": [r["ttft_ms"] for r in raw_turns],
+            "conversations": len(facade_runs),
+            "facade_ttft_ms_median": facade_ttft,
+            "raw_ttft_ms_median": raw_ttft,
             "facade_prompt_tokens": [
                 r.get("runtime_reported", {}).get("prompt_tokens") for r in facade_turns
             ],
@@ -263,9 +282,9 @@ def report(result: dict[str, Any]) -> None:
         f"{'completion tokens':24}{f(s['raw']['completion_tokens'], 0):>16}"
         f"{f(s['facade']['completion_tokens'], 0):>12}"
     )
-    print("10-turn conversation TTFT ms:")
-    print("  facade: " + " ".join(f"{x:.0f}" for x in c["facade_ttft_ms"]))
-    print("  raw:    " + " ".join(f"{x:.0f}" for x in c["raw_ttft_ms"]))
+    print(f"10-turn conversation TTFT ms (median of {c['conversations']}):")
+    print("  facade: " + " ".join(f"{x:.0f}" for x in c["facade_ttft_ms_median"]))
+    print("  raw:    " + " ".join(f"{x:.0f}" for x in c["raw_ttft_ms_median"]))
     print("  facade cached prompt tokens: " + " ".join(str(x) for x in c["facade_cached_tokens"]))
     print(
         f"turn 10 / turn 1 TTFT: facade {c['facade_turn10_over_turn1']:.2f}, "

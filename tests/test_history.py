@@ -68,3 +68,13 @@ def test_without_system_prompt() -> None:
     r = fit_history(None, h, [10] * len(h), budget=35)
     assert r.messages[0].role == "user"
     assert r.total_tokens <= 35
+
+
+def test_surely_fits_is_a_safe_upper_bound() -> None:
+    from backend.chat.history import surely_fits
+
+    short = [SYS, ChatMessage("user", "hello")]
+    assert surely_fits(short, budget=4096)
+    assert not surely_fits(short, budget=100)
+    long = [SYS, ChatMessage("user", "é" * 2000)]  # 4000 bytes
+    assert not surely_fits(long, budget=4096)

@@ -153,3 +153,30 @@ def test_errors_in_the_worker_keep_their_type(
 
     with pytest.raises(ModelError):
         runtime.count_tokens(broken, [ChatMessage("user", "hi")])
+
+
+def test_byte_bound_used_to_skip_counting_holds_for_the_real_tokenizer(
+    runtime: LlamaCppProcessRuntime, model: ModelInfo
+) -> None:
+    from backend.chat.history import (
+        FRAMING_BYTES_FIXED,
+        FRAMING_BYTES_PER_MESSAGE,
+        surely_fits,
+    )
+
+    for messages in (
+        [ChatMessage("user", "hi")],  # no system prompt: the template injects one
+        [SYSTEM, ChatMessage("user", "Ünïcödé — 日本語のテキスト " * 20)],
+        [
+            SYSTEM,
+            ChatMessage("user", "a b"),
+            ChatMessage("assistant", "c"),
+            ChatMessage("user", "x" * 500),
+        ],
+    ):
+        tokens = sum(runtime.count_tokens(model, messages))
+        bound = FRAMING_BYTES_FIXED + sum(
+            len(m.content.encode()) + FRAMING_BYTES_PER_MESSAGE for m in messages
+        )
+        assert tokens <= bound
+        assert surely_fits(messages, bound) and not surely_fits(messages, bound - 1)

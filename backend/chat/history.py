@@ -21,6 +21,28 @@ from backend.errors import ContextOverflowError
 from backend.runtimes.base import ChatMessage
 
 
+# Bytes allowed per message for the chat template's framing (role markers,
+# special tokens), plus a fixed allowance for a default system prompt some
+# templates inject and the generation prompt. Generous on purpose: it only
+# decides whether exact counting can be skipped.
+FRAMING_BYTES_PER_MESSAGE = 64
+FRAMING_BYTES_FIXED = 512
+
+
+def surely_fits(messages: list[ChatMessage], budget: int) -> bool:
+    """True when ``messages`` fit ``budget`` tokens without counting them.
+
+    Every token of text stands for at least one byte (byte-fallback tokens
+    are exactly one; special tokens are several), so a prompt's token count
+    never exceeds its UTF-8 length. Short conversations -- most of them --
+    therefore skip tokenizing the whole history on every turn.
+    """
+    size = FRAMING_BYTES_FIXED + sum(
+        len(m.content.encode("utf-8")) + FRAMING_BYTES_PER_MESSAGE for m in messages
+    )
+    return size <= budget
+
+
 @dataclass
 class TrimResult:
     messages: list[ChatMessage]

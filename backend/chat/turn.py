@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backend.chat.history import TrimState, fit_history
+from backend.chat.history import TrimState, fit_history, surely_fits
 from backend.errors import AssistantError
 from backend.events import (
     ChatEvent,
@@ -100,18 +100,21 @@ def run_turn(
     with generation_lock:
         try:
             window = plan.runtime.context_window(plan.model)
-            costs = plan.runtime.count_tokens(plan.model, ([system] if system else []) + history)
             budget = window - plan.params.max_tokens
-            fitted = fit_history(system, history, costs, budget, trim_state)
-            if fitted.dropped:
-                emit(
-                    HistoryTrimmed(
-                        dropped_messages=fitted.dropped,
-                        kept_messages=len(fitted.messages),
-                        context_tokens=window,
+            prompt = ([system] if system else []) + history
+            if trim_state.dropped or not surely_fits(prompt, budget):
+                costs = plan.runtime.count_tokens(plan.model, prompt)
+                fitted = fit_history(system, history, costs, budget, trim_state)
+                prompt = fitted.messages
+                if fitted.dropped:
+                    emit(
+                        HistoryTrimmed(
+                            dropped_messages=fitted.dropped,
+                            kept_messages=len(fitted.messages),
+                            context_tokens=window,
+                        )
                     )
-                )
-            request = GenerationRequest(plan.model, fitted.messages, plan.params)
+            request = GenerationRequest(plan.model, prompt, plan.params)
             for event in plan.runtime.stream(request, cancel):
                 if isinstance(event, TextDelta):
                     parts.append(event.text)
