@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from backend.errors import ContextOverflowError
 from backend.runtimes.base import ChatMessage
 
-
 # Bytes allowed per message for the chat template's framing (role markers,
 # special tokens), plus a fixed allowance for a default system prompt some
 # templates inject and the generation prompt. Generous on purpose: it only
