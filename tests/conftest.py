@@ -40,3 +40,23 @@ async def backend(locations: Locations, fake_runtime: FakeRuntime) -> AsyncItera
     )
     yield b
     await b.close()
+
+
+def _gpu_offload() -> bool:
+    try:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_supports_gpu_offload())
+    except Exception:
+        return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``cuda`` tests need a llama.cpp build with GPU offload and a GPU;
+    they are skipped (and say so) on machines without one."""
+    if _gpu_offload():
+        return
+    skip = pytest.mark.skip(reason="needs a GPU build of llama.cpp and a GPU (CUDA/Metal)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
