@@ -18,7 +18,8 @@ from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
 from backend.locations import Locations
 from backend.models import BUNDLED_MODEL_NAME, bundled_model_path
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, ModelInfo
-from backend.runtimes.llamacpp import LlamaCppRuntime, _StopMatcher, physical_cores
+from backend.runtimes.llamacpp import LlamaCppRuntime, physical_cores
+from backend.runtimes.llamacpp_stream import StopMatcher
 
 pytestmark = pytest.mark.real_model
 
@@ -249,5 +250,5 @@ def test_prompt_longer_than_context_is_reported(home: Path, model: ModelInfo) ->
 def test_stop_matcher(
     stops: tuple[str, ...], chunks: list[str], expected: list[tuple[str, bool]]
 ) -> None:
-    matcher = _StopMatcher(stops)
+    matcher = StopMatcher(stops)
     assert [matcher.feed(c) for c in chunks] == expected

@@ -212,3 +212,17 @@ async def test_sending_works_before_and_after_other_screens(backends: MakeBacken
         await pilot.press("escape")
         await send(pilot, "still fine")
         assert len(messages(app)) == 2
+
+
+async def test_a_corrupt_database_is_a_clear_error_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "assistant.db").write_bytes(b"definitely not sqlite " * 500)
+    app = AssistantApp(Backend(Locations(tmp_path), runtimes=[FakeRuntime()]))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_screen(pilot, ErrorScreen)
+        assert isinstance(app.screen, ErrorScreen)
+        assert "database" in app.screen.message.lower()
+        await pilot.click("#quit")
+        await pilot.pause()
+    assert app.return_code == 1
+    # nothing was overwritten: the user's file is still there to recover
+    assert (tmp_path / "assistant.db").read_bytes().startswith(b"definitely not sqlite")
