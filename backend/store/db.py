@@ -31,11 +31,24 @@ OperationalError = sqlite3.OperationalError
 DatabaseError = sqlite3.DatabaseError
 
 
+def _load_sqlite_vec(conn: Any) -> None:
+    """Load the sqlite-vec extension (vector tables for the knowledge base)."""
+    try:
+        import sqlite_vec
+
+        conn.enable_load_extension(True)
+        sqlite_vec.load(conn)
+        conn.enable_load_extension(False)
+    except (ImportError, AttributeError, sqlite3.OperationalError) as err:
+        raise StoreError(f"cannot load the sqlite-vec extension: {err}") from None
+
+
 def connect(path: Path | str) -> Any:
-    """Open ``path`` with WAL, foreign keys and a busy timeout."""
+    """Open ``path`` with WAL, foreign keys, a busy timeout and sqlite-vec."""
     try:
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0)
         conn.row_factory = sqlite3.Row
+        _load_sqlite_vec(conn)
         conn.execute("PRAGMA foreign_keys = ON")
         if str(path) != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")
