@@ -18,6 +18,8 @@ from textual.worker import Worker, WorkerState
 
 from assistant import keys
 from assistant.commands import AssistantCommands
+from assistant.screens import documents
+from assistant.screens.documents import DocumentsScreen, IndexingState
 from assistant.screens.error import ErrorScreen
 from assistant.screens.help import HelpScreen
 from assistant.screens.main import MainScreen
@@ -53,6 +55,7 @@ class AssistantApp(App[None]):
         if DEFAULT_THEME in self.theme_names:
             self.theme = DEFAULT_THEME
         self.main = MainScreen(backend)
+        self.indexing = IndexingState()
 
     def get_default_screen(self) -> Screen[None]:
         return self.main
@@ -90,6 +93,24 @@ class AssistantApp(App[None]):
                 timeout=8,
             )
         self.main.load(reopen=True)
+        self.watch_knowledge(initial_sweep=True)
+
+    # knowledge base: watching and indexing outlive the documents screen ----
+    @work(group="knowledge-watch", exit_on_error=False)
+    async def watch_knowledge(self, initial_sweep: bool = False) -> None:
+        await documents.watch_folders(self, initial_sweep=initial_sweep)
+
+    def start_indexing(self, folder_ids: list[int] | None = None, *, quiet: bool = False) -> bool:
+        """Start a sweep in the background; False if one is already running."""
+        if self.indexing.running:
+            return False
+        self.indexing.begin()
+        self._index(folder_ids, quiet)
+        return True
+
+    @work(exclusive=True, group="index", exit_on_error=False)
+    async def _index(self, folder_ids: list[int] | None, quiet: bool) -> None:
+        await documents.run_indexing(self, folder_ids, quiet)
 
     def apply_keymap(self, remap: dict[str, str]) -> None:
         keymap, unknown = keys.split_keymap(remap)
@@ -111,6 +132,7 @@ class AssistantApp(App[None]):
             await self.backend.set_state(THEME_STATE, name)
 
     async def on_unmount(self) -> None:
+        self.indexing.stop()
         if self.close_backend and self.ready:
             await self.backend.close()
 
@@ -149,6 +171,12 @@ class AssistantApp(App[None]):
             self.notify("Still starting up", severity="warning")
         elif not isinstance(self.screen, RequestLogScreen):
             self.push_screen(RequestLogScreen(self.backend))
+
+    def action_documents(self) -> None:
+        if not self.ready:
+            self.notify("Still starting up", severity="warning")
+        elif not isinstance(self.screen, DocumentsScreen):
+            self.push_screen(DocumentsScreen())
 
     def action_cycle_theme(self) -> None:
         names = self.theme_names or ["textual-dark"]

@@ -41,6 +41,41 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument("--limit", "-n", type=int, default=20)
     log.add_argument("--json", action="store_true")
 
+    folders = sub.add_parser("folders", help="watched folders: add, remove, list")
+    fsub = folders.add_subparsers(dest="folders_command", metavar="ACTION", required=True)
+    fadd = fsub.add_parser("add", help="watch a folder (then run `assistant index`)")
+    fadd.add_argument("path")
+    fadd.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only index files matching GLOB (repeatable)",
+    )
+    fadd.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out files and folders matching GLOB (repeatable)",
+    )
+    fadd.add_argument("--max-mb", type=float, help="skip files larger than this (default 20)")
+    frm = fsub.add_parser("remove", help="stop watching a folder and drop its index")
+    frm.add_argument("path", help="the folder's path or id")
+    flist = fsub.add_parser("list", help="watched folders with their indexing status")
+    flist.add_argument("--json", action="store_true")
+    flist.add_argument("--files", action="store_true", help="also list every file's status")
+
+    index = sub.add_parser("index", help="index (or resume indexing) the watched folders now")
+    index.add_argument("--watch", action="store_true", help="then keep watching for changes")
+    index.add_argument("--json", action="store_true", help="print a summary as JSON")
+
+    search = sub.add_parser("search", help="search the indexed documents")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=5, help="how many chunks (default 5)")
+    search.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
+    search.add_argument("--json", action="store_true")
+
     locate = sub.add_parser("locate", help="print the paths in use")
     locate.add_argument("--json", action="store_true")
     return parser
@@ -48,12 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from assistant import commands_cli as commands
+    from assistant import commands_cli, commands_kb
 
     try:
         if args.command is None:
-            return commands.run_tui()
-        handler = getattr(commands, f"cmd_{args.command}")
+            return commands_cli.run_tui()
+        module = commands_kb if args.command in ("folders", "index", "search") else commands_cli
+        handler = getattr(module, f"cmd_{args.command}")
         return int(asyncio.run(handler(args)))
     except AssistantError as err:
         print(f"{err.title}: {err}", file=sys.stderr)

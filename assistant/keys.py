@@ -42,6 +42,13 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction(
         "request_log", "f9", "Request log", "Model calls, tokens and timings", "app", show=True
     ),
+    KeyAction(
+        "documents",
+        "f3",
+        "Documents",
+        "Folders to index, indexing progress, document search",
+        "app",
+    ),
     # the chat screen
     KeyAction(
         "new_conversation", "ctrl+n", "New chat", "Start a new conversation", "main", show=True

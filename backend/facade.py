@@ -21,6 +21,9 @@ from backend.chat.turn import TurnPlan, run_turn
 from backend.config import Settings, load_settings
 from backend.errors import ModelError, NotFoundError
 from backend.events import ChatEvent
+from backend.facade_kb import KnowledgeMethods
+from backend.knowledge.embedder import Embedder
+from backend.knowledge.service import KnowledgeBase
 from backend.locations import Locations, default_locations
 from backend.runtimes.base import GenerationParams, ModelInfo, Runtime
 from backend.runtimes.registry import UnavailableRuntime, discover_runtimes
@@ -48,7 +51,7 @@ def title_from(text: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-class Backend:
+class Backend(KnowledgeMethods):
     """The assistant's backend, embedded in the calling process.
 
     Use ``await Backend.open()`` (or construct, then ``await start()``) and
@@ -61,10 +64,12 @@ class Backend:
         locations: Locations | None = None,
         settings: Settings | None = None,
         runtimes: list[Runtime] | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         self.locations = locations or default_locations()
         self._settings = settings
         self._runtimes = runtimes
+        self._embedder = embedder
         self.unavailable: list[UnavailableRuntime] = []
         self._db: Database | None = None
         self._trim: dict[int, TrimState] = {}
@@ -102,6 +107,7 @@ class Backend:
         self.requests = RequestLog(db)
         self.presets_store = PresetStore(db)
         self.state = StateStore(db)
+        self.kb = KnowledgeBase(db, self._embedder)
         if self._runtimes is None:
             self._runtimes, self.unavailable = discover_runtimes(self._settings, self.locations)
 
@@ -112,7 +118,11 @@ class Backend:
         db = self._db
         self._db = None
 
+        kb = getattr(self, "kb", None)
+
         def shutdown() -> None:
+            if kb is not None:
+                kb.close()
             with self._generation_lock:
                 for rt in runtimes:
                     rt.close()

@@ -17,6 +17,15 @@ EXPECTED_TABLES = {
     "requests",
     "presets",
     "app_state",
+    "folders",
+    "documents",
+    "chunks",
+    "chunks_fts",
+    "chunks_fts_config",
+    "chunks_fts_data",
+    "chunks_fts_docsize",
+    "chunks_fts_idx",
+    "kb_meta",
 }
 
 

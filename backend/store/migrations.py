@@ -142,6 +142,75 @@ def m005_presets_and_state() -> str:
         """
 
 
+@migration
+def m006_knowledge_base() -> str:
+    """Folders, documents, chunks and keyword search for the knowledge base.
+
+    The vector table ``chunks_vec`` is not here: its dimension depends on the
+    embedding model, so ``IndexStore.ensure_vectors`` creates it and records
+    the model in ``kb_meta``.
+    """
+    return """
+        CREATE TABLE folders (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            include_globs TEXT NOT NULL DEFAULT '[]',
+            exclude_globs TEXT NOT NULL DEFAULT '[]',
+            max_file_bytes INTEGER,
+            added_at TEXT NOT NULL
+        );
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+            path TEXT NOT NULL UNIQUE,
+            size INTEGER NOT NULL DEFAULT 0,
+            mtime_ns INTEGER NOT NULL DEFAULT 0,
+            sha256 TEXT,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'indexed', 'failed', 'skipped')),
+            error TEXT,
+            chunk_count INTEGER NOT NULL DEFAULT 0,
+            indexed_at TEXT
+        );
+        CREATE INDEX documents_folder ON documents(folder_id);
+        CREATE INDEX documents_status ON documents(status);
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            ord INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            heading TEXT NOT NULL DEFAULT '',
+            page INTEGER,
+            start INTEGER NOT NULL DEFAULT 0,
+            "end" INTEGER NOT NULL DEFAULT 0,
+            tokens INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX chunks_document ON chunks(document_id, ord);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            text, heading, content='chunks', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_fts(rowid, text, heading)
+                VALUES (new.id, new.text, new.heading);
+        END;
+        CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+            INSERT INTO chunks_fts(chunks_fts, rowid, text, heading)
+                VALUES ('delete', old.id, old.text, old.heading);
+        END;
+        CREATE TRIGGER chunks_au AFTER UPDATE OF text, heading ON chunks BEGIN
+            INSERT INTO chunks_fts(chunks_fts, rowid, text, heading)
+                VALUES ('delete', old.id, old.text, old.heading);
+            INSERT INTO chunks_fts(rowid, text, heading)
+                VALUES (new.id, new.text, new.heading);
+        END;
+        CREATE TABLE kb_meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """
+
+
 def applied(db: Database) -> list[str]:
     rows = db.query("SELECT name FROM _migrations ORDER BY id")
     return [r["name"] for r in rows]

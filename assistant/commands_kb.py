@@ -1,0 +1,160 @@
+"""CLI sub-commands for the knowledge base: ``folders``, ``index``, ``search``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from backend import Backend
+from backend.knowledge.indexer import IndexProgress, IndexSummary
+
+
+def _progress_printer() -> Callable[[IndexProgress], None]:
+    """A one-line progress bar on a terminal (nothing when piped)."""
+    tty = sys.stderr.isatty()
+
+    def show(p: IndexProgress) -> None:
+        if not tty or p.total == 0:
+            return
+        width = 30
+        filled = int(width * p.done / p.total)
+        eta = f" ETA {p.eta_s:.0f}s" if p.eta_s is not None else ""
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total} files, "
+            f"{p.chunks} chunks, {p.failed} failed{eta}   "
+        )
+        sys.stderr.flush()
+
+    return show
+
+
+def _print_summary(summary: IndexSummary, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary.as_dict(), indent=2))
+        return
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    print(
+        f"indexed {summary.indexed}, unchanged {summary.unchanged}, removed {summary.removed}, "
+        f"failed {len(summary.failed)}, {summary.chunks} chunks in {summary.seconds:.1f} s"
+        + (" (cancelled)" if summary.cancelled else "")
+    )
+    for path, reason in summary.failed:
+        print(f"  failed: {path}: {reason}")
+
+
+async def cmd_folders(args: argparse.Namespace) -> int:
+    backend = await Backend.open()
+    try:
+        if args.folders_command == "add":
+            max_bytes = int(args.max_mb * 1_000_000) if args.max_mb else None
+            folder = await backend.add_folder(
+                args.path, tuple(args.include), tuple(args.exclude), max_bytes
+            )
+            print(f"watching {folder.path} (id {folder.id}); run `assistant index` to index it")
+        elif args.folders_command == "remove":
+            folder = await backend.remove_folder(args.path)
+            print(f"removed {folder.path} and its index")
+        else:
+            statuses = await backend.folders()
+            files = {}
+            if args.files or args.json:
+                for st in statuses:
+                    files[st.folder.id] = await backend.documents(st.folder.id)
+            if args.json:
+                out = []
+                for st in statuses:
+                    d = st.as_dict()
+                    d["files"] = [
+                        {
+                            "path": doc.path,
+                            "status": doc.status,
+                            "chunks": doc.chunk_count,
+                            "error": doc.error,
+                        }
+                        for doc in files[st.folder.id]
+                    ]
+                    out.append(d)
+                print(json.dumps({"folders": out}, indent=2))
+            elif not statuses:
+                print("no watched folders; add one with `assistant folders add PATH`")
+            for st in statuses if not args.json else []:
+                print(
+                    f"{st.folder.id:>3}  {st.folder.path}  indexed {st.indexed}, pending "
+                    f"{st.pending}, failed {st.failed}, skipped {st.skipped}, {st.chunks} chunks"
+                )
+                for doc in files.get(st.folder.id, []):
+                    rel = Path(doc.path).relative_to(st.folder.path)
+                    extra = f"  ({doc.error})" if doc.error else ""
+                    print(f"       {doc.status:<8} {rel}{extra}")
+    finally:
+        await backend.close()
+    return 0
+
+
+async def cmd_index(args: argparse.Namespace) -> int:
+    backend = await Backend.open()
+    try:
+        summary = await backend.index(progress=_progress_printer())
+        _print_summary(summary, args.json)
+        if args.watch:
+            notices = await backend.watch_folders(
+                lambda s: (
+                    _print_summary(s, args.json) if (s.indexed or s.removed or s.failed) else None
+                )
+            )
+            for notice in notices:
+                print(f"note: {notice}", file=sys.stderr)
+            print("watching for changes; Ctrl+C stops", file=sys.stderr)
+            while True:
+                await asyncio.sleep(3600)
+    finally:
+        await backend.close()
+    return 1 if summary.cancelled else 0
+
+
+async def cmd_search(args: argparse.Namespace) -> int:
+    backend = await Backend.open()
+    try:
+        hits = await backend.search_documents(args.query, args.k, args.mode)
+    finally:
+        await backend.close()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "query": args.query,
+                    "mode": args.mode,
+                    "results": [
+                        {
+                            "path": h.path,
+                            "heading": h.heading,
+                            "page": h.page,
+                            "score": h.score,
+                            "text": h.text,
+                            "start": h.start,
+                            "end": h.end,
+                        }
+                        for h in hits
+                    ],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    if not hits:
+        print("no matches")
+    for i, h in enumerate(hits, 1):
+        where = (
+            h.path
+            + (f" > {h.heading}" if h.heading else "")
+            + (f" (page {h.page})" if h.page else "")
+        )
+        snippet = " ".join(h.text.split())[:200]
+        print(f"{i}. [{h.score:.3f}] {where}\n   {snippet}")
+    return 0

@@ -1,0 +1,59 @@
+"""Fixtures for the knowledge base: one real MiniLM embedder per session
+(loading it takes seconds), wrapped to count what it embeds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder
+from backend.knowledge.service import KnowledgeBase
+from backend.store.db import Database
+from backend.store.migrations import migrate
+
+
+class CountingEmbedder(Embedder):
+    """The real embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.embedded = 0
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    @property
+    def max_tokens(self) -> int:
+        return self.inner.max_tokens
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.embedded += len(texts)
+        return self.inner.embed(texts)
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Embedder:
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture
+def embedder(minilm: Embedder) -> CountingEmbedder:
+    return CountingEmbedder(minilm)
+
+
+@pytest.fixture
+def kb(tmp_path: Path, embedder: CountingEmbedder) -> Iterator[KnowledgeBase]:
+    db = Database(tmp_path / "kb.db")
+    migrate(db)
+    base = KnowledgeBase(db, embedder)
+    yield base
+    base.close()
+    db.close()

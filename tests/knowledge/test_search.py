@@ -1,0 +1,149 @@
+"""Search over a small real corpus embedded with the bundled MiniLM."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backend.knowledge.embedder import SentenceTransformerEmbedder
+from backend.knowledge.index_store import IndexStore, ModelMismatch
+from backend.knowledge.records import Chunk
+from backend.knowledge.search import fts_query, rrf, search
+from backend.store.db import Database
+from backend.store.migrations import migrate
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+CORPUS = {
+    "garden/tomatoes.md": "Tomatoes need full sun, deep watering and a sturdy stake or cage.",
+    "garden/compost.md": "A compost heap turns kitchen scraps and leaves into rich soil.",
+    "garden/roses.md": "Prune roses in late winter just above an outward-facing bud.",
+    "garden/slugs.md": "Beer traps and copper tape keep slugs away from lettuce.",
+    "kitchen/bread.md": "Sourdough bread rises slowly thanks to wild yeast in the starter.",
+    "kitchen/pasta.md": "Cook pasta in plenty of salted boiling water until al dente.",
+    "kitchen/knives.md": "Sharpen a chef's knife on a whetstone held at fifteen degrees.",
+    "kitchen/coffee.md": "Espresso is brewed by forcing hot water through finely ground coffee.",
+    "kitchen/freezer.md": "Blanch vegetables before freezing to keep their colour.",
+    "tech/backup.md": "Keep three copies of your data on two media with one offsite.",
+    "tech/python.md": "A Python virtual environment isolates the packages of one project.",
+    "tech/sqlite.md": "SQLite stores a whole database in a single file on disk.",
+    "tech/git.md": "Use git rebase to replay your commits on top of another branch.",
+    "tech/wifi.md": "Restarting the router often fixes a dropped wireless connection.",
+    "tech/passwords.md": "A password manager generates long unique passwords for every site.",
+    "travel/passport.md": "Renew your passport at least six months before it expires.",
+    "travel/jetlag.md": "Get morning sunlight at your destination to reset your body clock.",
+    "travel/packing.md": "Roll clothes tightly to fit more into a carry-on suitcase.",
+    "health/sleep.md": "Adults need seven to nine hours of sleep each night.",
+    "health/running.md": "Increase weekly running distance by no more than ten percent.",
+    "notes/zxq.md": "Project codename Zyqoflux ships in the third quarter.",
+}
+
+
+@pytest.fixture(scope="module")
+def embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="module")
+def kb(
+    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
+) -> Iterator[tuple[IndexStore, dict[str, int]]]:
+    root = tmp_path_factory.mktemp("kb")
+    db = Database(root / "kb.db")
+    migrate(db)
+    store = IndexStore(db)
+    store.ensure_vectors(embedder.name, embedder.dim)
+    folders: dict[str, int] = {}
+    paths = list(CORPUS)
+    vectors = embedder.embed([CORPUS[p] for p in paths])
+    for i, path in enumerate(paths):
+        top = path.split("/")[0]
+        if top not in folders:
+            (root / top).mkdir()
+            folders[top] = store.add_folder(root / top).id
+        text = CORPUS[path]
+        chunk = Chunk(text=text, heading_path=(top.title(),), start=0, end=len(text), tokens=20)
+        store.replace_document(
+            folders[top], path, len(text), 1, f"h{i}", [chunk], vectors[i : i + 1]
+        )
+    yield store, folders
+    db.close()
+
+
+def test_keyword_finds_exact_term(kb: tuple[IndexStore, dict[str, int]]) -> None:
+    store, _ = kb
+    hits = search(store, None, "Zyqoflux", mode="keyword")
+    assert [h.path for h in hits] == ["notes/zxq.md"]
+    assert hits[0].heading == "Notes" and hits[0].end == len(CORPUS["notes/zxq.md"])
+    # porter stemming: "pruning" finds "Prune"
+    assert search(store, None, "pruning", mode="keyword")[0].path == "garden/roses.md"
+
+
+def test_keyword_matches_heading(kb: tuple[IndexStore, dict[str, int]]) -> None:
+    store, _ = kb
+    paths = {h.path for h in search(store.db, None, "travel", k=10, mode="keyword")}
+    assert paths == {"travel/passport.md", "travel/jetlag.md", "travel/packing.md"}
+
+
+def test_dense_finds_paraphrase(
+    kb: tuple[IndexStore, dict[str, int]], embedder: SentenceTransformerEmbedder
+) -> None:
+    store, _ = kb
+    query = "how do I stop snails eating my salad greens"
+    keyword = search(store, embedder, query, mode="keyword", k=3)
+    assert "garden/slugs.md" not in {h.path for h in keyword}  # no shared words
+    hits = search(store, embedder, query, k=3, mode="dense")
+    assert hits[0].path == "garden/slugs.md"
+    assert 0 < hits[0].score <= 1 and hits[0].score >= hits[1].score
+
+
+def test_hybrid_ranks_relevant_doc_first(
+    kb: tuple[IndexStore, dict[str, int]], embedder: SentenceTransformerEmbedder
+) -> None:
+    store, _ = kb
+    hits = search(store, embedder, "fix my wifi that keeps disconnecting", k=5)
+    assert hits[0].path == "tech/wifi.md"
+    assert len(hits) == 5 and len({h.chunk_id for h in hits}) == 5
+    hits = search(store, embedder, "safe copies of files against disk failure", k=5)
+    assert hits[0].path == "tech/backup.md"
+
+
+@pytest.mark.parametrize(
+    "query", ['"(AND', "NEAR(", "*", "a OR", '"', "   ", "", "col:umn", "-x ^y", "émigré ✓"]
+)
+def test_weird_queries_never_raise(
+    kb: tuple[IndexStore, dict[str, int]], embedder: SentenceTransformerEmbedder, query: str
+) -> None:
+    store, _ = kb
+    for mode in ("keyword", "dense", "hybrid"):
+        assert isinstance(search(store, embedder, query, k=3, mode=mode), list)
+
+
+def test_folder_filter(
+    kb: tuple[IndexStore, dict[str, int]], embedder: SentenceTransformerEmbedder
+) -> None:
+    store, folders = kb
+    for mode in ("keyword", "dense", "hybrid"):
+        hits = search(store, embedder, "water", k=10, mode=mode, folder_ids=[folders["kitchen"]])
+        assert hits and all(h.path.startswith("kitchen/") for h in hits)
+    hits = search(store, embedder, "water", k=20, mode="dense", folder_ids=[folders["tech"]])
+    assert {h.path.split("/")[0] for h in hits} == {"tech"} and len(hits) == 6
+
+
+def test_model_mismatch_on_query(kb: tuple[IndexStore, dict[str, int]], tmp_path: Path) -> None:
+    store, _ = kb
+    other = SentenceTransformerEmbedder(name="some-other-model")
+    with pytest.raises(ModelMismatch):
+        search(store, other, "coffee", mode="dense")
+
+
+def test_empty_index_and_helpers(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    db = Database(tmp_path / "e.db")
+    migrate(db)
+    assert search(db, embedder, "anything") == []
+    assert fts_query('"(AND x') == '"AND" OR "x"'
+    assert fts_query("?!") is None
+    assert rrf([[(1, 9.0), (2, 1.0)], [(2, 0.9), (3, 0.1)]])[0][0] == 2

@@ -1,0 +1,75 @@
+"""``assistant folders``, ``index`` and ``search`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ASSISTANT_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "assistant.cli", *args],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    (root / "bread.md").write_text("# Baking\n\n## Bread\n\nKnead the dough for ten minutes.\n")
+    (root / "sub" / "trains.txt").write_text("The night train to Vienna leaves at eleven.")
+    (root / "bad.txt").write_bytes(b"\x00\x01" * 64)
+    return root
+
+
+def test_folders_index_search_round_trip(tmp_path: Path, docs: Path) -> None:
+    home = tmp_path / "home"
+    r = run(home, "folders", "add", str(docs))
+    assert r.returncode == 0, r.stderr
+    r = run(home, "index", "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["indexed"] == 2 and summary["chunks"] >= 2
+    assert summary["failed"] == [{"path": str(docs / "bad.txt"), "reason": "binary file, not text"}]
+    assert r.stderr == ""  # no model-loading noise
+
+    listed = json.loads(run(home, "folders", "list", "--json").stdout)["folders"]
+    assert listed[0]["path"] == str(docs) and listed[0]["indexed"] == 2
+    assert listed[0]["failed"] == 1
+    files = {Path(f["path"]).name: f for f in listed[0]["files"]}
+    assert files["bad.txt"]["error"] == "binary file, not text"
+
+    for mode in ("hybrid", "dense", "keyword"):
+        r = run(home, "search", "when does the train to Vienna leave", "--mode", mode, "--json")
+        assert r.returncode == 0, r.stderr
+        top = json.loads(r.stdout)["results"][0]
+        assert top["path"].endswith("trains.txt"), (mode, top)
+        assert {"path", "heading", "page", "score", "text"} <= set(top)
+    r = run(home, "search", "kneading", "-k", "1", "--json")
+    hit = json.loads(r.stdout)["results"][0]
+    assert hit["heading"] == "Baking > Bread"
+
+    again = json.loads(run(home, "index", "--json").stdout)
+    assert again["indexed"] == 0 and again["unchanged"] == 3
+
+    r = run(home, "folders", "remove", str(docs))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(run(home, "folders", "list", "--json").stdout)["folders"] == []
+    assert json.loads(run(home, "search", "train", "--json").stdout)["results"] == []
+
+
+def test_folder_errors(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    r = run(home, "folders", "add", str(tmp_path / "missing"))
+    assert r.returncode == 1 and "does not exist" in r.stderr
+    r = run(home, "folders", "remove", "/nowhere")
+    assert r.returncode == 1 and "no watched folder" in r.stderr
+    r = run(home, "search", "x", "--mode", "fuzzy")
+    assert r.returncode == 2
