@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     index = sub.add_parser("index", help="index (or resume indexing) the watched folders now")
     index.add_argument("--watch", action="store_true", help="then keep watching for changes")
     index.add_argument("--json", action="store_true", help="print a summary as JSON")
+    index.add_argument(
+        "--reembed",
+        action="store_true",
+        help="drop the stored vectors and embed everything again with the current model",
+    )
 
     search = sub.add_parser("search", help="search the indexed documents")
     search.add_argument("query")

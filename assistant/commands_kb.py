@@ -99,6 +99,8 @@ async def cmd_folders(args: argparse.Namespace) -> int:
 async def cmd_index(args: argparse.Namespace) -> int:
     backend = await Backend.open()
     try:
+        if args.reembed:
+            await backend.reembed()
         summary = await backend.index(progress=_progress_printer())
         _print_summary(summary, args.json)
         if args.watch:

@@ -56,6 +56,11 @@ class KnowledgeMethods:
         ``progress`` is called from the indexing thread."""
         return await self._run(self.kb.index, folder_ids, progress, cancel, paused)
 
+    async def reembed(self) -> None:
+        """Switch the index to the current embedding model: the old vectors
+        are dropped and every document is embedded again by the next sweep."""
+        await self._run(self.kb.reembed)
+
     async def search_documents(
         self, query: str, k: int = 10, mode: str = "hybrid", folder_ids: list[int] | None = None
     ) -> list[DocumentHit]:

@@ -129,7 +129,7 @@ class IndexStore:
         if recorded is not None and recorded != (model_name, int(dim)):
             raise ModelMismatch(
                 f"the knowledge base was embedded with {recorded[0]} ({recorded[1]} dims), "
-                f"not {model_name} ({dim} dims); re-embed it to switch models"
+                f"not {model_name} ({dim} dims); run `assistant index --reembed` to switch models"
             )
         with self.db.transaction() as c:
             self._create_vectors(c, model_name, int(dim))

@@ -85,7 +85,7 @@ def dense_ids(
     if recorded[0] != embedder.name:
         raise ModelMismatch(
             f"the knowledge base was embedded with {recorded[0]}, the query with "
-            f"{embedder.name}; re-embed the knowledge base"
+            f"{embedder.name}; run `assistant index --reembed`"
         )
     blob = np.asarray(embedder.embed([query])[0], dtype="<f4").tobytes()
     total = store.counts()["vectors"]

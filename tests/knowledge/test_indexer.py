@@ -149,3 +149,32 @@ def test_cancel_keeps_what_was_written_and_a_new_sweep_finishes(
     assert second.indexed == 30 - first.indexed
     assert len(kb.store.documents(status="indexed")) == 30
     consistent(kb)
+
+
+def test_changing_the_embedding_model_asks_for_a_reembed(
+    kb: KnowledgeBase, embedder: CountingEmbedder, tmp_path: Path
+) -> None:
+    from backend.knowledge.index_store import ModelMismatch
+
+    root = make_corpus(tmp_path / "docs")
+    kb.add_folder(root)
+    kb.index()
+
+    class Renamed(CountingEmbedder):
+        @property
+        def name(self) -> str:
+            return "another-model"
+
+    other = Renamed(embedder.inner)
+    switched = KnowledgeBase(kb.store.db, other)
+    with pytest.raises(ModelMismatch, match="--reembed"):
+        switched.index()
+    with pytest.raises(ModelMismatch):
+        switched.search("bread", mode="dense")
+    assert kb.search("bread", k=1, mode="keyword")  # nothing was mixed or lost
+    switched.reembed()
+    summary = switched.index()
+    assert summary.indexed == 3 and other.embedded == summary.chunks
+    assert switched.store.vector_model() == ("another-model", embedder.dim)
+    assert switched.search("knead the dough", k=1)[0].path.endswith("bread.md")
+    consistent(switched)

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from backend.knowledge.service import KnowledgeBase
 
 
@@ -47,3 +49,27 @@ def test_watcher_keeps_the_index_current(kb: KnowledgeBase, tmp_path: Path) -> N
     eventually(lambda: not found("zeppelin"))
     counts = kb.store.counts()
     assert counts["chunks"] == counts["fts"] == counts["vectors"]
+
+
+def test_out_of_inotify_watches_falls_back_to_polling(
+    kb: KnowledgeBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from backend.knowledge import watcher as watcher_module
+
+    class NoWatches:
+        def schedule(self, *args: object, **kwargs: object) -> None:
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+        def start(self) -> None: ...
+
+    monkeypatch.setattr(watcher_module, "Observer", NoWatches)
+    root = tmp_path / "polled"
+    root.mkdir()
+    kb.add_folder(root)
+    kb.index()
+    notices = kb.watch()
+    assert len(notices) == 1 and "polling" in notices[0] and str(root) in notices[0]
+    (root / "new.md").write_text("A narwhal surfaced near the boat.")
+    eventually(lambda: any("narwhal" in h.text for h in kb.search("narwhal", k=1, mode="keyword")))
