@@ -34,7 +34,7 @@ LLAMA_WHEELS := $(WHEEL_CACHE)/llama-$(LLAMA_CPP_VERSION)-$(shell printf '%s' '$
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 WITH_TORCH ?= 1
 
-.PHONY: install install-dev run test check lint format typecheck bench clean
+.PHONY: install install-dev corpus run test check lint format typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,7 +69,14 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-install-dev: $(VENV)/.dev
+install-dev: $(VENV)/.dev corpus
+
+# The real corpus for the knowledge-base tests and benchmarks: Debian's
+# Python 3.11 HTML docs (530 files). Needs root (CI runs as root).
+PY_DOCS := /usr/share/doc/python3.11/html
+corpus:
+	@test -d $(PY_DOCS) || { apt-get update -qq && apt-get install -y -qq python3.11-doc >/dev/null; }
+	@test -d $(PY_DOCS) || { echo "python3.11-doc is missing: apt-get install python3.11-doc"; exit 1; }
 
 run: install
 	$(BIN)/assistant

@@ -120,7 +120,6 @@ def test_small_max_tokens(tmp_path: Path) -> None:
     assert all(c.tokens <= 32 for c in chunks)
 
 
-@pytest.mark.skipif(not PY_DOCS.is_dir(), reason="python3.11-doc is not installed")
 def test_python_docs_pages_chunk_within_limits(chunker: Chunker) -> None:
     for name in ("json.html", "stdtypes.html", "functions.html"):
         doc = parse_file(PY_DOCS / "library" / name)

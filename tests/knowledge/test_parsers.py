@@ -300,7 +300,6 @@ def test_file_truncated_to_nothing_while_reading(
 # --- the real Python docs, when installed ----------------------------------
 
 
-@pytest.mark.skipif(not PY_DOCS.is_dir(), reason="python3.11-doc is not installed")
 def test_python_docs_json_page() -> None:
     doc = parse_file(PY_DOCS / "library" / "json.html")
     assert_offsets(doc)
