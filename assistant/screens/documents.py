@@ -38,7 +38,13 @@ if TYPE_CHECKING:
 
 
 class IndexingChanged(Message):
-    """Progress was made, or a sweep started or ended (posted from any thread)."""
+    """Progress was made, or a sweep started or ended (posted from any thread).
+    ``swept`` marks a background sweep by the folder watcher, which has no
+    running phase the screen could see end."""
+
+    def __init__(self, swept: bool = False) -> None:
+        super().__init__()
+        self.swept = swept
 
 
 @dataclass
@@ -74,12 +80,12 @@ class IndexingState:
     def swept(self, summary: IndexSummary) -> None:
         """The folder watcher's callback (its own thread): a background sweep ended."""
         self.last = summary
-        self.changed()
+        self.changed(swept=True)
 
-    def changed(self) -> None:
+    def changed(self, swept: bool = False) -> None:
         screen = self.screen
         if screen is not None:
-            screen.post_message(IndexingChanged())
+            screen.post_message(IndexingChanged(swept))
 
 
 def _duration(seconds: float | None) -> str:
@@ -258,10 +264,10 @@ class DocumentsScreen(Screen[None]):
             self.state.screen = None
 
     # progress ------------------------------------------------------------
-    def on_indexing_changed(self, _: IndexingChanged) -> None:
+    def on_indexing_changed(self, event: IndexingChanged) -> None:
         was_running = self.query_one("#progress", ProgressBar).has_class("-running")
         self.show_progress()
-        if was_running and not self.state.running:
+        if event.swept or (was_running and not self.state.running):
             self.reload()  # a sweep ended
 
     def show_progress(self) -> None:
