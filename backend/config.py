@@ -81,6 +81,17 @@ class UISettings(_Section):
     ``assistant keys`` and the help screen list the action ids."""
 
 
+class KnowledgeSettings(_Section):
+    """Knowledge-base (document index) settings."""
+
+    embedding_model_dir: Path | None = None
+    """A sentence-transformers model folder to embed with; default: the
+    bundled all-MiniLM-L6-v2. Changing it asks for ``assistant index
+    --reembed`` (vectors of two models are never mixed)."""
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    """Chunks embedded per batch."""
+
+
 class Settings(_Section):
     """The whole configuration file."""
 
@@ -94,6 +105,7 @@ class Settings(_Section):
     llama: LlamaSettings = Field(default_factory=LlamaSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     ui: UISettings = Field(default_factory=UISettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
 
 
 def _format_error(err: ValidationError, source: str) -> str:
@@ -126,4 +138,6 @@ def load_settings(path: Path) -> Settings:
         entry.path = entry.path.expanduser()
     if settings.models_dir is not None:
         settings.models_dir = settings.models_dir.expanduser()
+    if settings.knowledge.embedding_model_dir is not None:
+        settings.knowledge.embedding_model_dir = settings.knowledge.embedding_model_dir.expanduser()
     return settings

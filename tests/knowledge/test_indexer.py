@@ -178,3 +178,25 @@ def test_changing_the_embedding_model_asks_for_a_reembed(
     assert switched.store.vector_model() == ("another-model", embedder.dim)
     assert switched.search("knead the dough", k=1)[0].path.endswith("bread.md")
     consistent(switched)
+
+
+async def test_configured_embedding_model_is_used_and_a_missing_one_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    from backend import Backend
+    from backend.config import KnowledgeSettings, Settings
+    from backend.knowledge.embedder import EmbeddingError
+    from backend.locations import Locations
+    from backend.runtimes.fake import FakeRuntime
+
+    settings = Settings(knowledge=KnowledgeSettings(embedding_model_dir=tmp_path / "nomodel"))
+    backend = await Backend.open(
+        locations=Locations(tmp_path / "home"), settings=settings, runtimes=[FakeRuntime()]
+    )
+    try:
+        await backend.add_folder(str(make_corpus(tmp_path / "docs")))
+        with pytest.raises(EmbeddingError, match="no embedding model found"):
+            await backend.index()
+        assert backend.kb.embedder.name == "nomodel"
+    finally:
+        await backend.close()
