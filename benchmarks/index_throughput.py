@@ -145,10 +145,13 @@ def pick_watch_file(files: list[Path]) -> Path:
 
 
 def add_word(path: Path, word: str) -> None:
+    """Put ``word`` in a paragraph at the top of the main content (the HTML
+    parser drops footers, so text just before ``</body>`` is never indexed)."""
     text = path.read_text(encoding="utf-8")
     para = f"<p>{word}</p>\n"
-    idx = text.rfind("</body>")
-    text = text[:idx] + para + text[idx:] if idx >= 0 else text + para
+    main = text.find('role="main"')
+    idx = text.find(">", main) + 1 if main >= 0 else text.rfind("</body>")
+    text = text[:idx] + para + text[idx:] if idx > 0 else text + para
     path.write_text(text, encoding="utf-8")
 
 

@@ -88,23 +88,23 @@ def dense_ids(
             f"{embedder.name}; run `assistant index --reembed`"
         )
     blob = np.asarray(embedder.embed([query])[0], dtype="<f4").tobytes()
-    total = store.counts()["vectors"]
-    if total == 0:
-        return []
     allowed = _allowed_chunks(store.db, folder_ids)
-    fetch = min(limit if allowed is None else limit * 4, _VEC_MAX_K, total)
+    # No count(*) up front (a fifth of a dense query at 100k chunks): KNN
+    # returning fewer rows than asked for means every vector was seen.
+    fetch = min(limit if allowed is None else limit * 4, _VEC_MAX_K)
     while True:
         rows = store.db.query(
             "SELECT rowid, distance FROM chunks_vec WHERE embedding MATCH ? AND k = ?"
             " ORDER BY distance",
             (blob, fetch),
         )
+        exhausted = len(rows) < fetch or fetch >= _VEC_MAX_K
         hits = [(int(r["rowid"]), 1.0 - float(r["distance"])) for r in rows]
         if allowed is not None:
             hits = [h for h in hits if h[0] in allowed]
-        if len(hits) >= limit or fetch >= min(total, _VEC_MAX_K):
+        if len(hits) >= limit or exhausted:
             return hits[:limit]
-        fetch = min(fetch * 4, _VEC_MAX_K, total)
+        fetch = min(fetch * 4, _VEC_MAX_K)
 
 
 def _allowed_chunks(db: Database, folder_ids: list[int] | None) -> set[int] | None:

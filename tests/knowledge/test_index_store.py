@@ -146,7 +146,7 @@ def test_model_mismatch_and_reset(store: IndexStore, tmp_path: Path) -> None:
     f = store.add_folder(tmp_path)
     store.replace_document(f.id, "/a", 1, 1, "h", chunks("alpha", "beta"), vecs(2))
     store.ensure_vectors("fake-model", DIM)  # same model: fine, idempotent
-    with pytest.raises(ModelMismatch, match="re-embed"):
+    with pytest.raises(ModelMismatch, match="--reembed"):
         store.ensure_vectors("other-model", DIM)
     with pytest.raises(ModelMismatch):
         store.ensure_vectors("fake-model", DIM * 2)
