@@ -16,10 +16,11 @@ from textual.app import App
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from assistant import indexing as sweeps
 from assistant import keys
 from assistant.commands import AssistantCommands
-from assistant.screens import documents
-from assistant.screens.documents import DocumentsScreen, IndexingState
+from assistant.indexing import IndexingState
+from assistant.screens.documents import DocumentsScreen
 from assistant.screens.error import ErrorScreen
 from assistant.screens.help import HelpScreen
 from assistant.screens.main import MainScreen
@@ -98,7 +99,7 @@ class AssistantApp(App[None]):
     # knowledge base: watching and indexing outlive the documents screen ----
     @work(group="knowledge-watch", exit_on_error=False)
     async def watch_knowledge(self, initial_sweep: bool = False) -> None:
-        await documents.watch_folders(self, initial_sweep=initial_sweep)
+        await sweeps.watch_folders(self, initial_sweep=initial_sweep)
 
     def start_indexing(self, folder_ids: list[int] | None = None, *, quiet: bool = False) -> bool:
         """Start a sweep in the background; False if one is already running."""
@@ -110,7 +111,7 @@ class AssistantApp(App[None]):
 
     @work(exclusive=True, group="index", exit_on_error=False)
     async def _index(self, folder_ids: list[int] | None, quiet: bool) -> None:
-        await documents.run_indexing(self, folder_ids, quiet)
+        await sweeps.run_indexing(self, folder_ids, quiet)
 
     def apply_keymap(self, remap: dict[str, str]) -> None:
         keymap, unknown = keys.split_keymap(remap)

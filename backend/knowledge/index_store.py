@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from backend.errors import AssistantError
-from backend.knowledge.records import Chunk
+from backend.knowledge.records import Chunk, Document, Folder, document_from_row, folder_from_row
 from backend.store.db import Database, DatabaseError
 
 HEADING_SEPARATOR = " > "
@@ -46,47 +45,8 @@ class ModelMismatch(IndexStoreError):
     title = "Embedding model changed"
 
 
-@dataclass(frozen=True)
-class Folder:
-    id: int
-    path: str
-    include_globs: list[str]
-    exclude_globs: list[str]
-    max_file_bytes: int | None
-    added_at: str
-
-
-@dataclass(frozen=True)
-class Document:
-    id: int
-    folder_id: int
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str | None
-    status: str
-    error: str | None
-    chunk_count: int
-    indexed_at: str | None
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _folder(row: Any) -> Folder:
-    return Folder(
-        id=row["id"],
-        path=row["path"],
-        include_globs=json.loads(row["include_globs"]),
-        exclude_globs=json.loads(row["exclude_globs"]),
-        max_file_bytes=row["max_file_bytes"],
-        added_at=row["added_at"],
-    )
-
-
-def _document(row: Any) -> Document:
-    return Document(**{k: row[k] for k in Document.__dataclass_fields__})
 
 
 def _vector_blob(vector: np.ndarray, dim: int) -> bytes:
@@ -197,7 +157,7 @@ class IndexStore:
                     _now(),
                 ),
             ).fetchone()
-        return _folder(row)
+        return folder_from_row(row)
 
     def remove_folder(self, folder_id: int) -> bool:
         """Remove a folder with its documents, chunks, FTS rows and vectors."""
@@ -206,10 +166,10 @@ class IndexStore:
 
     def folder(self, folder_id: int) -> Folder | None:
         row = self.db.query_one("SELECT * FROM folders WHERE id = ?", (folder_id,))
-        return _folder(row) if row else None
+        return folder_from_row(row) if row else None
 
     def folders(self) -> list[Folder]:
-        return [_folder(r) for r in self.db.query("SELECT * FROM folders ORDER BY id")]
+        return [folder_from_row(r) for r in self.db.query("SELECT * FROM folders ORDER BY id")]
 
     # --------------------------------------------------------- documents --
 
@@ -303,7 +263,7 @@ class IndexStore:
 
     def document(self, path: str) -> Document | None:
         row = self.db.query_one("SELECT * FROM documents WHERE path = ?", (path,))
-        return _document(row) if row else None
+        return document_from_row(row) if row else None
 
     def documents(self, folder_id: int | None = None, status: str | None = None) -> list[Document]:
         sql, params = "SELECT * FROM documents WHERE 1", list[Any]()
@@ -311,7 +271,7 @@ class IndexStore:
             sql, params = sql + " AND folder_id = ?", [*params, folder_id]
         if status is not None:
             sql, params = sql + " AND status = ?", [*params, status]
-        return [_document(r) for r in self.db.query(sql + " ORDER BY path", tuple(params))]
+        return [document_from_row(r) for r in self.db.query(sql + " ORDER BY path", tuple(params))]
 
     def chunks(self, path: str) -> list[Chunk]:
         """A document's stored chunks in order (for previews and tests)."""

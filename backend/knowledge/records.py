@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -56,3 +58,42 @@ class SearchHit:
     text: str
     start: int = 0
     end: int = 0
+
+
+@dataclass(frozen=True)
+class Folder:
+    id: int
+    path: str
+    include_globs: list[str]
+    exclude_globs: list[str]
+    max_file_bytes: int | None
+    added_at: str
+
+
+@dataclass(frozen=True)
+class Document:
+    id: int
+    folder_id: int
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    status: str
+    error: str | None
+    chunk_count: int
+    indexed_at: str | None
+
+
+def folder_from_row(row: Any) -> Folder:
+    return Folder(
+        id=row["id"],
+        path=row["path"],
+        include_globs=json.loads(row["include_globs"]),
+        exclude_globs=json.loads(row["exclude_globs"]),
+        max_file_bytes=row["max_file_bytes"],
+        added_at=row["added_at"],
+    )
+
+
+def document_from_row(row: Any) -> Document:
+    return Document(**{k: row[k] for k in Document.__dataclass_fields__})
