@@ -102,13 +102,15 @@ class Indexer:
         self,
         store: Any,
         embedder: Any,
-        chunker: Any,
+        chunker: Callable[[], Any],
         parse: Callable[[Path, int], Any],
         max_file_bytes: int = 20_000_000,
     ) -> None:
+        """``chunker`` is a factory, called only when a file must be read:
+        a sweep that finds nothing changed loads no tokenizer or model."""
         self.store = store
         self.embedder = embedder
-        self.chunker = chunker
+        self._chunker = chunker
         self.parse = parse
         self.max_file_bytes = max_file_bytes
 
@@ -164,7 +166,7 @@ class Indexer:
                     try:
                         item.sha256 = sha256_of(entry.path)
                         doc = self.parse(entry.path, self.max_file_bytes)
-                        item.chunks = list(self.chunker.chunk(doc))
+                        item.chunks = list(self._chunker().chunk(doc))
                     except Exception as err:  # a bad file never stops the sweep
                         item.error = str(err) or type(err).__name__
                 out.put(item)
@@ -254,6 +256,8 @@ class Indexer:
         report: Callable[[str | None], None],
         cancel: threading.Event,
     ) -> None:
+        if not items:
+            return
         texts = [self.embed_text(c) for item in items for c in item.chunks]
         vectors = (
             self.embedder.embed(texts)

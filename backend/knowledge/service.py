@@ -149,12 +149,21 @@ class KnowledgeBase:
 
         with self._sweep:
             embedder = self.embedder
-            self.store.ensure_vectors(embedder.name, embedder.dim)
+            recorded = self.store.vector_model()
+            if (
+                recorded is None
+                or recorded[0] != embedder.name
+                or not (self.store.has_vectors_table())
+            ):
+                # asking for ``dim`` loads the model; skip it when the index
+                # already records this model, so an unchanged sweep (every
+                # app start) loads nothing
+                self.store.ensure_vectors(embedder.name, embedder.dim)
             chosen = [f for f in self.store.folders() if folder_ids is None or f.id in folder_ids]
             summary = IndexSummary()
             for f in chosen:  # each folder with its own size limit and globs
                 limit = f.max_file_bytes or DEFAULT_MAX_FILE_BYTES
-                indexer = Indexer(self.store, embedder, self.chunker, parse_file, limit)
+                indexer = Indexer(self.store, embedder, lambda: self.chunker, parse_file, limit)
                 rules = ScanRules(include=tuple(f.include_globs), exclude=tuple(f.exclude_globs))
                 part = indexer.run([(f.id, Path(f.path), rules)], progress, cancel, paused)
                 summary.indexed += part.indexed

@@ -200,3 +200,15 @@ async def test_configured_embedding_model_is_used_and_a_missing_one_is_a_clear_e
         assert backend.kb.embedder.name == "nomodel"
     finally:
         await backend.close()
+
+
+def test_a_sweep_with_nothing_to_do_loads_no_model(kb: KnowledgeBase, tmp_path: Path) -> None:
+    from backend.knowledge.embedder import SentenceTransformerEmbedder
+
+    kb.add_folder(make_corpus(tmp_path / "docs"))
+    kb.index()
+    fresh = SentenceTransformerEmbedder()  # as at the next app start
+    restarted = KnowledgeBase(kb.store.db, fresh)
+    summary = restarted.index()
+    assert (summary.indexed, summary.unchanged) == (0, 3)
+    assert fresh._model is None and restarted._chunker is None
