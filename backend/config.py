@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -90,6 +90,15 @@ class KnowledgeSettings(_Section):
     --reembed`` (vectors of two models are never mixed)."""
     batch_size: int = Field(default=32, ge=1, le=1024)
     """Chunks embedded per batch."""
+    embedding_backend: Literal[
+        "torch-fp32", "torch-int8", "torch-int8-ffn", "onnx", "onnx-int8"
+    ] = "torch-fp32"
+    """How the embedding model runs on the CPU: ``torch-fp32`` (the reference),
+    ``torch-int8`` / ``torch-int8-ffn`` (torch dynamic int8 on all / only the
+    feed-forward Linear layers), ``onnx`` / ``onnx-int8`` (ONNX Runtime, fp32 /
+    dynamic int8). ``benchmarks/embedding_speed.py`` compares their speed and
+    recall. Each backend's vectors differ slightly, so changing it asks for
+    ``assistant index --reembed``."""
 
 
 class Settings(_Section):

@@ -22,7 +22,8 @@ from backend.config import Settings, load_settings
 from backend.errors import ModelError, NotFoundError
 from backend.events import ChatEvent
 from backend.facade_kb import KnowledgeMethods
-from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder
+from backend.knowledge.embedder import Embedder
+from backend.knowledge.embedder_fast import make_embedder
 from backend.knowledge.service import KnowledgeBase
 from backend.locations import Locations, default_locations
 from backend.runtimes.base import GenerationParams, ModelInfo, Runtime
@@ -110,7 +111,9 @@ class Backend(KnowledgeMethods):
         embedder = self._embedder
         if embedder is None:
             k = self._settings.knowledge
-            embedder = SentenceTransformerEmbedder(k.embedding_model_dir, batch_size=k.batch_size)
+            embedder = make_embedder(
+                k.embedding_backend, k.embedding_model_dir, batch_size=k.batch_size
+            )
         self.kb = KnowledgeBase(db, embedder)
         if self._runtimes is None:
             self._runtimes, self.unavailable = discover_runtimes(self._settings, self.locations)
