@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.knowledge.embedder import Embedder
+from backend.knowledge.embedder import DelegatingEmbedder, Embedder
 from backend.knowledge.embedder_fast import BACKENDS, make_embedder
 from backend.knowledge.service import KnowledgeBase
 from backend.store.db import Database
@@ -53,27 +53,15 @@ EVAL_SETS = ("pydocs_dev.jsonl", "pydocs_facts_dev.jsonl")
 MODES = ("dense", "hybrid")
 
 
-class RecordingEmbedder(Embedder):
+class RecordingEmbedder(DelegatingEmbedder):
     """Delegates to a real embedder, timing it and keeping each text's vector."""
 
     def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.seconds = 0.0
         self.texts = 0
         self.vectors: dict[str, np.ndarray] = {}
         self.recording = True
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def max_tokens(self) -> int:
-        return self.inner.max_tokens
 
     def embed(self, texts: list[str]) -> np.ndarray:
         start = time.perf_counter()

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder
+from backend.knowledge.embedder import DelegatingEmbedder, Embedder, SentenceTransformerEmbedder
 from backend.knowledge.indexer import IndexSummary
 from backend.knowledge.service import DEFAULT_MAX_FILE_BYTES, KnowledgeBase
 from backend.store.db import Database
@@ -52,28 +52,16 @@ CORPUS = Path("/usr/share/doc/python3.11/html")
 BATCH_SIZE = 32
 
 
-class CountingEmbedder(Embedder):
+class CountingEmbedder(DelegatingEmbedder):
     """Delegates to a real embedder and counts what it is asked to embed."""
 
     def __init__(self, inner: Embedder, keep_texts: bool = False) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.calls = 0
         self.texts = 0
         self.seconds = 0.0
         self.keep_texts = keep_texts
         self.seen: list[str] = []
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def max_tokens(self) -> int:
-        return self.inner.max_tokens
 
     def embed(self, texts: list[str]) -> np.ndarray:
         start = time.perf_counter()

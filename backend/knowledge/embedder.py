@@ -94,6 +94,30 @@ class Embedder(ABC):
         """Return an ``(len(texts), dim)`` float32 array, rows L2-normalised."""
 
 
+class DelegatingEmbedder(Embedder):
+    """Wraps another embedder (same name, size and vectors); subclasses
+    override ``embed`` to count, time or record what passes through --
+    tests and benchmarks use it to check what an index run embedded."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    @property
+    def max_tokens(self) -> int:
+        return self.inner.max_tokens
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.inner.embed(texts)
+
+
 class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model from a local directory, loaded on first use.
 

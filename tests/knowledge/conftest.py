@@ -9,30 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder
+from backend.knowledge.embedder import DelegatingEmbedder, Embedder, SentenceTransformerEmbedder
 from backend.knowledge.service import KnowledgeBase
 from backend.store.db import Database
 from backend.store.migrations import migrate
 
 
-class CountingEmbedder(Embedder):
+class CountingEmbedder(DelegatingEmbedder):
     """The real embedder, counting the texts it is asked to embed."""
 
     def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.embedded = 0
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def max_tokens(self) -> int:
-        return self.inner.max_tokens
 
     def embed(self, texts: list[str]) -> np.ndarray:
         self.embedded += len(texts)
