@@ -101,6 +101,38 @@ class KnowledgeSettings(_Section):
     ``assistant index --reembed``."""
 
 
+class RagSettings(_Section):
+    """Answering from the user's documents (retrieval-augmented generation)."""
+
+    use_documents: Literal["auto", "always", "never"] = "auto"
+    """Default for conversations that have not chosen: ``auto`` answers from
+    the documents when at least one folder has indexed documents."""
+    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+    """First-stage retrieval: FTS5 keywords, vector KNN, or both fused."""
+    top_k: int = Field(default=6, ge=1, le=50)
+    """Passages given to the model."""
+    candidates: int = Field(default=30, ge=1, le=500)
+    """Passages fetched before reranking and the diversity step."""
+    reranker: Literal["none", "cross-encoder", "llm"] = "none"
+    """Second stage: ``cross-encoder`` needs ``cross_encoder_dir``; ``llm``
+    scores passages with a llama.cpp model (``llm_reranker_model``)."""
+    cross_encoder_dir: Path | None = None
+    """A sentence-transformers ``CrossEncoder`` model folder."""
+    llm_reranker_model: str | None = None
+    """Model name (from ``assistant models``) for the LLM reranker; default:
+    the conversation's model."""
+    max_per_document: int = Field(default=3, ge=1)
+    """At most this many passages of one file in the final list (diversity)."""
+    rewrite: Literal["auto", "never", "always"] = "auto"
+    """Rewrite the query with the model when retrieval is weak (``auto``),
+    never, or on every question (costs a hidden model call)."""
+    condense: bool = True
+    """Turn follow-up questions into standalone queries using recent turns."""
+    context_share: float = Field(default=0.5, gt=0.0, le=0.9)
+    """Most of the prompt budget (context window minus the reply's tokens)
+    that retrieved passages may take; the history gets the rest."""
+
+
 class Settings(_Section):
     """The whole configuration file."""
 
@@ -112,6 +144,7 @@ class Settings(_Section):
     models: list[ModelEntry] = Field(default_factory=list)
     """GGUF files added by path, as ``[[models]]`` tables."""
     llama: LlamaSettings = Field(default_factory=LlamaSettings)
+    rag: RagSettings = Field(default_factory=RagSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     ui: UISettings = Field(default_factory=UISettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)

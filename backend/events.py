@@ -95,4 +95,60 @@ class MessageSaved:
     request_id: int | None
 
 
-ChatEvent = RuntimeEvent | MessageStarted | HistoryTrimmed | MessageSaved
+@dataclass(frozen=True)
+class SourceRef:
+    """A passage the model was given, numbered as it saw it (``[S{n}]``).
+
+    ``flags`` name injection attempts found in it (the UI warns); ``cited``
+    says whether the answer cited it (known once the reply is done).
+    """
+
+    n: int
+    chunk_id: int | None
+    path: str
+    heading: str
+    page: int | None
+    start: int
+    end: int
+    text: str
+    score: float = 0.0
+    flags: tuple[str, ...] = ()
+    cited: bool = False
+
+
+@dataclass(frozen=True)
+class SourcesRetrieved:
+    """Retrieval finished before generation: the sources given to the model.
+
+    ``searched`` is the query searched (a follow-up condensed into a
+    standalone question), ``rewritten`` the rewrite when retrieval was weak,
+    ``stage_ms`` milliseconds per RAG stage so far.
+    """
+
+    query: str
+    searched: str
+    sources: tuple[SourceRef, ...]
+    weak: bool = False
+    rewritten: str | None = None
+    stage_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CitationsParsed:
+    """The reply's ``[Sn]`` markers mapped back to sources (before
+    ``MessageSaved``): ``cited`` S-numbers in order of first mention,
+    ``unknown`` numbers the model cited but was never given."""
+
+    message_id: int
+    cited: tuple[int, ...]
+    unknown: tuple[int, ...] = ()
+
+
+ChatEvent = (
+    RuntimeEvent
+    | MessageStarted
+    | HistoryTrimmed
+    | SourcesRetrieved
+    | CitationsParsed
+    | MessageSaved
+)

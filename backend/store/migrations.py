@@ -211,6 +211,78 @@ def m006_knowledge_base() -> str:
         """
 
 
+@migration
+def m007_chunk_flags() -> str:
+    """Chunks whose text tries to instruct the assistant (prompt injection),
+    flagged at index time so the UI can warn; ``reasons`` is a JSON list of
+    short labels. A flag dies with its chunk."""
+    return """
+        CREATE TABLE chunk_flags (
+            chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+            reasons TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE TRIGGER chunk_flags_ad AFTER DELETE ON chunks BEGIN
+            DELETE FROM chunk_flags WHERE chunk_id = old.id;
+        END;
+        """
+
+
+@migration
+def m008_grounded_answers() -> str:
+    """Per-conversation "answer from my documents" switch and folder scope,
+    the sources each reply was given (numbered as the model saw them, with a
+    copy of the passage so a citation survives re-indexing), and a JSON
+    ``detail`` on request-log rows (e.g. whether the query rewrite fired and
+    helped)."""
+    return """
+        ALTER TABLE conversations ADD COLUMN use_documents INTEGER;
+        ALTER TABLE conversations ADD COLUMN folder_scope TEXT;
+        CREATE TABLE message_sources (
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            n INTEGER NOT NULL,
+            chunk_id INTEGER,
+            path TEXT NOT NULL,
+            heading TEXT NOT NULL DEFAULT '',
+            page INTEGER,
+            start INTEGER NOT NULL DEFAULT 0,
+            "end" INTEGER NOT NULL DEFAULT 0,
+            text TEXT NOT NULL,
+            score REAL NOT NULL DEFAULT 0,
+            flags TEXT NOT NULL DEFAULT '[]',
+            cited INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (message_id, n)
+        );
+        ALTER TABLE requests ADD COLUMN detail TEXT;
+        """
+
+
+@migration
+def m009_eval_runs() -> str:
+    """Evaluation runs kept so a user sees recall over time, and questions
+    generated from the user's own documents (``gold`` is a path)."""
+    return """
+        CREATE TABLE eval_runs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            label TEXT NOT NULL DEFAULT '',
+            questions TEXT NOT NULL DEFAULT '',
+            n INTEGER NOT NULL DEFAULT 0,
+            metrics TEXT NOT NULL DEFAULT '{}',
+            settings TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE eval_questions (
+            id INTEGER PRIMARY KEY,
+            folder_id INTEGER REFERENCES folders(id) ON DELETE CASCADE,
+            q TEXT NOT NULL,
+            gold TEXT NOT NULL,
+            answer TEXT,
+            chunk_id INTEGER,
+            created_at TEXT NOT NULL
+        );
+        """
+
+
 def applied(db: Database) -> list[str]:
     rows = db.query("SELECT name FROM _migrations ORDER BY id")
     return [r["name"] for r in rows]

@@ -79,6 +79,9 @@ class RequestRecord:
     stop_reason: str | None
     error: str | None
     created_at: str
+    detail: str | None = None
+    """JSON with stage specifics (RAG stages: hits, whether a rewrite fired
+    and helped, the reranker used)."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The request log: one row per model call (and, later, per RAG stage).
+"""The request log: one row per model call and per RAG stage.
 
 It is plain SQL on purpose: ``sqlite3 assistant.db 'select * from requests'``
 answers "why was that reply slow?" without the app.
@@ -39,14 +39,15 @@ class RequestLog:
         message_id: int | None = None,
         stage: str = "generate",
         parent_request_id: int | None = None,
+        detail: str | None = None,
     ) -> int:
         u = usage
         with self.db.transaction() as c:
             cur = c.execute(
                 "INSERT INTO requests(conversation_id, message_id, parent_request_id, stage,"
                 " runtime, model, prompt_tokens, cached_tokens, completion_tokens, ttft_ms,"
-                " prefill_tok_s, decode_tok_s, total_ms, stop_reason, error, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " prefill_tok_s, decode_tok_s, total_ms, stop_reason, error, created_at, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation_id,
                     message_id,
@@ -64,6 +65,7 @@ class RequestLog:
                     stop_reason,
                     error,
                     now(),
+                    detail,
                 ),
             )
             return int(cur.lastrowid)

@@ -1,0 +1,80 @@
+"""Records passed between the RAG stages (no logic here)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from backend.events import Usage
+from backend.knowledge.records import SearchHit
+from backend.runtimes.base import ChatMessage
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    """One RAG stage as the request log records it (``stage`` is one of
+    ``condense``, ``retrieve``, ``rerank``, ``rewrite``, ``generate``)."""
+
+    stage: str
+    ms: float
+    detail: dict[str, Any] = field(default_factory=dict)
+    usage: Usage | None = None
+    """Token counts when the stage called a model."""
+
+
+@dataclass(frozen=True)
+class RetrievalSignals:
+    """What first-stage retrieval says about its own confidence.
+
+    ``dense_top`` is the best cosine similarity (None without vectors),
+    ``dense_gap`` the best minus the fifth best, ``keyword_top`` the best
+    -bm25, ``keyword_hits`` how many chunks matched any query word, and
+    ``overlap`` the share of the top k found by both keyword and dense search.
+    """
+
+    dense_top: float | None = None
+    dense_gap: float | None = None
+    keyword_top: float | None = None
+    keyword_hits: int = 0
+    overlap: float = 0.0
+
+
+@dataclass
+class RetrievalResult:
+    """Passages for one question, best first, and how they were found."""
+
+    query: str
+    """The question as asked."""
+    hits: list[SearchHit]
+    signals: RetrievalSignals = field(default_factory=RetrievalSignals)
+    stages: list[StageTiming] = field(default_factory=list)
+    searched: str = ""
+    """The query actually searched (after condensing), default ``query``."""
+    weak: bool = False
+    rewritten: str | None = None
+    """The model's rewrite, when retrieval was weak and a rewrite ran."""
+    rewrite_helped: bool | None = None
+
+
+class Reranker(Protocol):
+    """Second-stage scorer: returns ``hits`` re-scored (``score`` replaced by
+    the reranker's), best first. Must not drop or invent hits."""
+
+    name: str
+
+    def rerank(self, query: str, hits: list[SearchHit]) -> list[SearchHit]: ...
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A hidden model call's text and token counts."""
+
+    text: str
+    usage: Usage | None = None
+
+
+Generate = Callable[[list[ChatMessage], int], Completion]
+"""Runs a short hidden completion: (messages, max_tokens) -> Completion.
+The pipeline builds it from the conversation's runtime; tests pass the fake
+runtime or the real bundled model."""
