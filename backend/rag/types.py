@@ -78,3 +78,24 @@ Generate = Callable[[list[ChatMessage], int], Completion]
 """Runs a short hidden completion: (messages, max_tokens) -> Completion.
 The pipeline builds it from the conversation's runtime; tests pass the fake
 runtime or the real bundled model."""
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """A cited passage in the context of its whole document, for the viewer.
+
+    ``text`` is the document's extracted text (what was indexed), with the
+    passage at ``text[start:end]``; ``line`` is the 1-based line of the
+    passage in the file on disk when it can be found there (for
+    ``$EDITOR +line``); ``exists`` is False when the file has gone (the stored
+    passage is then the whole ``text``).
+    """
+
+    path: str
+    text: str
+    start: int
+    end: int
+    line: int | None = None
+    exists: bool = True
+    heading: str = ""
+    page: int | None = None
