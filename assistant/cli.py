@@ -30,6 +30,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--conversation", "-c", type=int, help="continue this conversation id instead of a new one"
     )
     ask.add_argument("--json", action="store_true", help="print one JSON object when done")
+    docs = ask.add_mutually_exclusive_group()
+    docs.add_argument(
+        "--docs",
+        dest="docs",
+        action="store_const",
+        const=True,
+        help="answer from your indexed documents (default: [rag] use_documents)",
+    )
+    docs.add_argument(
+        "--no-docs", dest="docs", action="store_const", const=False, help="plain chat"
+    )
+    ask.add_argument(
+        "--folder",
+        action="append",
+        metavar="PATH",
+        help="search only this watched folder (repeatable; implies --docs)",
+    )
 
     models = sub.add_parser("models", help="list the models every runtime can run")
     models.add_argument("--json", action="store_true")
@@ -81,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
     search.add_argument("--json", action="store_true")
 
+    from assistant.commands_eval import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
+
     locate = sub.add_parser("locate", help="print the paths in use")
     locate.add_argument("--json", action="store_true")
     return parser
@@ -88,12 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from assistant import commands_cli, commands_kb
+    from assistant import commands_cli, commands_eval, commands_kb
 
     try:
         if args.command is None:
             return commands_cli.run_tui()
         module = commands_kb if args.command in ("folders", "index", "search") else commands_cli
+        module = commands_eval if args.command == "eval" else module
         handler = getattr(module, f"cmd_{args.command}")
         return int(asyncio.run(handler(args)))
     except AssistantError as err:

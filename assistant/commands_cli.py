@@ -9,7 +9,17 @@ from dataclasses import asdict
 from typing import Any
 
 from backend import Backend
-from backend.events import Done, ErrorEvent, HistoryTrimmed, MessageSaved, TextDelta, Usage
+from backend.events import (
+    CitationsParsed,
+    Done,
+    ErrorEvent,
+    HistoryTrimmed,
+    MessageSaved,
+    SourceRef,
+    SourcesRetrieved,
+    TextDelta,
+    Usage,
+)
 
 
 def run_tui() -> int:
@@ -23,11 +33,54 @@ def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def source_label(s: SourceRef) -> str:
+    where = " › ".join(p for p in (s.path, s.heading) if p)
+    page = f" (p. {s.page})" if s.page else ""
+    warn = f"  ⚠ {', '.join(s.flags)}" if s.flags else ""
+    return f"[S{s.n}] {where}{page}{warn}"
+
+
+def source_json(s: SourceRef) -> dict[str, Any]:
+    out = asdict(s)
+    out["flags"] = list(s.flags)
+    return out
+
+
+async def _folder_ids(backend: Backend, paths: list[str] | None) -> list[int] | None:
+    if not paths:
+        return None
+    from pathlib import Path
+
+    folders = await backend.folders()
+    ids = []
+    for p in paths:
+        real = str(Path(p).expanduser().resolve())
+        match = [f.folder.id for f in folders if f.folder.path == real]
+        if not match:
+            raise ValueError(f"{p} is not a watched folder (see `assistant folders list`)")
+        ids.append(match[0])
+    return ids
+
+
 async def cmd_ask(args: argparse.Namespace) -> int:
     question = sys.stdin.read() if args.question == "-" else args.question
     backend = await Backend.open()
     try:
-        stream = await backend.send(args.conversation, question, model=args.model)
+        try:
+            folder_ids = await _folder_ids(backend, args.folder)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        use_docs = True if folder_ids else args.docs
+        conversation = args.conversation
+        if use_docs is not None:
+            if conversation is None:
+                conversation = (await backend.create_conversation(model=args.model)).id
+            await backend.set_conversation_documents(conversation, use_docs)
+        stream = await backend.send(conversation, question, model=args.model, folder_ids=folder_ids)
+        sources: tuple[SourceRef, ...] = ()
+        retrieved: SourcesRetrieved | None = None
+        cited: tuple[int, ...] = ()
         answer: list[str] = []
         usage: Usage | None = None
         stop = "stop"
@@ -51,6 +104,12 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                     f"{event.context_tokens}-token context window",
                     file=sys.stderr,
                 )
+            elif isinstance(event, SourcesRetrieved):
+                retrieved, sources = event, event.sources
+                if not args.json and event.rewritten:
+                    print(f"note: query rewritten: {event.rewritten}", file=sys.stderr)
+            elif isinstance(event, CitationsParsed):
+                cited = event.cited
             elif isinstance(event, MessageSaved):
                 message_id = event.message_id
         conv = await backend.get_conversation(stream.conversation_id)
@@ -69,6 +128,16 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                     "message_id": message_id,
                     "model": conv.model or backend.settings.default_model,
                     "stop_reason": stop,
+                    "sources": [{**source_json(s), "cited": s.n in cited} for s in sources],
+                    "cited": list(cited),
+                    "rag": None
+                    if retrieved is None
+                    else {
+                        "searched": retrieved.searched,
+                        "weak": retrieved.weak,
+                        "rewritten": retrieved.rewritten,
+                        "stage_ms": {k: _round(v) for k, v in retrieved.stage_ms.items()},
+                    },
                     "usage": {
                         "prompt_tokens": u.prompt_tokens if u else 0,
                         "completion_tokens": u.completion_tokens if u else 0,
@@ -86,6 +155,13 @@ async def cmd_ask(args: argparse.Namespace) -> int:
         )
     else:
         sys.stdout.write("\n")
+        listed = [s for s in sources if s.n in cited]
+        if listed:
+            print("\nSources:")
+            for s in listed:
+                print("  " + source_label(s))
+        elif sources:
+            print(f"\n({len(sources)} passages retrieved; none cited)")
     return 0
 
 

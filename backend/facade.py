@@ -15,17 +15,21 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
+from backend.chat.grounding import RagTurn
 from backend.chat.history import TrimState
 from backend.chat.stream import ChatStream
 from backend.chat.turn import TurnPlan, run_turn
 from backend.config import Settings, load_settings
 from backend.errors import ModelError, NotFoundError
 from backend.events import ChatEvent
+from backend.facade_eval import EvalMethods
 from backend.facade_kb import KnowledgeMethods
+from backend.facade_rag import RagMethods
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.embedder_fast import make_embedder
 from backend.knowledge.service import KnowledgeBase
 from backend.locations import Locations, default_locations
+from backend.rag.pipeline import RagPipeline
 from backend.runtimes.base import GenerationParams, ModelInfo, Runtime
 from backend.runtimes.registry import UnavailableRuntime, discover_runtimes
 from backend.store.conversations import ConversationStore
@@ -41,6 +45,7 @@ from backend.store.records import (
 )
 from backend.store.requests import RequestLog
 from backend.store.settings_store import PresetStore, StateStore
+from backend.store.sources import SourceStore
 
 T = TypeVar("T")
 TITLE_CHARS = 48
@@ -52,7 +57,7 @@ def title_from(text: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-class Backend(KnowledgeMethods):
+class Backend(KnowledgeMethods, RagMethods, EvalMethods):
     """The assistant's backend, embedded in the calling process.
 
     Use ``await Backend.open()`` (or construct, then ``await start()``) and
@@ -76,6 +81,7 @@ class Backend(KnowledgeMethods):
         self._trim: dict[int, TrimState] = {}
         self._generation_lock = threading.Lock()
         self._streams: dict[int, ChatStream] = {}
+        self._pipeline: RagPipeline | None = None
 
     @classmethod
     async def open(cls, **kwargs: Any) -> Backend:
@@ -106,13 +112,19 @@ class Backend(KnowledgeMethods):
         self._db = db
         self.conversations = ConversationStore(db)
         self.requests = RequestLog(db)
+        self.source_store = SourceStore(db)
         self.presets_store = PresetStore(db)
         self.state = StateStore(db)
         embedder = self._embedder
         if embedder is None:
             k = self._settings.knowledge
             embedder = make_embedder(
-                k.embedding_backend, k.embedding_model_dir, batch_size=k.batch_size
+                k.embedding_backend,
+                k.embedding_model_dir,
+                batch_size=k.batch_size,
+                gguf=k.embedding_gguf,
+                ollama_url=k.ollama_url,
+                ollama_model=k.ollama_embedding_model,
             )
         self.kb = KnowledgeBase(db, embedder)
         if self._runtimes is None:
@@ -278,10 +290,20 @@ class Backend(KnowledgeMethods):
         return await self._run(self.conversations.set_feedback, message_id, edited_content=text)
 
     # chatting ----------------------------------------------------------
-    def _plan(self, conversation_id: int, parent_id: int, user_id: int | None) -> TurnPlan:
+    def _plan(
+        self,
+        conversation_id: int,
+        parent_id: int,
+        user_id: int | None,
+        folder_ids: list[int] | None = None,
+    ) -> TurnPlan:
         conv = self.conversations.get(conversation_id)
         runtime, model = self._resolve_model(conv.model)
         g = self.settings.generation
+        rag = None
+        if self._documents_enabled_sync(conv):
+            scope = folder_ids if folder_ids is not None else conv.folder_scope
+            rag = RagTurn(self.pipeline, self.source_store, scope)
         return TurnPlan(
             conversation_id=conversation_id,
             parent_id=parent_id,
@@ -292,6 +314,7 @@ class Backend(KnowledgeMethods):
                 max_tokens=g.max_tokens, temperature=g.temperature, top_p=g.top_p, seed=g.seed
             ),
             system_prompt=conv.system_prompt,
+            rag=rag,
         )
 
     def _stream(self, plan: TurnPlan) -> ChatStream:
@@ -303,7 +326,13 @@ class Backend(KnowledgeMethods):
         self._streams[plan.conversation_id] = stream
         return stream
 
-    def _send_sync(self, conversation_id: int | None, text: str, model: str | None) -> TurnPlan:
+    def _send_sync(
+        self,
+        conversation_id: int | None,
+        text: str,
+        model: str | None,
+        folder_ids: list[int] | None = None,
+    ) -> TurnPlan:
         if not text.strip():
             raise ValueError("cannot send an empty message")
         # Resolve the model before writing anything: a failed send leaves no
@@ -321,15 +350,21 @@ class Backend(KnowledgeMethods):
             self.conversations.update(conversation_id, title=title_from(text))
         parent = thread[-1].id if thread else None
         user_id = self.conversations.add_message(conversation_id, parent, "user", text)
-        return self._plan(conversation_id, user_id, user_id)
+        return self._plan(conversation_id, user_id, user_id, folder_ids)
 
     async def send(
-        self, conversation_id: int | None, text: str, *, model: str | None = None
+        self,
+        conversation_id: int | None,
+        text: str,
+        *,
+        model: str | None = None,
+        folder_ids: list[int] | None = None,
     ) -> ChatStream:
         """Add a user message at the end of the active branch and stream the
         reply. ``conversation_id=None`` starts a new conversation titled from
-        the message; ``model`` switches the conversation's model first."""
-        plan = await self._run(self._send_sync, conversation_id, text, model)
+        the message; ``model`` switches the conversation's model first;
+        ``folder_ids`` limits the documents searched for this question."""
+        plan = await self._run(self._send_sync, conversation_id, text, model, folder_ids)
         return self._stream(plan)
 
     def _regenerate_sync(self, message_id: int) -> TurnPlan:

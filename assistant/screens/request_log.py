@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -19,9 +20,32 @@ def _num(value: float | int | None, fmt: str = "{:.0f}") -> str:
     return "—" if value is None else fmt.format(value)
 
 
+def detail_summary(r: RequestRecord) -> str:
+    """A RAG stage's detail in a few words (the full JSON is in the DB)."""
+    try:
+        d: dict[str, Any] = json.loads(r.detail) if r.detail else {}
+    except ValueError:
+        return ""
+    if r.stage == "retrieve":
+        parts = [f"{d['hits']} hits" if "hits" in d else ""]
+        if "sources" in d:
+            parts.append(f"{d['sources']} sources, {d.get('cited', 0)} cited")
+        return ", ".join(p for p in parts if p)
+    if r.stage == "rewrite":
+        helped = {True: "helped", False: "did not help", None: "no result"}[d.get("helped")]
+        return f"weak → rewrote: {d.get('query') or '—'} ({helped})"
+    if r.stage == "condense":
+        return f"→ {d.get('query', '')}"
+    if r.stage == "rerank":
+        return str(d.get("reranker", ""))
+    return ""
+
+
 def request_row(r: RequestRecord) -> tuple[str, ...]:
+    child = r.parent_request_id is not None
     return (
         r.created_at.replace("T", " ")[5:19],
+        ("  └ " if child else "") + r.stage,
         r.model,
         _num(r.prompt_tokens),
         _num(r.completion_tokens),
@@ -31,7 +55,7 @@ def request_row(r: RequestRecord) -> tuple[str, ...]:
         _num(r.decode_tok_s, "{:.1f}"),
         _num(r.total_ms),
         r.stop_reason or "—",
-        r.error or "",
+        r.error or detail_summary(r),
     )
 
 
@@ -65,7 +89,7 @@ class RequestLogScreen(Screen[None]):
         with Vertical(id="request-log"):
             yield Label("Per model", classes="section-title")
             yield DataTable(id="stats", cursor_type="row", zebra_stripes=True)
-            yield Label("Recent model calls (newest first)", classes="section-title")
+            yield Label("Recent model calls and RAG stages (newest first)", classes="section-title")
             yield DataTable(id="requests", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -86,6 +110,7 @@ class RequestLogScreen(Screen[None]):
         )
         self.query_one("#requests", DataTable).add_columns(
             "Time",
+            "Stage",
             "Model",
             "Prompt",
             "Compl.",
@@ -95,7 +120,7 @@ class RequestLogScreen(Screen[None]):
             "Decode t/s",
             "Total ms",
             "Stop",
-            "Error",
+            "Error / detail",
         )
         self.action_reload()
 

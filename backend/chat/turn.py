@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from backend.chat.grounding import Grounded, RagTurn, finish, ground, record_stages
 from backend.chat.history import TrimState, fit_history, surely_fits
 from backend.errors import AssistantError
 from backend.events import (
@@ -50,6 +51,8 @@ class TurnPlan:
     model: ModelInfo
     params: GenerationParams
     system_prompt: str
+    rag: RagTurn | None = None
+    """Set when the conversation answers from the user's documents."""
 
 
 def prompt_messages(thread: list[Message]) -> list[ChatMessage]:
@@ -80,7 +83,6 @@ def run_turn(
     if plan.parent_id in ids:
         thread = thread[: ids.index(plan.parent_id) + 1]
     history = prompt_messages(thread)
-    system = ChatMessage("system", plan.system_prompt) if plan.system_prompt.strip() else None
 
     reply_id = conversations.add_message(
         plan.conversation_id,
@@ -97,10 +99,20 @@ def run_turn(
     stop_reason = "error"
     error: str | None = None
     started = time.perf_counter()
+    grounded = Grounded()
     with generation_lock:
         try:
             window = plan.runtime.context_window(plan.model)
             budget = window - plan.params.max_tokens
+            system_text = plan.system_prompt
+            if plan.rag is not None:
+                share = plan.rag.pipeline.settings.context_share
+                grounded = ground(plan, plan.rag, history, int(budget * share), emit)
+                parts_ = (system_text.strip(), grounded.system_rules)
+                system_text = "\n\n".join(t for t in parts_ if t)
+                if grounded.user_text is not None:
+                    history = [*history[:-1], ChatMessage("user", grounded.user_text)]
+            system = ChatMessage("system", system_text) if system_text.strip() else None
             prompt = ([system] if system else []) + history
             if trim_state.dropped or not surely_fits(prompt, budget):
                 costs = plan.runtime.count_tokens(plan.model, prompt)
@@ -141,6 +153,8 @@ def run_turn(
     status = {"stop": "complete", "length": "complete"}.get(stop_reason, stop_reason)
     if error is not None and stop_reason != "error":
         status = "error"
+    if plan.rag is not None:
+        finish(grounded, plan.rag, reply_id, content, emit)
     conversations.finish_message(reply_id, content, status)
     request_id = requests.record(
         runtime=plan.runtime.name,
@@ -151,4 +165,6 @@ def run_turn(
         conversation_id=plan.conversation_id,
         message_id=reply_id,
     )
+    if plan.rag is not None:
+        record_stages(grounded, requests, plan, reply_id, request_id)
     emit(MessageSaved(reply_id, content, "error" if error else stop_reason, request_id))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
 from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Runtime
@@ -30,12 +30,16 @@ class FakeRuntime(Runtime):
         delay_s: float = 0.0,
         reply_words: int = 0,
         fail_with: str | None = None,
+        responder: Callable[[list[ChatMessage]], str] | None = None,
     ) -> None:
+        """``responder`` scripts the reply from the prompt (e.g. an answer
+        citing ``[S1]``); by default the reply echoes the last user turn."""
         self.models = models
         self.context = context
         self.delay_s = delay_s
         self.reply_words = reply_words
         self.fail_with = fail_with
+        self.responder = responder
         self.requests: list[GenerationRequest] = []
 
     def list_models(self) -> list[ModelInfo]:
@@ -51,6 +55,8 @@ class FakeRuntime(Runtime):
         return [len(m.content.split()) + FRAMING_TOKENS for m in messages]
 
     def reply_for(self, messages: list[ChatMessage]) -> list[str]:
+        if self.responder is not None:
+            return self.responder(messages).split(" ")
         last = next((m.content for m in reversed(messages) if m.role == "user"), "")
         words = ["Echo:", *last.split()]
         if self.reply_words:

@@ -10,6 +10,7 @@ follows those pointers from the selected root.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,8 @@ def _conversation(row: Any) -> Conversation:
         system_prompt=row["system_prompt"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        use_documents=None if row["use_documents"] is None else bool(row["use_documents"]),
+        folder_scope=None if row["folder_scope"] is None else json.loads(row["folder_scope"]),
     )
 
 
@@ -65,11 +68,15 @@ class ConversationStore:
         return [_conversation(r) for r in rows]
 
     def update(self, conversation_id: int, **fields: Any) -> Conversation:
-        allowed = {"title", "model", "preset", "system_prompt"}
+        allowed = {"title", "model", "preset", "system_prompt", "use_documents", "folder_scope"}
         bad = set(fields) - allowed
         if bad:
             raise ValueError(f"cannot update {sorted(bad)}")
         self.get(conversation_id)
+        if "use_documents" in fields and fields["use_documents"] is not None:
+            fields["use_documents"] = int(bool(fields["use_documents"]))
+        if "folder_scope" in fields and fields["folder_scope"] is not None:
+            fields["folder_scope"] = json.dumps([int(i) for i in fields["folder_scope"]])
         if fields:
             sets = ", ".join(f"{k} = ?" for k in fields)
             with self.db.transaction() as c:

@@ -14,6 +14,11 @@ class Conversation:
     system_prompt: str
     created_at: str
     updated_at: str
+    use_documents: bool | None = None
+    """Answer from the user's documents: True/False as chosen for this
+    conversation, None to follow ``[rag] use_documents``."""
+    folder_scope: list[int] | None = None
+    """Folder ids this conversation searches; None = every folder."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,8 @@ class RequestRecord:
     stop_reason: str | None
     error: str | None
     created_at: str
+    parent_request_id: int | None = None
+    """The reply's ``generate`` row, for a RAG stage's row."""
     detail: str | None = None
     """JSON with stage specifics (RAG stages: hits, whether a rewrite fired
     and helped, the reranker used)."""

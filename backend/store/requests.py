@@ -40,7 +40,10 @@ class RequestLog:
         stage: str = "generate",
         parent_request_id: int | None = None,
         detail: str | None = None,
+        total_ms: float | None = None,
     ) -> int:
+        """One row; ``total_ms`` times a stage that called no model
+        (``usage`` None), e.g. retrieval."""
         u = usage
         with self.db.transaction() as c:
             cur = c.execute(
@@ -61,7 +64,7 @@ class RequestLog:
                     u.ttft_ms if u else None,
                     u.prefill_tok_s if u else None,
                     u.decode_tok_s if u else None,
-                    u.total_ms if u else None,
+                    u.total_ms if u else total_ms,
                     stop_reason,
                     error,
                     now(),
