@@ -93,6 +93,12 @@ class Embedder(ABC):
     def embed(self, texts: list[str]) -> np.ndarray:
         """Return an ``(len(texts), dim)`` float32 array, rows L2-normalised."""
 
+    def chunk_tokenizer(self) -> Any | None:
+        """A tokenizer counting tokens as this model does, in the shape of
+        ``tokenizers.Tokenizer`` that the ``Chunker`` uses; ``None`` (the
+        default) means the bundled MiniLM tokenizer. Nothing loads yet."""
+        return None
+
 
 class DelegatingEmbedder(Embedder):
     """Wraps another embedder (same name, size and vectors); subclasses
@@ -113,6 +119,9 @@ class DelegatingEmbedder(Embedder):
     @property
     def max_tokens(self) -> int:
         return self.inner.max_tokens
+
+    def chunk_tokenizer(self) -> Any | None:
+        return self.inner.chunk_tokenizer()
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return self.inner.embed(texts)
@@ -139,6 +148,19 @@ class SentenceTransformerEmbedder(Embedder):
         self._name = name
         self._model: Any = None
         self._lock = threading.Lock()
+
+    def chunk_tokenizer(self) -> Any | None:
+        """A user's model folder chunks with its own ``tokenizer.json`` (a
+        different vocabulary counts different lengths); the bundled MiniLM
+        is the chunker's default already."""
+        if self.model_dir is None:
+            return None
+        path = self.model_dir / "tokenizer.json"
+        if not path.is_file():
+            return None
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(path))
 
     # ``name``/``dim``/``max_tokens`` are properties so asking for them loads
     # the model only when the caller actually needs the number.

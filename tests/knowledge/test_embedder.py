@@ -70,3 +70,25 @@ def test_missing_model_dir_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(EmbeddingError, match="no embedding model"):
         e.embed(["x"])
     assert EmbeddingError.title
+
+
+def test_a_custom_model_folder_chunks_with_its_own_tokenizer(tmp_path: Path) -> None:
+    """The chunker must count with the vocabulary of the model that embeds:
+    a folder whose tokenizer splits differently gives different counts."""
+    import json
+
+    from backend.knowledge.chunking import Chunker, default_model_dir
+
+    assert SentenceTransformerEmbedder().chunk_tokenizer() is None  # bundled: chunker default
+    custom = tmp_path / "my-model"
+    custom.mkdir()
+    spec = json.loads((default_model_dir() / "tokenizer.json").read_text())
+    # A vocabulary without "##" pieces for this word: every letter is a token.
+    spec["model"]["vocab"] = {
+        t: i for t, i in spec["model"]["vocab"].items() if t != "indexing" and "##" not in t
+    }
+    (custom / "tokenizer.json").write_text(json.dumps(spec))
+    own = SentenceTransformerEmbedder(custom).chunk_tokenizer()
+    assert own is not None
+    text = "indexing indexing indexing"
+    assert Chunker(own).count([text])[0] != Chunker().count([text])[0]
