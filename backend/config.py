@@ -91,7 +91,7 @@ class KnowledgeSettings(_Section):
     batch_size: int = Field(default=32, ge=1, le=1024)
     """Chunks embedded per batch."""
     embedding_backend: Literal[
-        "torch-fp32", "torch-int8", "torch-int8-ffn", "onnx", "onnx-int8"
+        "torch-fp32", "torch-int8", "torch-int8-ffn", "onnx", "onnx-int8", "llamacpp", "ollama"
     ] = "torch-fp32"
     """How the embedding model runs on the CPU: ``torch-fp32`` (the reference),
     ``torch-int8`` / ``torch-int8-ffn`` (torch dynamic int8 on all / only the
@@ -99,6 +99,16 @@ class KnowledgeSettings(_Section):
     dynamic int8). ``benchmarks/embedding_speed.py`` compares their speed and
     recall. Each backend's vectors differ slightly, so changing it asks for
     ``assistant index --reembed``."""
+    embedding_gguf: Path | None = None
+    """With ``embedding_backend = "llamacpp"``: the GGUF file to embed with
+    (mean-pooled unless the file records its own pooling); default: the
+    bundled SmolLM2 model. Another file asks for ``assistant index
+    --reembed``."""
+    ollama_url: str = Field(default="http://127.0.0.1:11434", pattern=r"^https?://\S+$")
+    """With ``embedding_backend = "ollama"``: the Ollama server's base URL."""
+    ollama_embedding_model: str = Field(default="nomic-embed-text", min_length=1)
+    """With ``embedding_backend = "ollama"``: the model to embed with (it
+    must be pulled: ``ollama pull nomic-embed-text``)."""
 
 
 class RagSettings(_Section):

@@ -276,10 +276,34 @@ class OnnxEmbedder(Embedder):
         return normalise(out)
 
 
+# Other models entirely, not ways to run MiniLM (so not in ``BACKENDS``).
+PluginBackend = Literal["llamacpp", "ollama"]
+
+
 def make_embedder(
-    backend: Backend = "torch-fp32", model_dir: Path | None = None, batch_size: int = 32
+    backend: Backend | PluginBackend = "torch-fp32",
+    model_dir: Path | None = None,
+    batch_size: int = 32,
+    *,
+    gguf: Path | None = None,
+    ollama_url: str | None = None,
+    ollama_model: str | None = None,
 ) -> Embedder:
-    """The embedder for ``[knowledge] embedding_backend``; nothing loads yet."""
+    """The embedder for ``[knowledge] embedding_backend``; nothing loads yet.
+
+    ``llamacpp`` embeds with the GGUF ``gguf`` (default: the bundled one),
+    ``ollama`` with ``ollama_model`` on the server at ``ollama_url``.
+    """
+    if backend == "llamacpp":
+        from backend.knowledge.embedder_llama import LlamaCppEmbedder
+
+        return LlamaCppEmbedder(gguf)
+    if backend == "ollama":
+        from backend.knowledge.embedder_ollama import DEFAULT_MODEL, DEFAULT_URL, OllamaEmbedder
+
+        return OllamaEmbedder(
+            ollama_model or DEFAULT_MODEL, ollama_url or DEFAULT_URL, batch_size=batch_size
+        )
     if backend == "torch-fp32":
         return SentenceTransformerEmbedder(model_dir, batch_size=batch_size)
     if backend == "torch-int8":
