@@ -11,6 +11,10 @@ wrote it, and vectors from two models are never mixed (their distances would
 mean nothing). A trigger created alongside it deletes a chunk's vector
 whenever the chunk row goes, including through ``ON DELETE CASCADE`` from a
 document or folder, so chunk, FTS and vector counts always agree.
+
+Each chunk is also scanned for prompt injection as it is written
+(``backend.rag.injection``) and its ``chunk_flags`` row goes in the same
+transaction, so a chunk is never searchable without its warning.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 
 from backend.errors import AssistantError
 from backend.knowledge.records import Chunk, Document, Folder, document_from_row, folder_from_row
+from backend.rag.injection import write_flags
 from backend.store.db import Database, DatabaseError
 
 HEADING_SEPARATOR = " > "
@@ -55,6 +60,13 @@ def _vector_blob(vector: np.ndarray, dim: int) -> bytes:
     if v.shape != (dim,):
         raise IndexStoreError(f"vector has shape {v.shape}, the index expects ({dim},)")
     return v.astype("<f4", copy=False).tobytes()
+
+
+def flag_text(chunk: Chunk) -> str:
+    """What the injection scan reads: the heading too, since it is shown to
+    the model with the passage."""
+    heading = HEADING_SEPARATOR.join(chunk.heading_path)
+    return f"{heading}\n{chunk.text}" if heading else chunk.text
 
 
 class IndexStore:
@@ -195,6 +207,7 @@ class IndexStore:
                 doc_id = self._upsert(c, folder_id, path, size, mtime_ns, sha256, "indexed", None)
                 c.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
                 ids = [self._insert_chunk(c, doc_id, i, ch) for i, ch in enumerate(chunks)]
+                write_flags(c, [(i, flag_text(ch)) for i, ch in zip(ids, chunks, strict=True)])
                 for chunk_id, vector in zip(ids, vectors, strict=True):
                     c.execute(
                         "INSERT INTO chunks_vec(rowid, embedding) VALUES (?, ?)",

@@ -23,6 +23,7 @@ from backend.knowledge.records import SearchHit
 from backend.knowledge.scanner import ScanRules
 from backend.knowledge.search import Mode, search
 from backend.knowledge.watcher import FolderWatcher
+from backend.rag.injection import backfill_flags
 from backend.store.db import Database
 
 DEFAULT_MAX_FILE_BYTES = 20_000_000
@@ -80,7 +81,10 @@ class KnowledgeBase:
             if self._chunker is None:
                 from backend.knowledge.chunking import Chunker
 
-                self._chunker = Chunker(max_tokens=min(256, self.embedder.max_tokens))
+                embedder = self.embedder  # its own tokenizer when it has one
+                self._chunker = Chunker(
+                    embedder.chunk_tokenizer(), max_tokens=min(256, embedder.max_tokens)
+                )
             return self._chunker
 
     # -- folders -------------------------------------------------------------
@@ -148,6 +152,9 @@ class KnowledgeBase:
         from backend.knowledge.parsers import parse_file
 
         with self._sweep:
+            # chunks indexed before flagging existed (or under older
+            # patterns) are scanned once; a no-op read after that
+            backfill_flags(self.store.db)
             embedder = self.embedder
             recorded = self.store.vector_model()
             if (

@@ -4,6 +4,19 @@ Navigation, sidebars, headers/footers, scripts and styles are dropped because
 they repeat on every page and would make every page match every query. In
 Sphinx docs each ``<dl class="py ...">`` entry (``<dt id="json.dumps">``) is a
 natural section: its signature becomes the last element of the heading path.
+
+Hidden text is dropped, not kept: elements hidden inline (``style``
+``display:none`` / ``visibility:hidden``, the ``hidden`` attribute,
+``aria-hidden="true"``) and comments. A reader of the page never sees it,
+so it cannot be part of what the page says, and it is the classic place to
+hide instructions for an assistant; keeping it (even flagged) would put in
+front of the model words the user cannot check on the page. Where the
+dropped text mattered -- a hidden element with a few words in it, or a
+comment that ``scan`` finds suspicious -- the text keeps the visible
+placeholder ``[hidden HTML text removed]``, which ``scan`` flags, so the
+chunk that held it carries a "hidden HTML text" warning. Tiny hidden bits
+(icons, "#" anchors) and ordinary comments vanish silently. Hiding through
+stylesheet classes is not resolved (that would need a CSS engine).
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, Tag
 from backend.knowledge.parsers.base import DocumentBuilder, Parser
 from backend.knowledge.parsers.sniff import decode_text
 from backend.knowledge.records import ParsedDocument
+from backend.rag.injection import HIDDEN_PLACEHOLDER, scan
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside",
               "form", "button", "iframe", "svg")  # fmt: skip
@@ -29,6 +43,8 @@ _BLOCKS = {
     "dl", "dt", "dd", "br", "hr", "figure", "figcaption", "details", "summary", "body",
 }  # fmt: skip
 _SPACES = re.compile(r"\s+")
+_HIDING_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+HIDDEN_MIN_WORDS = 3
 
 
 def _clean(text: str) -> str:
@@ -146,8 +162,12 @@ def _strip_chrome(soup: BeautifulSoup) -> Tag:
     the parse time on the Python docs) and return the main content element."""
     main: dict[str, Tag] = {}
     doomed: list[Tag] = []
+    hidden: list[Tag] = []
     for tag in soup.find_all(True):
         classes: set[str] = set(tag.get("class") or ())
+        if _is_hidden(tag):
+            hidden.append(tag)
+            continue
         if (
             tag.name in _DROP_TAGS
             or classes & _DROP_CLASSES
@@ -165,8 +185,34 @@ def _strip_chrome(soup: BeautifulSoup) -> Tag:
     for tag in doomed:
         if not tag.decomposed:
             tag.decompose()
+    _drop_hidden(soup, hidden)
     for key in ("role", "main", "article", "div.body", "body"):
         candidate = main.get(key)
         if candidate is not None and not candidate.decomposed:
             return candidate
     return soup
+
+
+def _is_hidden(tag: Tag) -> bool:
+    style = tag.get("style")
+    return (
+        tag.has_attr("hidden")
+        or str(tag.get("aria-hidden", "")).strip().lower() == "true"
+        or (isinstance(style, str) and _HIDING_STYLE.search(style) is not None)
+    )
+
+
+def _drop_hidden(soup: BeautifulSoup, hidden: list[Tag]) -> None:
+    """Remove hidden elements and comments, leaving the placeholder where
+    what was removed mattered (see the module docstring)."""
+    for tag in hidden:
+        if tag.decomposed:  # inside chrome or another hidden element
+            continue
+        text = _clean(tag.get_text(" "))
+        if len(text.split()) >= HIDDEN_MIN_WORDS or scan(text):
+            tag.replace_with(NavigableString(f" {HIDDEN_PLACEHOLDER} "))
+        else:
+            tag.decompose()
+    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
+        if scan(str(comment)):
+            comment.replace_with(NavigableString(f" {HIDDEN_PLACEHOLDER} "))
