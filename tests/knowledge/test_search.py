@@ -11,7 +11,16 @@ import pytest
 from backend.knowledge.embedder import SentenceTransformerEmbedder
 from backend.knowledge.index_store import IndexStore, ModelMismatch
 from backend.knowledge.records import Chunk
-from backend.knowledge.search import fts_query, rrf, search
+from backend.knowledge.search import (
+    Fusion,
+    first_stage,
+    fts_query,
+    keyword_count,
+    keyword_ids,
+    minmax_fuse,
+    rrf,
+    search,
+)
 from backend.store.db import Database
 from backend.store.migrations import migrate
 
@@ -144,6 +153,54 @@ def test_empty_index_and_helpers(tmp_path: Path, embedder: SentenceTransformerEm
     db = Database(tmp_path / "e.db")
     migrate(db)
     assert search(db, embedder, "anything") == []
-    assert fts_query('"(AND x') == '"AND" OR "x"'
+    assert fts_query('"(AND x') == '"x"'  # "and" is a stop word
+    assert fts_query('"(AND x', stop_words=False) == '"AND" OR "x"'
+    assert fts_query("how do I") == '"how" OR "do" OR "I"'  # only stop words: keep them
     assert fts_query("?!") is None
     assert rrf([[(1, 9.0), (2, 1.0)], [(2, 0.9), (3, 0.1)]])[0][0] == 2
+
+
+def test_fusion_helpers() -> None:
+    a, b = [(1, 9.0), (2, 1.0)], [(2, 0.9), (3, 0.1)]
+    # k=1: 1 -> 5/2 = 2.5 beats 2 -> 5/3 + 1/2 = 2.17; equal weights: 2 wins
+    assert rrf([a, b], k=1, weights=[5.0, 1.0])[0] == (1, 2.5)
+    assert rrf([a, b], k=1)[0] == (2, pytest.approx(1 / 3 + 1 / 2))
+    with pytest.raises(ValueError):
+        rrf([a, b], weights=[1.0])
+    # min-max: 1 -> 1.0 + 0, 2 -> 0.0 + 1.0, 3 -> 0 + 0.0; tie broken by id
+    assert minmax_fuse([a, b], [1.0, 1.0]) == [(1, 1.0), (2, 1.0), (3, 0.0)]
+    assert minmax_fuse([a, b], [1.0, 2.0])[0] == (2, 2.0)
+    assert minmax_fuse([[], [(5, 0.3)]], [1.0, 1.0]) == [(5, 1.0)]  # the only one
+
+
+def test_stop_words_and_heading_weight(kb: tuple[IndexStore, dict[str, int]]) -> None:
+    store, _ = kb
+    # "the" matches chunks everywhere; with stop words dropped only "sun" counts
+    assert keyword_count(store.db, "the sun") == 1
+    assert keyword_count(store.db, "the") > 1  # only stop words: searched as given
+    assert keyword_count(store.db, "zzzqqq") == 0
+    assert len(keyword_ids(store.db, "the sun", 10, stop_words=False)) > 1
+    # heading weight: "tech" is only in the heading of the six tech chunks
+    plain = dict(keyword_ids(store.db, "tech wifi", 10, weights=(1.0, 0.0)))
+    heavy = dict(keyword_ids(store.db, "tech wifi", 10, weights=(1.0, 5.0)))
+    backup = next(i for i, _ in keyword_ids(store.db, "offsite", 1))
+    assert abs(plain.get(backup, 0.0)) < 1e-5 < heavy[backup]
+
+
+def test_first_stage_lists(
+    kb: tuple[IndexStore, dict[str, int]], embedder: SentenceTransformerEmbedder
+) -> None:
+    store, _ = kb
+    stage = first_stage(store, embedder, "espresso coffee", 3, "hybrid")
+    assert len(stage.fused) == 3 and stage.keyword and len(stage.dense) == 3 * 4
+    assert stage.fused[0][0] == stage.keyword[0][0] == stage.dense[0][0]
+    only_kw = first_stage(store, None, "espresso", 3, "hybrid")  # no embedder: keyword
+    assert only_kw.dense == [] and only_kw.fused == only_kw.keyword[:3]
+    with pytest.raises(ValueError):
+        first_stage(store, None, "espresso", 3, "dense")
+    minmax = Fusion(method="minmax", keyword_weight=1.0)
+    scored = first_stage(store, embedder, "espresso", 3, fusion=minmax)
+    assert scored.fused[0][1] == pytest.approx(2.0)  # top of both lists
+    # the default: cosine + 0.1 x bm25 / best bm25
+    default = first_stage(store, embedder, "espresso", 3)
+    assert default.fused[0][1] == pytest.approx(default.dense[0][1] + 0.1)
