@@ -1,0 +1,490 @@
+"""The evaluation half of the ``Backend`` facade (``assistant eval``):
+retrieval metrics per mode on a question file or on questions generated
+from the user's documents, answer faithfulness and citation precision, and
+the history of runs. ``Backend`` inherits these.
+
+Decisions:
+
+- The folder evaluated must already be watched and indexed: evaluation
+  never indexes (it would measure a half-built index). Retrieval is scoped
+  to that folder, so other watched folders cannot push gold files down.
+- Every mode goes through ``Backend.retrieve``, so ``default`` measures
+  exactly what chat uses.
+- Runs are saved (``eval_runs``) unless ``save=False``; a cancelled run is
+  never saved (``EvalCancelled`` is raised, nothing half-done is kept).
+- Gold files that are not in the index are reported (``unindexed_gold``),
+  not fatal: one failed file should not block an evaluation, but a typo in a
+  question file should be visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from backend.errors import AssistantError, NotFoundError
+from backend.events import CitationsParsed, ErrorEvent, MessageSaved, SourcesRetrieved
+from backend.knowledge.embedder import DEFAULT_MODEL_NAME, Embedder, SentenceTransformerEmbedder
+from backend.knowledge.index_store import Folder
+from backend.rag.eval_runs import EvalQuestion, EvalRun, EvalStore
+from backend.rag.evaluate import METRIC_KEYS, Question, aggregate, load_questions, score_question
+from backend.rag.judge import AnswerJudgement, Judge, summarise
+from backend.rag.pipeline import EVAL_MODES
+from backend.rag.query import generate_with
+from backend.rag.question_gen import QUESTION_TOKENS, generate_questions, sample_chunks
+from backend.rag.types import Completion
+from backend.runtimes.base import ChatMessage, GenerationParams
+
+if TYPE_CHECKING:
+    from backend.chat.stream import ChatStream
+    from backend.config import Settings
+    from backend.knowledge.service import KnowledgeBase
+    from backend.rag.types import Generate, RetrievalResult
+    from backend.runtimes.base import ModelInfo, Runtime
+    from backend.store.records import Conversation
+
+T = TypeVar("T")
+SAMPLES_PER_QUESTION = 3
+"""Chunks sampled per wanted question (some yield no good question)."""
+
+
+class EvalCancelled(AssistantError):
+    title = "Evaluation cancelled"
+
+
+@dataclass(frozen=True)
+class EvalProgress:
+    done: int
+    total: int
+    stage: str
+    """The mode being measured, ``answers`` or ``generate``."""
+
+
+Progress = Callable[[EvalProgress], None]
+
+
+def _fingerprint(questions: Sequence[Question]) -> str:
+    """Short hash of a question set: runs with equal fingerprints measured
+    the same questions."""
+    digest = hashlib.sha1()
+    for q in questions:
+        digest.update(json.dumps([q.q, list(q.gold), q.answer]).encode())
+    return digest.hexdigest()[:12]
+
+
+def _questions(source: str | Path | Sequence[dict[str, Any]]) -> tuple[list[Question], str]:
+    """The questions and a description of where they came from."""
+    if isinstance(source, str | Path):
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise NotFoundError(f"question file {path} does not exist")
+        questions = load_questions(path)
+        origin = str(path.resolve())
+    else:
+        questions = []
+        for n, line in enumerate(source, start=1):
+            try:
+                questions.append(Question.from_json(line))
+            except (ValueError, AttributeError) as err:
+                raise ValueError(f"question {n}: {err}") from None
+        origin = "lines"
+    if not questions:
+        raise ValueError(f"no questions in {origin}")
+    return questions, origin
+
+
+def _check_modes(modes: Sequence[str] | None) -> list[str]:
+    chosen = list(dict.fromkeys(modes or EVAL_MODES))
+    unknown = [m for m in chosen if m not in EVAL_MODES]
+    if unknown:
+        raise ValueError(
+            f"unknown retrieval mode {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(EVAL_MODES)}"
+        )
+    return chosen
+
+
+class EvalMethods:
+    kb: KnowledgeBase
+    _generation_lock: threading.Lock
+
+    if TYPE_CHECKING:  # provided by Backend and the other mixins
+
+        @property
+        def settings(self) -> Settings: ...
+
+        async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+        def _resolve_model(self, name: str | None) -> tuple[Runtime, ModelInfo]: ...
+
+        async def retrieve(
+            self, query: str, *, mode: str = ..., k: int | None = ...,
+            folder_ids: list[int] | None = ...,
+        ) -> RetrievalResult: ...  # fmt: skip
+
+        async def create_conversation(self, title: str = ...) -> Conversation: ...
+
+        async def set_conversation_documents(
+            self, conversation_id: int, use: bool | None, folder_ids: list[int] | None = ...
+        ) -> Conversation: ...
+
+        async def send(self, conversation_id: int | None, text: str) -> ChatStream: ...
+
+        async def delete_conversation(self, conversation_id: int) -> None: ...
+
+    # -- helpers (sync ones run in a worker thread) ------------------------
+    @property
+    def eval_store(self) -> EvalStore:
+        store: EvalStore | None = getattr(self, "_eval_store", None)
+        if store is None:
+            store = self._eval_store = EvalStore(self.kb.store.db)
+        return store
+
+    def _indexed_folder(self, root: str | Path) -> Folder:
+        """The watched folder holding ``root`` (it or a parent), which must
+        have indexed documents."""
+        path = Path(root).expanduser().resolve()
+        if not path.is_dir():
+            raise NotFoundError(f"{path} is not a folder")
+        for folder in self.kb.store.folders():
+            if path == Path(folder.path) or path.is_relative_to(folder.path):
+                if self.kb.store.documents(folder_id=folder.id, status="indexed"):
+                    return folder
+                break
+        raise NotFoundError(
+            f"{path} is not indexed: add it with `assistant folders add {path}` "
+            "and run `assistant index` first"
+        )
+
+    def _unindexed_gold(self, questions: Sequence[Question], root: Path | None) -> list[str]:
+        indexed = {d.path for d in self.kb.store.documents(status="indexed")}
+        missing: list[str] = []
+        for q in questions:
+            for g in q.gold:
+                full = str(root / g) if root is not None else g
+                if full not in indexed and g not in missing:
+                    missing.append(g)
+        return missing
+
+    def _run_settings(self, folder_ids: list[int], k: int) -> dict[str, Any]:
+        """What a run measured with, so runs over time can be compared."""
+        marks = ",".join("?" * len(folder_ids))
+        row = self.kb.store.db.query_one(
+            "SELECT count(*) AS n FROM chunks c JOIN documents d ON d.id = c.document_id"
+            f" WHERE d.folder_id IN ({marks})",
+            tuple(folder_ids),
+        )
+        return {
+            "k": k,
+            "folder_ids": folder_ids,
+            "chunks": int(row["n"]),
+            "embedding_model": self.kb.embedder.name,
+            "rag": self.settings.rag.model_dump(mode="json"),
+        }
+
+    def _judge(self) -> Judge:
+        """The thresholds are calibrated on MiniLM: reuse the index's
+        embedder when it is MiniLM, else load MiniLM for judging."""
+        embedder: Embedder = self.kb.embedder
+        if embedder.name != DEFAULT_MODEL_NAME:
+            embedder = SentenceTransformerEmbedder()
+        return Judge(embedder)
+
+    async def _measure(
+        self,
+        questions: list[Question],
+        root: Path | None,
+        folder_ids: list[int],
+        modes: list[str],
+        k: int,
+        progress: Progress | None,
+        cancel: threading.Event | None,
+    ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+        """Metrics and mean milliseconds per query, for each mode."""
+        total = len(questions) * len(modes)
+        metrics: dict[str, dict[str, float]] = {}
+        latency: dict[str, float] = {}
+        done = 0
+        for mode in modes:
+            scores = []
+            started = time.perf_counter()
+            for q in questions:
+                if cancel is not None and cancel.is_set():
+                    raise EvalCancelled("stopped before the end; nothing was saved")
+                result = await self.retrieve(q.q, mode=mode, k=k, folder_ids=folder_ids)
+                scores.append(score_question(q, result.hits, root))
+                done += 1
+                if progress is not None:
+                    progress(EvalProgress(done, total, mode))
+            metrics[mode] = aggregate(scores)
+            latency[mode] = round((time.perf_counter() - started) * 1000 / len(questions), 1)
+        return metrics, latency
+
+    # -- public API -------------------------------------------------------
+    async def eval_retrieval(
+        self,
+        path_or_lines: str | Path | Sequence[dict[str, Any]],
+        root: str | Path,
+        modes: Sequence[str] | None = None,
+        k: int = 10,
+        label: str = "",
+        save: bool = True,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, Any]:
+        """Recall@1/5/10 and MRR@10, file- and passage-level, per mode, for a
+        question file (or its parsed lines) whose gold paths are relative to
+        ``root``. Returns ``{"n", "modes": {mode: {metric: value}}, ...}``
+        with ``run_id`` (None when not saved)."""
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        questions, origin = _questions(path_or_lines)
+        chosen = _check_modes(modes)
+        folder = await self._run(self._indexed_folder, root)
+        base = Path(root).expanduser().resolve()
+        unindexed = await self._run(self._unindexed_gold, questions, base)
+        metrics, latency = await self._measure(
+            questions, base, [folder.id], chosen, k, progress, cancel
+        )
+        settings = await self._run(self._run_settings, [folder.id], k)
+        settings |= {"root": str(base), "question_set": _fingerprint(questions)}
+        return await self._finish(
+            "retrieval", questions, origin, metrics, latency, settings, unindexed, label, save
+        )
+
+    async def eval_own(
+        self,
+        modes: Sequence[str] | None = None,
+        k: int = 10,
+        label: str = "",
+        save: bool = True,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, Any]:
+        """``eval_retrieval`` on the questions generated from the user's
+        folders (``generate_questions``); gold paths are absolute."""
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        chosen = _check_modes(modes)
+        stored = await self._run(self.eval_store.questions)
+        if not stored:
+            raise NotFoundError(
+                "no generated questions yet: run `assistant eval generate --folder PATH` first"
+            )
+        questions = [Question(q.q, (q.gold,), q.answer) for q in stored]
+        folder_ids = sorted({q.folder_id for q in stored if q.folder_id is not None})
+        unindexed = await self._run(self._unindexed_gold, questions, None)
+        metrics, latency = await self._measure(
+            questions, None, folder_ids, chosen, k, progress, cancel
+        )
+        settings = await self._run(self._run_settings, folder_ids, k)
+        settings["question_set"] = _fingerprint(questions)
+        return await self._finish(
+            "own", questions, "generated", metrics, latency, settings, unindexed, label, save
+        )
+
+    async def _finish(
+        self,
+        kind: str,
+        questions: list[Question],
+        origin: str,
+        metrics: dict[str, dict[str, float]],
+        latency: dict[str, float],
+        settings: dict[str, Any],
+        unindexed: list[str],
+        label: str,
+        save: bool,
+    ) -> dict[str, Any]:
+        run_id = None
+        if save:
+            run = await self._run(
+                self.eval_store.save_run,
+                kind,
+                n=len(questions),
+                metrics=metrics,
+                settings=settings | {"latency_ms": latency},
+                label=label,
+                questions=origin,
+            )
+            run_id = run.id
+        return {
+            "n": len(questions),
+            "with_answer": sum(1 for q in questions if q.answer),
+            "modes": metrics,
+            "latency_ms": latency,
+            "unindexed_gold": unindexed,
+            "questions": origin,
+            "run_id": run_id,
+        }
+
+    async def eval_answers(
+        self,
+        path_or_lines: str | Path | Sequence[dict[str, Any]],
+        root: str | Path,
+        limit: int | None = None,
+        label: str = "",
+        save: bool = True,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, Any]:
+        """Ask each question as chat does (a temporary conversation answering
+        from ``root``'s folder, deleted afterwards) and judge the answer:
+        faithfulness, citation precision, answer-contains rate, and how often
+        a gold file was among the sources."""
+        questions, origin = _questions(path_or_lines)
+        if limit is not None:
+            if limit < 1:
+                raise ValueError("limit must be at least 1")
+            questions = questions[:limit]
+        folder = await self._run(self._indexed_folder, root)
+        base = Path(root).expanduser().resolve()
+        judge = await self._run(self._judge)
+        rows: list[dict[str, Any]] = []
+        judgements: list[AnswerJudgement] = []
+        gold_hits = errors = 0
+        for i, q in enumerate(questions, start=1):
+            if cancel is not None and cancel.is_set():
+                raise EvalCancelled("stopped before the end; nothing was saved")
+            answer, texts, paths, cited, error = await self._ask(q.q, folder.id)
+            verdict = await self._run(judge.judge, answer, texts, cited, q.answer)
+            golds = {str(base / g) for g in q.gold}
+            gold_hit = any(path in golds for path in paths.values())
+            judgements.append(verdict)
+            gold_hits += gold_hit
+            errors += error is not None
+            rows.append(
+                {
+                    "q": q.q,
+                    "answer": answer,
+                    "error": error,
+                    "cited": list(verdict.cited),
+                    "faithfulness": verdict.faithfulness,
+                    "citation_precision": verdict.citation_precision,
+                    "contains_answer": verdict.contains_answer,
+                    "gold_in_sources": gold_hit,
+                    "unsupported": [s.text for s in verdict.sentences if not s.supported],
+                }
+            )
+            if progress is not None:
+                progress(EvalProgress(i, len(questions), "answers"))
+        metrics = summarise(judgements) | {
+            "gold_in_sources": gold_hits / len(questions),
+            "errors": errors,
+        }
+        run_id = None
+        if save:
+            settings = await self._run(self._run_settings, [folder.id], self.settings.rag.top_k)
+            settings |= {"root": str(base), "question_set": _fingerprint(questions)}
+            run = await self._run(
+                self.eval_store.save_run,
+                "answers",
+                n=len(questions),
+                metrics=metrics,
+                settings=settings,
+                label=label,
+                questions=origin,
+            )
+            run_id = run.id
+        return {"n": len(questions), "metrics": metrics, "answers": rows, "run_id": run_id}
+
+    async def _ask(
+        self, question: str, folder_id: int
+    ) -> tuple[str, dict[int, str], dict[int, str], list[int], str | None]:
+        """(answer, {n: passage text}, {n: path}, cited numbers, error) of one
+        grounded reply in a throw-away conversation."""
+        conv = await self.create_conversation("eval: " + question[:40])
+        texts: dict[int, str] = {}
+        paths: dict[int, str] = {}
+        cited: list[int] = []
+        answer, error = "", None
+        try:
+            await self.set_conversation_documents(conv.id, True, [folder_id])
+            stream = await self.send(conv.id, question)
+            async for event in stream:
+                if isinstance(event, SourcesRetrieved):
+                    texts = {s.n: s.text for s in event.sources}
+                    paths = {s.n: s.path for s in event.sources}
+                elif isinstance(event, CitationsParsed):
+                    cited = list(event.cited)
+                elif isinstance(event, ErrorEvent):
+                    error = event.message
+                elif isinstance(event, MessageSaved):
+                    answer = event.content
+        finally:
+            await self.delete_conversation(conv.id)
+        return answer, texts, paths, cited, error
+
+    async def generate_questions(
+        self,
+        folder: str | int,
+        n: int = 20,
+        use_model: bool = True,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        seed: int = 0,
+    ) -> int:
+        """Make ``n`` questions from chunks of an indexed ``folder`` (path or
+        id) and keep them as its question set (replacing the old one).
+        ``use_model``: one hidden call of the default chat model per chunk,
+        falling back to a cloze question when the reply is not usable.
+        Returns how many were stored."""
+        if n < 1:
+            raise ValueError("n must be at least 1")
+
+        def run() -> int:
+            found = self.kb.find_folder(folder)
+            if not self.kb.store.documents(folder_id=found.id, status="indexed"):
+                raise NotFoundError(f"{found.path} has no indexed documents; run `assistant index`")
+            samples = sample_chunks(self.kb.store.db, found.id, n * SAMPLES_PER_QUESTION, seed)
+            generate = self._question_model() if use_model else None
+
+            def report(done: int, total: int) -> None:
+                if progress is not None:
+                    progress(EvalProgress(done, total, "generate"))
+
+            made, _ = generate_questions(samples, n, generate, report, cancel)
+            if cancel is not None and cancel.is_set():
+                raise EvalCancelled("stopped before the end; the old questions are kept")
+            if not made:
+                raise ValueError(
+                    f"no usable question could be made from {found.path}: its chunks are too short"
+                )
+            stored = [EvalQuestion(q.q, q.gold, q.answer, q.chunk_id, found.id) for q in made]
+            return self.eval_store.replace_questions(found.id, stored)
+
+        return await self._run(run)
+
+    def _question_model(self) -> Generate:
+        """Hidden calls of the default chat model, one at a time with chat."""
+        runtime, info = self._resolve_model(None)
+        inner = generate_with(
+            runtime, info, GenerationParams(max_tokens=QUESTION_TOKENS, temperature=0.0, seed=0)
+        )
+
+        def generate(messages: list[ChatMessage], max_tokens: int) -> Completion:
+            with self._generation_lock:
+                return inner(messages, max_tokens)
+
+        return generate
+
+    async def eval_questions(self, folder: str | int | None = None) -> list[EvalQuestion]:
+        """The generated question set (of one folder, default all)."""
+
+        def run() -> list[EvalQuestion]:
+            ids = None if folder is None else [self.kb.find_folder(folder).id]
+            return self.eval_store.questions(ids)
+
+        return await self._run(run)
+
+    async def eval_runs(self, kind: str | None = None, limit: int = 50) -> list[EvalRun]:
+        """The most recent runs, oldest first."""
+        return await self._run(self.eval_store.runs, kind, limit)
+
+
+__all__ = ["METRIC_KEYS", "EvalCancelled", "EvalMethods", "EvalProgress"]
