@@ -173,6 +173,14 @@ class AssistantApp(App[None]):
         elif not isinstance(self.screen, RequestLogScreen):
             self.push_screen(RequestLogScreen(self.backend))
 
+    def action_evaluation(self) -> None:
+        from assistant.screens.evaluation import EvaluationScreen
+
+        if not self.ready:
+            self.notify("Still starting up", severity="warning")
+        elif not isinstance(self.screen, EvaluationScreen):
+            self.push_screen(EvaluationScreen(self.backend))
+
     def action_documents(self) -> None:
         if not self.ready:
             self.notify("Still starting up", severity="warning")

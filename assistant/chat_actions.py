@@ -4,11 +4,18 @@ A mixin for ``MainScreen`` so that the screen module stays about conversations.
 A reply streams in one exclusive worker (group ``chat``) that iterates the
 backend's ``ChatStream``; the model runs in the backend's own thread, so the
 event loop only ever awaits queue items and Markdown appends.
+
+A reply that answers from documents shows its retrieval under the body as
+the events arrive (``SourcesRetrieved`` before the first token,
+``CitationsParsed`` after ``Done``); replies loaded from history get their
+sources from ``Backend.message_sources`` once per widget. Choosing a source
+opens ``SourceViewerScreen``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from textual import work
@@ -16,15 +23,20 @@ from textual import work
 from assistant.clipboard import copy_text
 from assistant.messages import MessageActionRequested, MessageFocused, PromptSubmitted
 from assistant.screens.edit_text import EditTextScreen
+from assistant.screens.source_viewer import SourceViewerScreen
 from assistant.widgets.chat_view import ChatView
 from assistant.widgets.composer import Composer
 from assistant.widgets.message import MessageWidget, last_code_block, usage_from_record
+from assistant.widgets.sources import SourceOpened, citation_numbers
 from backend import AssistantError, Backend
 from backend.chat.stream import ChatStream
 from backend.events import (
+    CitationsParsed,
     ErrorEvent,
     HistoryTrimmed,
     MessageStarted,
+    SourceRef,
+    SourcesRetrieved,
     TextDelta,
     Usage,
 )
@@ -48,6 +60,7 @@ class ChatActions(_Base):
     _last_focused: int | None = None
 
     conversation: Conversation | None
+    documents_on: bool
 
     # provided by MainScreen
     @property
@@ -62,6 +75,7 @@ class ChatActions(_Base):
     def update_status(self) -> None: ...
     async def update_header(self) -> None: ...
     def load(self, conversation_id: int | None = None, reopen: bool = False) -> Any: ...
+    async def scoped_question(self, text: str) -> tuple[str, list[int] | None] | None: ...
 
     # thread --------------------------------------------------------------
     async def usage_for(self, thread: list[Message]) -> dict[int, Usage]:
@@ -85,6 +99,20 @@ class ChatActions(_Base):
         if thread is None:
             thread = await self.backend.thread(cid)
         await self.chat.show_thread(thread, await self.usage_for(thread))
+        await self.load_sources()
+
+    async def load_sources(self) -> None:
+        """Show the stored sources of finished replies that do not show them yet."""
+        for widget in self.chat.message_widgets():
+            m = widget.record
+            panel = widget.sources
+            if m.role != "assistant" or m.status == "streaming" or panel.loaded:
+                continue
+            sources = await self.backend.message_sources(m.id)
+            if widget.is_attached:
+                known = {s.n for s in sources}
+                unknown = [n for n in citation_numbers(widget.text) if n not in known]
+                await panel.show(m.id, sources, unknown if sources else [])
 
     # sending ---------------------------------------------------------------
     # (named handlers, not @on: a mixin's @on methods are not collected)
@@ -101,9 +129,30 @@ class ChatActions(_Base):
                 "A reply is still being written — wait, or press Esc to stop it", severity="warning"
             )
             return
+        if "@" in event.text:
+            self.send_scoped(event.text)
+            return
         self.query_one(Composer).clear()
         cid = self.conversation_id
         self.write_reply(lambda: self.backend.send(cid, event.text))
+
+    @work(group="send", exit_on_error=False)
+    async def send_scoped(self, text: str) -> None:
+        """Send a question whose ``@folder`` tokens scope its search."""
+        try:
+            scoped = await self.scoped_question(text)
+        except AssistantError as err:
+            self.report(err)
+            return
+        if scoped is None:
+            return  # the composer keeps the text to fix
+        question, folder_ids = scoped
+        self.query_one(Composer).clear()
+        cid = self.conversation_id
+        self.write_reply(
+            lambda: self.backend.send(cid, question, folder_ids=folder_ids),
+            searching=folder_ids is not None,
+        )
 
     def _writing(self) -> bool:
         return any(w.is_running for w in self.workers_in("chat"))
@@ -112,7 +161,11 @@ class ChatActions(_Base):
         return [w for w in self.app.workers if w.group == group and w.node is self]
 
     @work(exclusive=True, group="chat", exit_on_error=False)
-    async def write_reply(self, start: Callable[[], Awaitable[ChatStream]]) -> None:
+    async def write_reply(
+        self, start: Callable[[], Awaitable[ChatStream]], searching: bool = False
+    ) -> None:
+        """Stream a reply; ``searching``: retrieval is expected even if the
+        conversation does not answer from documents (a scoped question)."""
         try:
             stream = await start()
         except (AssistantError, ValueError) as err:
@@ -123,6 +176,8 @@ class ChatActions(_Base):
         widget: MessageWidget | None = None
         markdown = None
         parts: list[str] = []
+        sources: tuple[SourceRef, ...] = ()
+        retrieved = False
         try:
             async for event in stream:
                 if isinstance(event, MessageStarted):
@@ -132,7 +187,20 @@ class ChatActions(_Base):
                     markdown = widget.stream() if widget else None
                     if widget is not None and on_message:
                         widget.focus()  # the reply being regenerated was replaced
+                    if widget is not None and (searching or self.documents_on):
+                        await widget.sources.searching()
+                elif isinstance(event, SourcesRetrieved):
+                    sources, retrieved = event.sources, True
+                    if widget is not None and widget.is_attached:
+                        await widget.sources.retrieved(event)
+                elif isinstance(event, CitationsParsed):
+                    if widget is not None and widget.is_attached:
+                        cited = set(event.cited)
+                        marked = [replace(s, cited=s.n in cited) for s in sources]
+                        await widget.sources.show(event.message_id, marked, event.unknown)
                 elif isinstance(event, TextDelta):
+                    if not parts and not retrieved and widget is not None and widget.is_attached:
+                        await widget.sources.cancel_search()  # answered without retrieval
                     parts.append(event.text)
                     if markdown is not None and widget is not None and widget.is_attached:
                         await markdown.write(event.text)
@@ -244,6 +312,9 @@ class ChatActions(_Base):
                     wanted = 1 if action == "thumbs_up" else -1
                     await self.backend.rate(m.id, 0 if m.rating == wanted else wanted)
                     await self.refresh_thread()
+                case "show_sources":
+                    if not widget.sources.focus_first():
+                        self.notify("This reply has no sources", severity="warning")
                 case "branch_prev" | "branch_next":
                     if m.sibling_count < 2:
                         self.notify("This message has no other versions", severity="warning")
@@ -253,6 +324,9 @@ class ChatActions(_Base):
                     self._refocus(m.parent_id, m.role)
         except (AssistantError, ValueError) as err:
             self.report(err)
+
+    def on_source_opened(self, event: SourceOpened) -> None:
+        self.app.push_screen(SourceViewerScreen(self.backend, event.message_id, event.source))
 
     def _refocus(self, parent_id: int | None, role: str) -> None:
         for w in self.chat.message_widgets():

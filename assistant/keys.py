@@ -43,6 +43,9 @@ ACTIONS: tuple[KeyAction, ...] = (
         "request_log", "f9", "Request log", "Model calls, tokens and timings", "app", show=True
     ),
     KeyAction(
+        "evaluation", "f10", "Evaluation", "Retrieval quality over time; measure it again", "app"
+    ),
+    KeyAction(
         "documents",
         "f3",
         "Documents",
@@ -77,6 +80,21 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("stop", "escape", "Stop", "Stop the reply being written", "main", show=True),
     KeyAction("focus_messages", "alt+up", "Go to messages", "Focus the last message", "main"),
     KeyAction("focus_composer", "alt+down", "Go to composer", "Focus the message box", "main"),
+    KeyAction(
+        "toggle_documents",
+        "ctrl+d",
+        "Answer from my documents",
+        "Turn answering from your documents on or off for this chat",
+        "main",
+        priority=True,  # TextArea binds ctrl+d to delete-right; ours wins
+    ),
+    KeyAction(
+        "pick_documents",
+        "",
+        "Documents for this chat…",
+        "Auto, on, off, or only one folder (@folder in a question scopes just it)",
+        "main",
+    ),
     # the focused message (the palette uses the last focused or the latest one)
     KeyAction("copy_message", "c", "Copy", "Copy the message text", "message", show=True),
     KeyAction("copy_code", "y", "Copy code block", "Copy the message's last code block", "message"),
@@ -98,6 +116,13 @@ ACTIONS: tuple[KeyAction, ...] = (
     ),
     KeyAction("thumbs_up", "plus", "Thumbs up", "Mark the reply as good (toggles)", "message"),
     KeyAction("thumbs_down", "minus", "Thumbs down", "Mark the reply as bad (toggles)", "message"),
+    KeyAction(
+        "show_sources",
+        "s",
+        "Sources",
+        "Go to the reply's sources (←/→ pick one, Enter opens it)",
+        "message",
+    ),
     KeyAction("branch_prev", "left", "Previous branch", "Show the previous version (‹)", "message"),
     KeyAction("branch_next", "right", "Next branch", "Show the next version (›)", "message"),
     # the composer

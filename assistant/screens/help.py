@@ -36,7 +36,11 @@ class HelpScreen(ModalScreen[None]):
                 "Remap any action in config.toml under [ui.keybindings], e.g. "
                 'new_conversation = "ctrl+n". ctrl+p opens the command palette; '
                 "every action is there too. Message keys work on a focused message "
-                "(alt+up or tab reaches one, ↑ ↓ move between them).",
+                "(alt+up or tab reaches one, ↑ ↓ move between them). "
+                "Documents: ctrl+d answers this chat from your indexed folders (F3); "
+                "start a question with @folder (the folder's name) to search only that "
+                "folder; s on a reply goes to its sources, Enter opens one (o opens the "
+                "file in $EDITOR, c copies the passage).",
                 classes="dialog-hint",
                 markup=False,
             )

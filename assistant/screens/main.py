@@ -1,7 +1,8 @@
 """The chat screen: sidebar, chat view and composer, and the conversation
 actions (open, new, rename, delete, search, model, preset, system prompt).
 
-Reply streaming and per-message actions live in ``assistant.chat_actions``;
+Reply streaming and per-message actions live in ``assistant.chat_actions``,
+answering from documents (ctrl+d, @folder) in ``assistant.documents_mode``;
 every backend call runs in a worker, so the screen never waits on the store.
 """
 
@@ -18,6 +19,7 @@ from textual.worker import Worker
 
 from assistant import keys
 from assistant.chat_actions import ChatActions
+from assistant.documents_mode import DocumentsMode
 from assistant.messages import (
     ConversationSelected,
     NewConversationRequested,
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 LAST_CONVERSATION = "last_conversation_id"
 
 
-class MainScreen(ChatActions, Screen[None]):
+class MainScreen(DocumentsMode, ChatActions, Screen[None]):
     BINDINGS = keys.bindings("main")
 
     def __init__(self, backend: Backend) -> None:
@@ -105,6 +107,8 @@ class MainScreen(ChatActions, Screen[None]):
             await self._open(conversation_id)
         except AssistantError as err:
             self.report(err)
+        if reopen:
+            self.warn_flagged()
 
     async def _open(self, conversation_id: int | None) -> None:
         switching = conversation_id != self.conversation_id
@@ -130,6 +134,7 @@ class MainScreen(ChatActions, Screen[None]):
         self.model_name = model
         self.title = conv.title if conv else "New chat"
         self.sub_title = model
+        await self.refresh_documents()
         self.update_status()
 
     def update_status(self) -> None:
@@ -143,6 +148,7 @@ class MainScreen(ChatActions, Screen[None]):
         status.update(
             f"{self.model_name}"
             + (f" · {preset}" if preset else "")
+            + f" · {self.documents_text}"
             + " · Enter sends · ctrl+j new line"
         )
 

@@ -4,6 +4,8 @@ Assistant replies stream into the body through ``Markdown.get_stream`` so
 each token appends to the document instead of re-rendering the message.
 The footer shows usage and timings, status, branch ("‹ 2/3 ›"), thumbs and
 an "edited" marker; an action bar appears while the message has focus.
+A reply that answered from the user's documents shows its sources under the
+body (``assistant.widgets.sources.SourcesPanel``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from textual.widgets import Label, Markdown, Static
 from assistant import keys
 from assistant.messages import MessageActionRequested, MessageFocused
 from assistant.widgets.markdown_stream import ThrottledMarkdownStream, stream_into
+from assistant.widgets.sources import SourcesPanel
 from backend.events import Usage
 from backend.store.records import Message, RequestRecord
 
@@ -85,6 +88,7 @@ class MessageWidget(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Label(ROLE_LABELS.get(self.record.role, self.record.role), classes="role")
         yield Markdown(self._rendered, classes="body")
+        yield SourcesPanel()
         yield Static(self.footer_text(), classes="meta")
         yield ActionBar(self.action_text(), classes="actions")
 
@@ -168,6 +172,10 @@ class MessageWidget(Vertical, can_focus=True):
     def text(self) -> str:
         return self._rendered
 
+    @property
+    def sources(self) -> SourcesPanel:
+        return self.query_one(SourcesPanel)
+
     def on_focus(self) -> None:
         self.post_message(MessageFocused(self.message_id))
 
@@ -192,6 +200,9 @@ class MessageWidget(Vertical, can_focus=True):
 
     def action_thumbs_down(self) -> None:
         self.request("thumbs_down")
+
+    def action_show_sources(self) -> None:
+        self.request("show_sources")
 
     def action_branch_prev(self) -> None:
         self.request("branch_prev")

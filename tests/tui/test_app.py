@@ -107,7 +107,8 @@ async def test_request_log_shows_rows_and_stats(backends: MakeBackend) -> None:
         assert isinstance(app.screen, RequestLogScreen)
         requests = app.screen.query_one("#requests", DataTable)
         assert requests.row_count == 2
-        assert requests.get_row_at(0)[1] == "fake-model"
+        assert requests.get_row_at(0)[1] == "generate"
+        assert requests.get_row_at(0)[2] == "fake-model"
         stats = app.screen.query_one("#stats", DataTable)
         assert stats.row_count == 1
         assert stats.get_row_at(0)[2] == "2"
