@@ -121,8 +121,9 @@ class RagPipeline:
             rewritten = completion.text.strip() or None
             if rewritten:
                 second = self._first(rewritten, first_mode, k, folder_ids, reranker)
-                hits = q.merge(result.hits, second.hits, k)
                 helped = q.rewrite_helped(result.signals, second.signals)
+                if helped or not s.merge_only_if_helped:
+                    hits = q.merge(result.hits, second.hits, k)
             stages.append(
                 StageTiming(
                     "rewrite",

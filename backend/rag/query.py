@@ -9,8 +9,11 @@ cheap checks so that a standalone question with good retrieval costs none:
 * ``is_weak`` decides from the first search's own signals (cosine of the best
   dense hit, its lead over the fifth, keyword/dense agreement) whether
   retrieval looks weak; only then ``rewrite`` asks the model once for a
-  keyword expansion, the pipeline searches again and ``merge`` fuses both
-  rankings. ``rewrite_helped`` is what the request log records.
+  keyword expansion, the pipeline searches again and, when
+  ``rewrite_helped`` says the second search found closer passages, ``merge``
+  fuses both rankings (``[rag] merge_only_if_helped``; merging a rewrite that
+  did not help cost 0.04 of passage R@1 on the facts dev set). Whether it
+  fired and whether it helped is what the request log records.
 
 Both model calls go through ``Generate`` (see ``generate_with``), greedy and
 short, so their cost is bounded (<= 48 new tokens each).

@@ -204,3 +204,24 @@ def test_first_stage_lists(
     # the default: cosine + 0.1 x bm25 / best bm25
     default = first_stage(store, embedder, "espresso", 3)
     assert default.fused[0][1] == pytest.approx(default.dense[0][1] + 0.1)
+
+
+def test_folder_filter_keeps_fts_as_the_outer_loop(
+    kb: tuple[IndexStore, dict[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a folder filter the planner would otherwise probe FTS5 once per
+    chunk of the folder (3.4 s a query on the docs index instead of 19 ms)."""
+    store, folders = kb
+    seen: list[tuple[str, tuple[object, ...]]] = []
+    real_query = store.db.query
+
+    def spy(sql: str, params: tuple[object, ...] = ()) -> list[object]:
+        seen.append((sql, params))
+        return real_query(sql, params)
+
+    monkeypatch.setattr(store.db, "query", spy)
+    assert keyword_ids(store.db, "water", 5, [folders["kitchen"]])
+    sql, params = next((s, p) for s, p in seen if "chunks_fts MATCH" in s)
+    monkeypatch.undo()
+    plan = [row[3] for row in store.db.query("EXPLAIN QUERY PLAN " + sql, params)]
+    assert plan[0].startswith("SCAN chunks_fts"), plan
