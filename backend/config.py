@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from backend.errors import ConfigError
 
@@ -150,6 +150,54 @@ class RagSettings(_Section):
     that retrieved passages may take; the history gets the rest."""
 
 
+class McpServer(_Section):
+    """An MCP server whose tools chat can call, as ``[[tools.mcp_servers]]``.
+
+    Exactly one of ``command`` (stdio: the server is started as a child
+    process) or ``url`` (streamable HTTP) is set."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    """Prefix of its tools' names (``name.tool``)."""
+    command: str | None = None
+    """stdio: the program to start (looked up on ``PATH``)."""
+    args: list[str] = Field(default_factory=list)
+    """stdio: its arguments."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """stdio: extra environment variables for it."""
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    """Streamable HTTP: the server's endpoint (``http://127.0.0.1:8000/mcp``)."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Streamable HTTP: extra request headers."""
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    """Per call; also the connect timeout."""
+    side_effects: bool = True
+    """MCP cannot tell us which tools only read, so by default every call to
+    this server asks first; set false for a server you trust to be read-only."""
+    enabled: bool = True
+    """False: keep the entry but do not connect."""
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServer:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("set exactly one of command (stdio) or url (streamable HTTP)")
+        return self
+
+
+class ToolsSettings(_Section):
+    """Tool calling: built-in tools, MCP servers, limits."""
+
+    enabled: bool = True
+    """Default for new conversations (each can switch tools on or off)."""
+    max_steps: int = Field(default=4, ge=1, le=20)
+    """Most tool calls in one reply before the model must answer."""
+    notes_dir: Path | None = None
+    """Where the ``save_note`` tool writes; default: the data folder's ``notes/``."""
+    disabled: list[str] = Field(default_factory=list)
+    """Tool names never offered to the model."""
+    mcp_servers: list[McpServer] = Field(default_factory=list)
+    """MCP servers to connect to (``[[tools.mcp_servers]]`` tables)."""
+
+
 class Settings(_Section):
     """The whole configuration file."""
 
@@ -165,6 +213,7 @@ class Settings(_Section):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     ui: UISettings = Field(default_factory=UISettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    tools: ToolsSettings = Field(default_factory=ToolsSettings)
 
 
 def _format_error(err: ValidationError, source: str) -> str:

@@ -5,7 +5,9 @@ call, query embedding included for dense and hybrid) in each mode (keyword,
 dense, hybrid) over the dev questions in ``/work/shared/eval``
 (``pydocs_dev.jsonl`` + ``pydocs_facts_dev.jsonl``, field ``q``):
 
-* at the sample size: the same deterministic sample of Debian's
+* at the sample size (or, with ``--home``, an index built beforehand: a
+  copy of that ``ASSISTANT_HOME``'s database, e.g. the whole corpus): the
+  same deterministic sample of Debian's
   python3.11-doc HTML as ``index_throughput.py`` (every Nth ``*.html`` file
   sorted by path, ``--files``; 0 = whole corpus), really indexed;
 * at about ``--target-chunks`` chunks (default 100k): embedding that many
@@ -177,15 +179,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     embedder.embed(["warm up the model"])
     tmp = Path(tempfile.mkdtemp(prefix="bench-query-"))
     try:
-        files = sample_files(args.corpus, args.files)
-        copy_sample(files, args.corpus, tmp / "docs")
-        db = Database(tmp / "kb.sqlite")
-        migrate(db)
-        kb = KnowledgeBase(db, embedder)
-        folder = kb.add_folder(tmp / "docs")
-        start = time.perf_counter()
-        summary = kb.index()
-        index_s = time.perf_counter() - start
+        if args.home is not None:
+            # An index built beforehand (the whole corpus takes ~30 min):
+            # its database is copied, the original is never written.
+            shutil.copy2(args.home / "assistant.db", tmp / "kb.sqlite")
+            db = Database(tmp / "kb.sqlite")
+            migrate(db)
+            kb = KnowledgeBase(db, embedder)
+            folder = kb.store.folders()[0]
+            files = [Path(d.path) for d in kb.store.documents(status="indexed")]
+            indexed, index_s = len(files), None
+        else:
+            files = sample_files(args.corpus, args.files)
+            copy_sample(files, args.corpus, tmp / "docs")
+            db = Database(tmp / "kb.sqlite")
+            migrate(db)
+            kb = KnowledgeBase(db, embedder)
+            folder = kb.add_folder(tmp / "docs")
+            start = time.perf_counter()
+            indexed = kb.index().indexed
+            index_s = time.perf_counter() - start
         sample_counts = kb.store.counts()
         small = measure(kb, questions, args.k, args.repeats)
         built = grow(kb, folder, args.target_chunks)
@@ -202,9 +215,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "settings": {"k": args.k, "repeats": args.repeats, "warmup_per_mode": WARMUP},
         "corpus": {
             "root": str(args.corpus),
-            "sample": "all" if args.files <= 0 else f"every Nth of the sorted *.html, {args.files}",
+            "sample": "all"
+            if args.files <= 0 or args.home
+            else f"every Nth of the sorted *.html, {args.files}",
             "files": len(files),
-            "files_indexed": summary.indexed,
+            "files_indexed": indexed,
+            "prebuilt_index": str(args.home) if args.home else None,
             "index_seconds": index_s,
         },
         "sizes": [
@@ -223,8 +239,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def report(result: dict[str, Any]) -> None:
     c = result["corpus"]
     print(
-        f"corpus {c['root']}: {c['files']} files ({c['sample']}), indexed in "
-        f"{c['index_seconds']:.1f} s; {result['questions']['count']} questions x "
+        f"corpus {c['root']}: {c['files']} files ({c['sample']}), "
+        + (
+            f"indexed in {c['index_seconds']:.1f} s; "
+            if c["index_seconds"] is not None
+            else f"prebuilt index {c['prebuilt_index']}; "
+        )
+        + f"{result['questions']['count']} questions x "
         f"{result['settings']['repeats']}, k={result['settings']['k']}; "
         f"{result['machine']['torch_threads']} torch threads"
     )
@@ -253,6 +274,12 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument(
         "--files", type=int, default=60, help="sample size (every Nth file); 0 = whole corpus"
+    )
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="an ASSISTANT_HOME already indexed (its assistant.db is copied) instead of --files",
     )
     parser.add_argument("--target-chunks", type=int, default=100_000)
     parser.add_argument("--k", type=int, default=10)

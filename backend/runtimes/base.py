@@ -52,6 +52,10 @@ class GenerationParams:
     top_p: float = 0.95
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    json_schema: str | None = None
+    """A JSON schema (as JSON text) the reply must follow. Runtimes with
+    ``supports_json_schema`` enforce it while sampling (llama.cpp: a grammar
+    compiled from the schema); the others are only asked for JSON."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class Runtime(ABC):
 
     #: Short stable id stored in the request log (``llamacpp``, ``fake``...).
     name: str = "runtime"
+    #: Whether ``GenerationParams.json_schema`` constrains sampling.
+    supports_json_schema: bool = False
 
     @abstractmethod
     def list_models(self) -> list[ModelInfo]:

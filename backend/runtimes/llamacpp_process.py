@@ -65,6 +65,7 @@ class LlamaCppProcessRuntime(Runtime):
     """``LlamaCppRuntime`` behind a process boundary (same interface)."""
 
     name = LlamaCppRuntime.name
+    supports_json_schema = True
 
     def __init__(self, settings: Settings, locations: Locations) -> None:
         self.settings = settings

@@ -1,0 +1,66 @@
+"""The tools that come with the assistant.
+
+``builtin_tools(context)`` builds them for one ``ToolContext`` (what they may
+reach: the watched folders, the knowledge base's search, the notes folder,
+the clock). All are read-only except ``save_note``, which has side effects
+and so needs the user's approval. Their docstrings are their descriptions
+for the model, written short and plain for small models.
+"""
+
+from __future__ import annotations
+
+from backend.tools.base import Tool, ToolExample
+from backend.tools.builtin.clock import make_current_time
+from backend.tools.builtin.context import Search, ToolContext, utc_now
+from backend.tools.builtin.documents import (
+    make_list_files,
+    make_read_document,
+    make_search_documents,
+)
+from backend.tools.builtin.notes import make_save_note
+from backend.tools.calculator import evaluate, format_number
+from backend.tools.registry import tool_from_function
+
+__all__ = ["BUILTIN_NAMES", "Search", "ToolContext", "builtin_tools", "utc_now"]
+
+BUILTIN_NAMES = (
+    "search_documents",
+    "read_document",
+    "list_files",
+    "calculator",
+    "current_time",
+    "save_note",
+)
+
+
+CALCULATOR_EXAMPLES = (
+    ToolExample("what is 1234*5678?", {"expression": "1234*5678"}),
+    ToolExample("what is 15% of 240?", {"expression": "240*15/100"}),
+)
+
+
+def calculator(expression: str) -> str:
+    """Work out an arithmetic expression exactly, e.g. "1234*5678" or "sqrt(2)*(3+4)/2".
+
+    Args:
+        expression: Numbers with + - * / // % ** and parentheses; functions sqrt,
+            sin, cos, tan, log, log10, exp, abs, round, floor, ceil, min, max;
+            constants pi and e.
+    """
+    return f"{expression.strip()} = {format_number(evaluate(expression))}"
+
+
+def builtin_tools(context: ToolContext) -> list[Tool]:
+    """The built-in tools in their fixed order (``BUILTIN_NAMES``);
+    ``search_documents`` only when the context has a search function."""
+    tools = []
+    if context.search is not None:
+        tools.append(make_search_documents(context))
+    tools += [
+        make_read_document(context),
+        make_list_files(context),
+        tool_from_function(calculator, timeout_s=5.0, examples=CALCULATOR_EXAMPLES),
+        make_current_time(context),
+        make_save_note(context),
+    ]
+    return tools
