@@ -1,5 +1,5 @@
 """CLI sub-commands of ``assistant eval``: ``retrieval``, ``answers``,
-``generate``, ``own`` and ``runs``.
+``generate``, ``own``, ``runs`` and ``tools``.
 
 Long runs draw a one-line progress bar on stderr when it is a terminal
 (nothing when piped, so ``--json`` output stays clean). Ctrl-C stops at
@@ -76,6 +76,14 @@ def add_parser(sub: Any) -> None:
     mode_options(own)
     run_options(own)
 
+    tools = esub.add_parser("tools", help="tool-selection and argument accuracy")
+    tools.add_argument(
+        "file", help='JSONL cases: {"q", "tool": name or null, "arguments": {...}, "match": {...}}'
+    )
+    tools.add_argument("--model", "-m", help="model name (default: the default model)")
+    tools.add_argument("--limit", "-n", type=int, help="only the first N cases")
+    tools.add_argument("--json", action="store_true", help="print one JSON object")
+
     runs = esub.add_parser("runs", help="evaluation history, oldest first")
     runs.add_argument("--kind", choices=["retrieval", "own", "answers"])
     runs.add_argument("--limit", type=int, default=50)
@@ -98,6 +106,30 @@ def _progress() -> Any:
         sys.stderr.flush()
 
     return show
+
+
+def _count_progress() -> Any:
+    show = _progress()
+
+    def count(done: int, total: int) -> None:
+        show(EvalProgress(done, total, "tools"))
+
+    return count
+
+
+def _print_tools(result: dict[str, Any]) -> None:
+    for row in result["cases"]:
+        if not row["tool_ok"] or row["arguments_ok"] is False:
+            got = row["got"]
+            print(f"miss: {row['q']!r} -> {got['tool']} {json.dumps(got.get('arguments', {}))}")
+    print(
+        f"{result['n']} cases, model {result['model']}: tool selection "
+        f"{_fmt(result['tool_accuracy'])}, arguments {_fmt(result['argument_accuracy'])}, "
+        f"both {_fmt(result['both_accuracy'])}"
+    )
+    print(f"{'expected tool':<18}{'n':>4}{'tool ok':>9}{'args ok':>9}")
+    for name, row in result["per_tool"].items():
+        print(f"{name:<18}{row['n']:>4}{row['tool_ok']:>9}{row['arguments_ok']:>9}")
 
 
 def _fmt(value: float | None) -> str:
@@ -167,6 +199,14 @@ async def _dispatch(backend: Backend, args: argparse.Namespace) -> int:
             )
             if result["run_id"] is not None:
                 print(f"saved as run {result['run_id']}")
+    elif action == "tools":
+        result = await backend.eval_tools(
+            args.file, model=args.model, limit=args.limit, progress=_count_progress()
+        )
+        if args.json:
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        else:
+            _print_tools(result)
     elif action == "generate":
         n = await backend.generate_questions(
             args.folder, args.n, use_model=not args.no_model, progress=_progress(), seed=args.seed

@@ -144,11 +144,52 @@ class CitationsParsed:
     unknown: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class ToolCallProposed:
+    """The model wants to call a tool (before it runs).
+
+    ``needs_approval``: the UI must answer through ``ChatStream.answer_tool``
+    (allow once / for this conversation / deny) before anything runs.
+    ``provenance`` names the untrusted text the model had just read when it
+    proposed the call (retrieved documents, earlier tool output), so the
+    user can see where the idea may have come from.
+    """
+
+    call_id: str
+    step: int
+    name: str
+    arguments: dict[str, Any]
+    side_effects: bool = False
+    needs_approval: bool = False
+    provenance: tuple[str, ...] = ()
+    source: str = "builtin"
+
+
+@dataclass(frozen=True)
+class ToolCallFinished:
+    """A proposed call ran, failed, or was refused; also what is stored
+    with the reply (``Backend.message_tool_calls``)."""
+
+    call_id: str
+    step: int
+    name: str
+    arguments: dict[str, Any]
+    output: str = ""
+    error: str | None = None
+    ms: float = 0.0
+    side_effects: bool = False
+    approved: bool | None = None
+    """None: needed no approval; True/False: the user's answer."""
+    provenance: tuple[str, ...] = ()
+
+
 ChatEvent = (
     RuntimeEvent
     | MessageStarted
     | HistoryTrimmed
     | SourcesRetrieved
     | CitationsParsed
+    | ToolCallProposed
+    | ToolCallFinished
     | MessageSaved
 )

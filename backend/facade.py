@@ -25,6 +25,7 @@ from backend.events import ChatEvent
 from backend.facade_eval import EvalMethods
 from backend.facade_kb import KnowledgeMethods
 from backend.facade_rag import RagMethods
+from backend.facade_tools import ToolMethods
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.embedder_fast import make_embedder
 from backend.knowledge.service import KnowledgeBase
@@ -57,7 +58,7 @@ def title_from(text: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-class Backend(KnowledgeMethods, RagMethods, EvalMethods):
+class Backend(KnowledgeMethods, RagMethods, EvalMethods, ToolMethods):
     """The assistant's backend, embedded in the calling process.
 
     Use ``await Backend.open()`` (or construct, then ``await start()``) and
@@ -140,6 +141,7 @@ class Backend(KnowledgeMethods, RagMethods, EvalMethods):
         kb = getattr(self, "kb", None)
 
         def shutdown() -> None:
+            self._close_tools()
             if kb is not None:
                 kb.close()
             with self._generation_lock:
@@ -296,6 +298,7 @@ class Backend(KnowledgeMethods, RagMethods, EvalMethods):
         parent_id: int,
         user_id: int | None,
         folder_ids: list[int] | None = None,
+        tools: bool | None = None,
     ) -> TurnPlan:
         conv = self.conversations.get(conversation_id)
         runtime, model = self._resolve_model(conv.model)
@@ -315,6 +318,7 @@ class Backend(KnowledgeMethods, RagMethods, EvalMethods):
             ),
             system_prompt=conv.system_prompt,
             rag=rag,
+            tools=self._tool_turn(conv, tools),
         )
 
     def _stream(self, plan: TurnPlan) -> ChatStream:
@@ -322,7 +326,8 @@ class Backend(KnowledgeMethods, RagMethods, EvalMethods):
         producer = partial(
             run_turn, plan, self.conversations, self.requests, trim, self._generation_lock
         )
-        stream = ChatStream(plan.conversation_id, producer)
+        approvals = plan.tools.approvals if plan.tools is not None else None
+        stream = ChatStream(plan.conversation_id, producer, approvals)
         self._streams[plan.conversation_id] = stream
         return stream
 
@@ -332,6 +337,7 @@ class Backend(KnowledgeMethods, RagMethods, EvalMethods):
         text: str,
         model: str | None,
         folder_ids: list[int] | None = None,
+        tools: bool | None = None,
     ) -> TurnPlan:
         if not text.strip():
             raise ValueError("cannot send an empty message")
@@ -350,7 +356,7 @@ class Backend(KnowledgeMethods, RagMethods, EvalMethods):
             self.conversations.update(conversation_id, title=title_from(text))
         parent = thread[-1].id if thread else None
         user_id = self.conversations.add_message(conversation_id, parent, "user", text)
-        return self._plan(conversation_id, user_id, user_id, folder_ids)
+        return self._plan(conversation_id, user_id, user_id, folder_ids, tools)
 
     async def send(
         self,
@@ -359,12 +365,15 @@ class Backend(KnowledgeMethods, RagMethods, EvalMethods):
         *,
         model: str | None = None,
         folder_ids: list[int] | None = None,
+        tools: bool | None = None,
     ) -> ChatStream:
         """Add a user message at the end of the active branch and stream the
         reply. ``conversation_id=None`` starts a new conversation titled from
         the message; ``model`` switches the conversation's model first;
-        ``folder_ids`` limits the documents searched for this question."""
-        plan = await self._run(self._send_sync, conversation_id, text, model, folder_ids)
+        ``folder_ids`` limits the documents searched for this question;
+        ``tools`` switches tool calling on or off for this question only
+        (None: the conversation's setting)."""
+        plan = await self._run(self._send_sync, conversation_id, text, model, folder_ids, tools)
         return self._stream(plan)
 
     def _regenerate_sync(self, message_id: int) -> TurnPlan:

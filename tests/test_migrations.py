@@ -23,6 +23,7 @@ EXPECTED_TABLES = {
     "chunks_fts",
     "chunk_flags",
     "message_sources",
+    "message_tool_calls",
     "eval_runs",
     "eval_questions",
     "chunks_fts_config",
@@ -69,6 +70,8 @@ def test_blank_database_migrates_to_final_schema(tmp_path: Path) -> None:
         "stage",
         "cached_tokens",
     } <= set(final["requests"])
+    assert {"use_documents", "folder_scope", "use_tools"} <= set(final["conversations"])
+    assert final["message_tool_calls"][:4] == ["message_id", "step", "call_id", "name"]
     assert db.query_one("PRAGMA journal_mode")[0] == "wal"
     assert migrate(db) == []  # idempotent
 

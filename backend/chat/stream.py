@@ -16,6 +16,7 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
+from backend.chat.tool_loop import Approvals, Choice
 from backend.events import ChatEvent
 
 _END = object()
@@ -26,8 +27,11 @@ Producer = Callable[[Callable[[ChatEvent], None], threading.Event], None]
 class ChatStream:
     """An async iterator of ``ChatEvent`` for one assistant reply."""
 
-    def __init__(self, conversation_id: int, producer: Producer) -> None:
+    def __init__(
+        self, conversation_id: int, producer: Producer, approvals: Approvals | None = None
+    ) -> None:
         self.conversation_id = conversation_id
+        self.approvals = approvals
         self.cancel_event = threading.Event()
         self._producer = producer
         self._queue: asyncio.Queue[Any] | None = None
@@ -37,6 +41,18 @@ class ChatStream:
         """Stop generation at the next token; the stream still ends with
         ``Done("cancelled")`` and ``MessageSaved`` for the partial reply."""
         self.cancel_event.set()
+
+    def answer_tool(self, call_id: str, choice: Choice) -> None:
+        """Answer a ``ToolCallProposed`` that needs approval: ``once``,
+        ``conversation`` (allow this tool for the rest of the conversation)
+        or ``deny``. The turn waits for this (or for ``cancel``).
+
+        Raises:
+            ValueError: this reply cannot call tools, or ``choice`` is unknown.
+        """
+        if self.approvals is None:
+            raise ValueError("this reply has no tool calls to approve")
+        self.approvals.answer(call_id, choice)
 
     @property
     def cancelled(self) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from backend.chat.grounding import Grounded, RagTurn, finish, ground, record_stages
 from backend.chat.history import TrimState, fit_history, surely_fits
+from backend.chat.tool_loop import ToolTurn, record_tool_stages, results_turn, run_tools
 from backend.errors import AssistantError
 from backend.events import (
     ChatEvent,
@@ -53,6 +54,8 @@ class TurnPlan:
     system_prompt: str
     rag: RagTurn | None = None
     """Set when the conversation answers from the user's documents."""
+    tools: ToolTurn | None = None
+    """Set when the conversation may call tools."""
 
 
 def prompt_messages(thread: list[Message]) -> list[ChatMessage]:
@@ -105,6 +108,7 @@ def run_turn(
             window = plan.runtime.context_window(plan.model)
             budget = window - plan.params.max_tokens
             system_text = plan.system_prompt
+            asked = history
             if plan.rag is not None:
                 share = plan.rag.pipeline.settings.context_share
                 grounded = ground(plan, plan.rag, history, int(budget * share), emit)
@@ -112,6 +116,15 @@ def run_turn(
                 system_text = "\n\n".join(t for t in parts_ if t)
                 if grounded.user_text is not None:
                     history = [*history[:-1], ChatMessage("user", grounded.user_text)]
+            if plan.tools is not None:
+                # The decision sees the conversation without the retrieved
+                # sources: a document cannot steer which tool is called.
+                calls = run_tools(
+                    plan.tools, plan.runtime, plan.model, asked, reply_id, emit, cancel
+                )
+                if calls:
+                    question = grounded.user_text or history[-1].content
+                    history = [*history[:-1], ChatMessage("user", results_turn(question, calls))]
             system = ChatMessage("system", system_text) if system_text.strip() else None
             prompt = ([system] if system else []) + history
             if trim_state.dropped or not surely_fits(prompt, budget):
@@ -167,4 +180,6 @@ def run_turn(
     )
     if plan.rag is not None:
         record_stages(grounded, requests, plan, reply_id, request_id)
+    if plan.tools is not None:
+        record_tool_stages(plan.tools, requests, plan, reply_id, request_id)
     emit(MessageSaved(reply_id, content, "error" if error else stop_reason, request_id))

@@ -34,6 +34,7 @@ def _conversation(row: Any) -> Conversation:
         updated_at=row["updated_at"],
         use_documents=None if row["use_documents"] is None else bool(row["use_documents"]),
         folder_scope=None if row["folder_scope"] is None else json.loads(row["folder_scope"]),
+        use_tools=None if row["use_tools"] is None else bool(row["use_tools"]),
     )
 
 
@@ -68,13 +69,22 @@ class ConversationStore:
         return [_conversation(r) for r in rows]
 
     def update(self, conversation_id: int, **fields: Any) -> Conversation:
-        allowed = {"title", "model", "preset", "system_prompt", "use_documents", "folder_scope"}
+        allowed = {
+            "title",
+            "model",
+            "preset",
+            "system_prompt",
+            "use_documents",
+            "folder_scope",
+            "use_tools",
+        }
         bad = set(fields) - allowed
         if bad:
             raise ValueError(f"cannot update {sorted(bad)}")
         self.get(conversation_id)
-        if "use_documents" in fields and fields["use_documents"] is not None:
-            fields["use_documents"] = int(bool(fields["use_documents"]))
+        for flag in ("use_documents", "use_tools"):
+            if flag in fields and fields[flag] is not None:
+                fields[flag] = int(bool(fields[flag]))
         if "folder_scope" in fields and fields["folder_scope"] is not None:
             fields["folder_scope"] = json.dumps([int(i) for i in fields["folder_scope"]])
         if fields:

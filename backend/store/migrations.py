@@ -283,6 +283,30 @@ def m009_eval_runs() -> str:
         """
 
 
+@migration
+def m010_tool_calls() -> str:
+    """Per-conversation tools switch (NULL: follow ``[tools] enabled``) and
+    the tool calls made while writing each reply, in order, with what came
+    back and whether the user approved."""
+    return """
+        ALTER TABLE conversations ADD COLUMN use_tools INTEGER;
+        CREATE TABLE message_tool_calls (
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            step INTEGER NOT NULL,
+            call_id TEXT NOT NULL DEFAULT '',
+            name TEXT NOT NULL,
+            arguments TEXT NOT NULL DEFAULT '{}',
+            output TEXT NOT NULL DEFAULT '',
+            error TEXT,
+            ms REAL NOT NULL DEFAULT 0,
+            side_effects INTEGER NOT NULL DEFAULT 0,
+            approved INTEGER,
+            provenance TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY (message_id, step)
+        );
+        """
+
+
 def applied(db: Database) -> list[str]:
     rows = db.query("SELECT name FROM _migrations ORDER BY id")
     return [r["name"] for r in rows]

@@ -19,6 +19,9 @@ class Conversation:
     conversation, None to follow ``[rag] use_documents``."""
     folder_scope: list[int] | None = None
     """Folder ids this conversation searches; None = every folder."""
+    use_tools: bool | None = None
+    """Tool calling on/off for this conversation; None follows
+    ``[tools] enabled``."""
 
 
 @dataclass(frozen=True)

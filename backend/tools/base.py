@@ -66,6 +66,11 @@ class Tool:
     """Where it comes from: ``builtin`` or the MCP server's name."""
     examples: tuple[ToolExample, ...] = ()
     """Worked examples (built-ins have some; MCP tools usually none)."""
+    span_arguments: frozenset[str] = frozenset()
+    """String arguments whose value is words of the user's request (a search
+    query, a file path, a note's text): the decision offers the request's
+    word spans as an enum, so a small model picks one instead of writing
+    (and inventing) one."""
 
 
 @dataclass(frozen=True)

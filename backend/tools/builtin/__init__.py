@@ -34,8 +34,8 @@ BUILTIN_NAMES = (
 
 
 CALCULATOR_EXAMPLES = (
-    ToolExample("what is 1234*5678?", {"expression": "1234*5678"}),
-    ToolExample("what is 15% of 240?", {"expression": "240*15/100"}),
+    ToolExample("what is 37 times 91?", {"expression": "37*91"}),
+    ToolExample("what is 20% of 150?", {"expression": "150*20/100"}),
 )
 
 

@@ -71,7 +71,7 @@ def make_current_time(context: ToolContext) -> Tool:
         return ToolOutput(text=text, data={"iso": local.isoformat(), "timezone": name})
 
     examples = (
-        ToolExample("what time is it in Tokyo?", {"timezone": "Asia/Tokyo"}),
+        ToolExample("what time is it in Berlin?", {"timezone": "Europe/Berlin"}),
         ToolExample("what is the date today?", {"timezone": "local"}),
     )
     return tool_from_function(current_time, timeout_s=5.0, examples=examples)

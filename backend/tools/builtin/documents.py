@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -124,7 +125,8 @@ def make_search_documents(context: ToolContext) -> Tool:
         ToolExample("find where my documents explain the VPN setup", {"query": "VPN setup"}),
     )
     # the first search loads the embedding model: allow for it
-    return tool_from_function(search_documents, timeout_s=60.0, examples=examples)
+    tool = tool_from_function(search_documents, timeout_s=60.0, examples=examples)
+    return replace(tool, span_arguments=frozenset({"query"}))
 
 
 # -- read_document ------------------------------------------------------------------
@@ -215,13 +217,14 @@ def make_read_document(context: ToolContext) -> Tool:
         return ToolOutput(text=text, data=data)
 
     examples = (
-        ToolExample("open recipes/bread.md", {"path": "recipes/bread.md"}),
+        ToolExample("open travel/packing.md", {"path": "travel/packing.md"}),
         ToolExample(
-            "show lines 40 to 80 of notes/todo.txt",
-            {"path": "notes/todo.txt", "start_line": 40, "end_line": 80},
+            "show lines 40 to 80 of work/plan.txt",
+            {"path": "work/plan.txt", "start_line": 40, "end_line": 80},
         ),
     )
-    return tool_from_function(read_document, timeout_s=30.0, examples=examples)
+    tool = tool_from_function(read_document, timeout_s=30.0, examples=examples)
+    return replace(tool, span_arguments=frozenset({"path"}))
 
 
 # -- list_files ---------------------------------------------------------------------
@@ -309,7 +312,8 @@ def make_list_files(context: ToolContext) -> Tool:
         return ToolOutput(text=text, data=files)
 
     examples = (
+        ToolExample("what is in my invoices folder?", {"folder": "invoices"}),
         ToolExample("which PDF files do I have?", {"pattern": "*.pdf"}),
-        ToolExample("what is in my recipes folder?", {"folder": "recipes"}),
     )
-    return tool_from_function(list_files, timeout_s=15.0, examples=examples)
+    tool = tool_from_function(list_files, timeout_s=15.0, examples=examples)
+    return replace(tool, span_arguments=frozenset({"folder"}))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 from backend.tools.base import Tool, ToolExample, ToolOutput
@@ -82,8 +83,9 @@ def make_save_note(context: ToolContext) -> Tool:
 
     examples = (
         ToolExample(
-            "remember that the budget meeting moved to Friday",
-            {"title": "Budget meeting", "text": "The budget meeting moved to Friday."},
+            "remember that the car is due for a service in May",
+            {"title": "Car service", "text": "The car is due for a service in May."},
         ),
     )
-    return tool_from_function(save_note, side_effects=True, timeout_s=10.0, examples=examples)
+    tool = tool_from_function(save_note, side_effects=True, timeout_s=10.0, examples=examples)
+    return replace(tool, span_arguments=frozenset({"text"}))
