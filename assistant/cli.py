@@ -48,6 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="search only this watched folder (repeatable; implies --docs)",
     )
 
+    tools = ask.add_mutually_exclusive_group()
+    tools.add_argument(
+        "--tools",
+        dest="tools",
+        action="store_const",
+        const=True,
+        help="let the model call tools (default: [tools] enabled); see `assistant tools`",
+    )
+    tools.add_argument("--no-tools", dest="tools", action="store_const", const=False)
+    ask.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="allow tools with side effects without asking (otherwise: asked on a "
+        "terminal, refused when not interactive)",
+    )
+
+    tools_cmd = sub.add_parser("tools", help="the tools chat can call, and MCP servers")
+    tools_cmd.add_argument("--json", action="store_true")
+
     models = sub.add_parser("models", help="list the models every runtime can run")
     models.add_argument("--json", action="store_true")
 
@@ -109,13 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from assistant import commands_cli, commands_eval, commands_kb
+    from assistant import commands_cli, commands_eval, commands_kb, commands_tools
 
     try:
         if args.command is None:
             return commands_cli.run_tui()
         module = commands_kb if args.command in ("folders", "index", "search") else commands_cli
         module = commands_eval if args.command == "eval" else module
+        module = commands_tools if args.command == "tools" else module
         handler = getattr(module, f"cmd_{args.command}")
         return int(asyncio.run(handler(args)))
     except AssistantError as err:

@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from assistant.commands_tools import ToolReporter, call_json
 from backend import Backend
 from backend.events import (
     CitationsParsed,
@@ -77,7 +78,12 @@ async def cmd_ask(args: argparse.Namespace) -> int:
             if conversation is None:
                 conversation = (await backend.create_conversation(model=args.model)).id
             await backend.set_conversation_documents(conversation, use_docs)
-        stream = await backend.send(conversation, question, model=args.model, folder_ids=folder_ids)
+        if args.tools or (args.tools is None and backend.settings.tools.enabled):
+            await backend.mcp_status(wait=True)  # MCP tools ready for this one question
+        stream = await backend.send(
+            conversation, question, model=args.model, folder_ids=folder_ids, tools=args.tools
+        )
+        reporter = ToolReporter(yes=args.yes, quiet=args.json)
         sources: tuple[SourceRef, ...] = ()
         retrieved: SourcesRetrieved | None = None
         cited: tuple[int, ...] = ()
@@ -112,6 +118,8 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                 cited = event.cited
             elif isinstance(event, MessageSaved):
                 message_id = event.message_id
+            else:
+                await reporter.handle(stream, event)
         conv = await backend.get_conversation(stream.conversation_id)
     finally:
         await backend.close()
@@ -130,6 +138,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                     "stop_reason": stop,
                     "sources": [{**source_json(s), "cited": s.n in cited} for s in sources],
                     "cited": list(cited),
+                    "tool_calls": [call_json(c) for c in reporter.calls],
                     "rag": None
                     if retrieved is None
                     else {

@@ -83,8 +83,9 @@ class ToolMethods:
             state["builtins"] = builtin_tools(context)
         return list(state["builtins"])
 
-    def _mcp(self) -> McpConnections | None:
-        """The MCP connections, started in a background thread on first use."""
+    def _mcp(self, wait: bool = False) -> McpConnections | None:
+        """The MCP connections, started in a background thread on first use;
+        ``wait``: until every server is connected or has failed."""
         servers = [s for s in self.settings.tools.mcp_servers if s.enabled]
         if not servers:
             return None
@@ -92,8 +93,20 @@ class ToolMethods:
         with self._tool_lock:
             if state["mcp"] is None:
                 conn = McpConnections(servers, log_dir=self.locations.logs)
-                state["mcp"] = conn
-                threading.Thread(target=conn.start, name="mcp-connect", daemon=True).start()
+                ready = threading.Event()
+
+                def connect() -> None:
+                    try:
+                        conn.start()
+                    except RuntimeError:  # closed before it started
+                        pass
+                    finally:
+                        ready.set()
+
+                state["mcp"], state["mcp_ready"] = conn, ready
+                threading.Thread(target=connect, name="mcp-connect", daemon=True).start()
+        if wait:
+            state["mcp_ready"].wait()
         mcp: McpConnections = state["mcp"]
         return mcp
 
@@ -160,11 +173,14 @@ class ToolMethods:
 
         return await self._run(run)
 
-    async def mcp_status(self) -> list[ServerStatus]:
-        """Each configured MCP server: connected or why not, tool count."""
+    async def mcp_status(self, wait: bool = False) -> list[ServerStatus]:
+        """Each configured MCP server: connected or why not, tool count.
+        Connecting starts on first need, in the background; ``wait`` waits
+        until every server has answered or failed (at most its timeout):
+        the CLI does, so a one-shot question can use MCP tools."""
 
         def run() -> list[ServerStatus]:
-            mcp = self._mcp()
+            mcp = self._mcp(wait)
             return mcp.status() if mcp is not None else []
 
         return await self._run(run)

@@ -7,7 +7,9 @@ side effects waits for the user's answer (``Approvals``) and runs only if
 allowed; the result is announced (``ToolCallFinished``), kept with the reply
 and added to the decision conversation, and the model decides again, at
 most ``max_steps`` times. The same call twice in a row, a refusal, or
-"none" ends the loop. The reply is then generated with the results fenced
+"none" ends the loop; with the router (small models: only the top-ranked
+tool is offered) so does a successful call, and only a failed one (its
+error fed back) gets another step. The reply is then generated with the results fenced
 in the user's turn (``results_turn``), as data.
 
 Safety (DESIGN.md): retrieved text and tool output are untrusted. The
@@ -214,6 +216,11 @@ def run_tools(
         turn.calls.append(finished)
         emit(finished)
         if approved is False:
+            break
+        if turn.router is not None and finished.error is None:
+            # The router offers the tool it ranked first for the user's
+            # question, so a next step could only call that tool again: a
+            # small model has its result; only an error is worth a retry.
             break
         conversation = [
             *conversation,

@@ -211,7 +211,7 @@ _LOOKALIKES = {
 and the fence are made of (``＜／ｓｏｕｒｃｅ＞``), folded to ASCII so the
 breaks below apply to them; other text is left alone (NFKC on everything
 would turn ``x²`` into ``x2``)."""
-_CONTROL = re.compile(r"<(\s*/?\s*)(source|\|)", _I)
+_CONTROL = re.compile(r"<(\s*/?\s*)(source|tool_result|\|)", _I)
 _PIPE_CLOSE = re.compile(r"\|>")
 _BRACKETS = re.compile(r"\[(/?INST)\]|<<(/?SYS)>>|<((?:start|end)_of_turn)>", _I)
 _ROLE_LINE = re.compile(r"^(\s*)(#{2,}\s*(?:system|instruction|assistant)\s*:)", _I | re.M)
@@ -221,8 +221,9 @@ def neutralise(text: str) -> str:
     """``text`` made safe to place inside a ``<source>`` fence (spotlighting
     by delimiting): it stays readable, but it can no longer
 
-    - open or close the fence: ``<source`` / ``</source`` get a zero-width
-      space after ``<``;
+    - open or close the fence: ``<source`` / ``</source`` (and the tool
+      loop's ``<tool_result`` / ``</tool_result``) get a zero-width space
+      after ``<``;
     - become a chat-template control token when the prompt is tokenized
       with special tokens parsed (llama.cpp does): ``<|im_start|>`` becomes
       ``<\\u200b|im_start|\\u200b>``, ``[INST]``, ``<<SYS>>``,

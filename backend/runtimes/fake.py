@@ -5,6 +5,11 @@ honours cancellation and ``max_tokens``, and reports usage like a real
 runtime. ``delay_s`` slows each token so tests can stop a reply mid-stream.
 Token counting is one token per whitespace-separated word plus 4 tokens of
 framing per message, which keeps trimming tests exact.
+
+``decider`` makes it a runtime that "supports JSON schema": a request with
+``params.json_schema`` (a hidden tool decision) is answered by
+``decider(request)`` instead, so tests script which tool is called with
+which arguments, and the chat loop's tool path runs without a model.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class FakeRuntime(Runtime):
         reply_words: int = 0,
         fail_with: str | None = None,
         responder: Callable[[list[ChatMessage]], str] | None = None,
+        decider: Callable[[GenerationRequest], str] | None = None,
     ) -> None:
         """``responder`` scripts the reply from the prompt (e.g. an answer
         citing ``[S1]``); by default the reply echoes the last user turn."""
@@ -40,6 +46,8 @@ class FakeRuntime(Runtime):
         self.reply_words = reply_words
         self.fail_with = fail_with
         self.responder = responder
+        self.decider = decider
+        self.supports_json_schema = decider is not None
         self.requests: list[GenerationRequest] = []
 
     def list_models(self) -> list[ModelInfo]:
@@ -71,7 +79,10 @@ class FakeRuntime(Runtime):
             yield Done("error")
             return
         prompt_tokens = sum(self.count_tokens(request.model, request.messages))
-        words = self.reply_for(request.messages)
+        if request.params.json_schema is not None and self.decider is not None:
+            words = self.decider(request).split(" ")
+        else:
+            words = self.reply_for(request.messages)
         first: float | None = None
         produced = 0
         stop = "stop"

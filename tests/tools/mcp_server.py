@@ -31,6 +31,12 @@ def add(a: int, b: int) -> int:
 
 
 @server.tool()
+def weather(city: str) -> str:
+    """Current weather report for a city."""
+    return f"Weather in {city}: 18 degrees C, light rain (test data)"
+
+
+@server.tool()
 def echo(text: str) -> str:
     """Return the text unchanged."""
     return text

@@ -60,6 +60,7 @@ def test_lists_the_tools_with_the_server_prefix(mcp: McpConnections) -> None:
     assert {n for n in tools if n.startswith("test.")} == {
         "test.add",
         "test.echo",
+        "test.weather",
         "test.slow",
         "test.fail",
         "test.crash",
@@ -81,7 +82,7 @@ def test_lists_the_tools_with_the_server_prefix(mcp: McpConnections) -> None:
 def test_status_says_which_servers_are_up_and_why_not(mcp: McpConnections) -> None:
     status = {s.name: s for s in mcp.status()}
     assert list(status) == ["test", "quick", "nope", "dies", "off"]
-    assert status["test"].connected and status["test"].tools == 8
+    assert status["test"].connected and status["test"].tools == 9
     assert status["test"].transport == "stdio" and status["test"].error is None
     assert not status["nope"].connected
     assert status["nope"].error == "cannot start 'no-such-mcp-server-xyz': command not found"
@@ -225,7 +226,7 @@ def test_streamable_http(http_url: str) -> None:
     with McpConnections(servers) as mcp:
         web, gone = mcp.status()
         assert web.connected and web.transport == "http" and web.target == http_url
-        assert web.tools == 8
+        assert web.tools == 9
         assert not gone.connected and gone.error is not None and "Not Found" in gone.error
         tools = by_name(mcp.tools())
         assert tools["web.add"].parameters["properties"]["b"]["type"] == "integer"

@@ -1,0 +1,164 @@
+"""Tool calling on the real thing: the bundled SmolLM2 through llama.cpp
+(grammar-constrained decisions), the real embedding router, a real MCP
+server over stdio, and the ``assistant`` command as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from backend import Backend
+from backend.config import GenerationSettings, McpServer, Settings, ToolsSettings
+from backend.events import TextDelta, ToolCallFinished
+from backend.locations import Locations
+
+from .test_tool_loop import drive
+
+pytestmark = pytest.mark.real_model
+
+SERVER = str(Path(__file__).with_name("mcp_server.py"))
+EVAL_SET = Path(__file__).parents[1] / "data" / "tool_eval.jsonl"
+
+
+def mcp_server(side_effects: bool = False) -> McpServer:
+    return McpServer(
+        name="test", command=sys.executable, args=[SERVER], timeout_s=20, side_effects=side_effects
+    )
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "garden.md").write_text(
+        "# Garden\n\nThe tomatoes need watering every two days in July. "
+        "Basil goes next to the tomatoes.\n"
+    )
+    (d / "car.md").write_text("# Car\n\nThe car needs an oil change at 90,000 km.\n")
+    return d
+
+
+@pytest.fixture
+async def real(tmp_path: Path) -> AsyncIterator[Backend]:
+    settings = Settings(
+        generation=GenerationSettings(max_tokens=40, temperature=0.0),
+        tools=ToolsSettings(mcp_servers=[mcp_server()]),
+    )
+    b = await Backend.open(locations=Locations(tmp_path / "home"), settings=settings)
+    yield b
+    await b.close()
+
+
+async def ask(b: Backend, text: str) -> tuple[list[ToolCallFinished], str]:
+    events = await drive(await b.send(None, text))
+    calls = [e for e in events if isinstance(e, ToolCallFinished)]
+    return calls, "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+async def test_bundled_model_multiplies_with_the_calculator(real: Backend) -> None:
+    calls, answer = await ask(real, "what is 1234*5678")
+    assert [(c.name, c.arguments) for c in calls] == [("calculator", {"expression": "1234*5678"})]
+    assert "7006652" in calls[0].output
+    assert "7006652" in answer.replace(",", "")
+
+
+async def test_bundled_model_answers_from_notes_through_search(real: Backend, docs: Path) -> None:
+    await real.add_folder(str(docs))
+    await real.index()
+    calls, answer = await ask(real, "what do my notes say about tomatoes?")
+    assert [c.name for c in calls] == ["search_documents"]
+    assert "tomato" in calls[0].arguments["query"].lower()
+    assert "watering every two days" in calls[0].output
+    assert "two days" in answer.lower()
+
+
+async def test_bundled_model_calls_an_mcp_tool_from_chat(real: Backend) -> None:
+    status = await real.mcp_status(wait=True)
+    assert [(s.name, s.connected) for s in status] == [("test", True)]
+    calls, _ = await ask(real, "What's the weather in Paris?")
+    assert [(c.name, c.arguments) for c in calls] == [("test.weather", {"city": "Paris"})]
+    assert calls[0].output == "Weather in Paris: 18 degrees C, light rain (test data)"
+
+
+def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ASSISTANT_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "assistant.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    h = tmp_path / "clihome"
+    h.mkdir()
+    (h / "config.toml").write_text(
+        "[generation]\nmax_tokens = 24\ntemperature = 0\n\n"
+        f'[[tools.mcp_servers]]\nname = "test"\ncommand = {json.dumps(sys.executable)}\n'
+        f"args = [{json.dumps(SERVER)}]\nside_effects = false\n"
+    )
+    return h
+
+
+def test_cli_reports_tool_calls_in_json(home: Path) -> None:
+    r = run_cli(home, "ask", "--tools", "--json", "what is 1234*5678")
+    assert r.returncode == 0, r.stderr
+    (call,) = json.loads(r.stdout)["tool_calls"]
+    assert call["name"] == "calculator" and call["arguments"] == {"expression": "1234*5678"}
+    assert "7006652" in call["result"] and call["error"] is None and call["ms"] >= 0
+
+    r = run_cli(home, "ask", "--no-tools", "--json", "what is 1234*5678")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["tool_calls"] == []
+
+
+def test_cli_refuses_side_effects_unless_told(home: Path) -> None:
+    notes = home / "notes"
+    r = run_cli(home, "ask", "--tools", "save a note saying buy milk on friday")
+    assert r.returncode == 0, r.stderr
+    assert "refused: save_note(" in r.stderr and "--yes" in r.stderr
+    assert not notes.exists() or not list(notes.iterdir())
+
+    r = run_cli(home, "ask", "--tools", "--yes", "--json", "save a note saying buy milk on friday")
+    assert r.returncode == 0, r.stderr
+    (call,) = json.loads(r.stdout)["tool_calls"]
+    assert call["name"] == "save_note" and call["approved"] is True and call["side_effects"]
+    (note,) = notes.iterdir()
+    assert "buy milk on friday" in note.read_text().lower()
+
+
+def test_cli_lists_tools_and_mcp_servers(home: Path) -> None:
+    r = run_cli(home, "tools", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    names = {t["name"] for t in out["tools"]}
+    assert {"calculator", "search_documents", "save_note", "test.weather"} <= names
+    (server,) = out["mcp_servers"]
+    assert server["connected"] and server["tools"] >= 5 and server["error"] is None
+
+
+def test_cli_eval_tools_scores_the_bundled_model(home: Path, tmp_path: Path) -> None:
+    cases = [json.loads(line) for line in EVAL_SET.read_text().splitlines() if line.strip()]
+    assert len(cases) >= 30
+    subset = tmp_path / "cases.jsonl"
+    wanted = [
+        next(c for c in cases if c.get("tool") == "calculator"),
+        next(c for c in cases if c.get("tool") is None),
+    ]
+    subset.write_text("".join(json.dumps(c) + "\n" for c in wanted))
+    r = run_cli(home, "eval", "tools", str(subset), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["n"] == 2 and len(out["cases"]) == 2
+    assert 0.0 <= out["tool_accuracy"] <= 1.0
+    assert set(out["per_tool"]) == {"calculator", "none"}
