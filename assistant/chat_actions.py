@@ -9,7 +9,8 @@ A reply that answers from documents shows its retrieval under the body as
 the events arrive (``SourcesRetrieved`` before the first token,
 ``CitationsParsed`` after ``Done``); replies loaded from history get their
 sources from ``Backend.message_sources`` once per widget. Choosing a source
-opens ``SourceViewerScreen``.
+opens ``SourceViewerScreen``. Tool-call events go to ``ToolsMode``
+(``assistant.tools_mode``), which shows the calls and asks for approvals.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from backend.events import (
     SourceRef,
     SourcesRetrieved,
     TextDelta,
+    ToolCallFinished,
+    ToolCallProposed,
     Usage,
 )
 from backend.store.records import Conversation, Message
@@ -77,6 +80,16 @@ class ChatActions(_Base):
     def load(self, conversation_id: int | None = None, reopen: bool = False) -> Any: ...
     async def scoped_question(self, text: str) -> tuple[str, list[int] | None] | None: ...
 
+    # provided by ToolsMode
+    async def load_tool_calls(self) -> None: ...
+    async def tool_proposed(
+        self, stream: ChatStream, widget: MessageWidget | None, event: ToolCallProposed
+    ) -> None: ...
+    async def tool_finished(
+        self, widget: MessageWidget | None, event: ToolCallFinished
+    ) -> None: ...
+    def close_approval(self) -> None: ...
+
     # thread --------------------------------------------------------------
     async def usage_for(self, thread: list[Message]) -> dict[int, Usage]:
         cache = self.__dict__.setdefault("_usage_cache", {})
@@ -100,6 +113,7 @@ class ChatActions(_Base):
             thread = await self.backend.thread(cid)
         await self.chat.show_thread(thread, await self.usage_for(thread))
         await self.load_sources()
+        await self.load_tool_calls()
 
     async def load_sources(self) -> None:
         """Show the stored sources of finished replies that do not show them yet."""
@@ -185,6 +199,8 @@ class ChatActions(_Base):
                     await self._started(event)
                     widget = self.chat.widget_for(event.assistant_message_id)
                     markdown = widget.stream() if widget else None
+                    if widget is not None:
+                        widget.tool_calls.loaded = True  # shown live, not from the store
                     if widget is not None and on_message:
                         widget.focus()  # the reply being regenerated was replaced
                     if widget is not None and (searching or self.documents_on):
@@ -198,6 +214,10 @@ class ChatActions(_Base):
                         cited = set(event.cited)
                         marked = [replace(s, cited=s.n in cited) for s in sources]
                         await widget.sources.show(event.message_id, marked, event.unknown)
+                elif isinstance(event, ToolCallProposed):
+                    await self.tool_proposed(stream, widget, event)
+                elif isinstance(event, ToolCallFinished):
+                    await self.tool_finished(widget, event)
                 elif isinstance(event, TextDelta):
                     if not parts and not retrieved and widget is not None and widget.is_attached:
                         await widget.sources.cancel_search()  # answered without retrieval
@@ -219,6 +239,7 @@ class ChatActions(_Base):
                         await self.chat.add_notice(f"{event.title}: {event.message}", "error")
                     self.notify(event.message, title=event.title, severity="error")
         finally:
+            self.close_approval()
             if markdown is not None:
                 await markdown.stop()
             if widget is not None:
@@ -243,6 +264,7 @@ class ChatActions(_Base):
         if self.stream is not None:
             self.stream.cancel()
             self.backend.cancel(self.stream.conversation_id)
+            self.close_approval()
 
     # per-message actions ---------------------------------------------------
     def on_message_focused(self, event: MessageFocused) -> None:

@@ -95,6 +95,13 @@ ACTIONS: tuple[KeyAction, ...] = (
         "Auto, on, off, or only one folder (@folder in a question scopes just it)",
         "main",
     ),
+    KeyAction(
+        "toggle_tools",
+        "ctrl+o",
+        "Tools on/off",
+        "Let this chat call tools (calculator, notes, your files, MCP) or not",
+        "main",
+    ),
     # the focused message (the palette uses the last focused or the latest one)
     KeyAction("copy_message", "c", "Copy", "Copy the message text", "message", show=True),
     KeyAction("copy_code", "y", "Copy code block", "Copy the message's last code block", "message"),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from backend.chat.tool_loop import Approvals, ToolTurn
 from backend.config import Settings
+from backend.errors import AssistantError
 from backend.events import ToolCallFinished
 from backend.knowledge.service import KnowledgeBase
 from backend.locations import Locations
@@ -188,6 +189,21 @@ class ToolMethods:
     async def tools_enabled(self, conversation_id: int) -> bool:
         def run() -> bool:
             return self._tools_enabled_sync(self.conversations.get(conversation_id))
+
+        return await self._run(run)
+
+    async def tools_supported(self, conversation_id: int | None = None) -> bool:
+        """Whether the conversation's model (default: the default model)
+        can call tools: its runtime must constrain output to a JSON schema.
+        An unknown model counts as no."""
+
+        def run() -> bool:
+            name = self.conversations.get(conversation_id).model if conversation_id else None
+            try:
+                runtime, _ = self._resolve_model(name)
+            except (ValueError, LookupError, AssistantError):
+                return False
+            return runtime.supports_json_schema
 
         return await self._run(run)
 

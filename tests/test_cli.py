@@ -61,7 +61,8 @@ def test_ask_json_then_continue_conversation(home: Path) -> None:
     assert model["requests"] == 2 and model["errors"] == 0
     assert model["ttft_p50_ms"] > 0 and model["ttft_p95_ms"] >= model["ttft_p50_ms"]
     log = run(home, "log", "--json")
-    rows = json.loads(log.stdout)
+    # replies are "generate" rows; hidden tool decisions are rows of their own
+    rows = [r for r in json.loads(log.stdout) if r["stage"] == "generate"]
     assert [r["conversation_id"] for r in rows] == [cid, cid]
     assert all(r["decode_tok_s"] for r in rows)
 

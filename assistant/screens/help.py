@@ -40,7 +40,9 @@ class HelpScreen(ModalScreen[None]):
                 "Documents: ctrl+d answers this chat from your indexed folders (F3); "
                 "start a question with @folder (the folder's name) to search only that "
                 "folder; s on a reply goes to its sources, Enter opens one (o opens the "
-                "file in $EDITOR, c copies the passage).",
+                "file in $EDITOR, c copies the passage). "
+                "Tools: ctrl+o switches them for this chat; a call that changes something "
+                "asks first (o once, a for this chat, d or Esc deny).",
                 classes="dialog-hint",
                 markup=False,
             )

@@ -2,7 +2,8 @@
 actions (open, new, rename, delete, search, model, preset, system prompt).
 
 Reply streaming and per-message actions live in ``assistant.chat_actions``,
-answering from documents (ctrl+d, @folder) in ``assistant.documents_mode``;
+answering from documents (ctrl+d, @folder) in ``assistant.documents_mode``,
+tool calls (ctrl+o, approvals) in ``assistant.tools_mode``;
 every backend call runs in a worker, so the screen never waits on the store.
 """
 
@@ -31,6 +32,7 @@ from assistant.screens.edit_text import EditTextScreen
 from assistant.screens.picker import PickerScreen
 from assistant.screens.presets import PresetsScreen
 from assistant.screens.text_input import TextInputScreen
+from assistant.tools_mode import ToolsMode
 from assistant.widgets.chat_view import ChatView
 from assistant.widgets.composer import Composer
 from assistant.widgets.sidebar import Sidebar
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 LAST_CONVERSATION = "last_conversation_id"
 
 
-class MainScreen(DocumentsMode, ChatActions, Screen[None]):
+class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
     BINDINGS = keys.bindings("main")
 
     def __init__(self, backend: Backend) -> None:
@@ -135,6 +137,7 @@ class MainScreen(DocumentsMode, ChatActions, Screen[None]):
         self.title = conv.title if conv else "New chat"
         self.sub_title = model
         await self.refresh_documents()
+        await self.refresh_tools()
         self.update_status()
 
     def update_status(self) -> None:
@@ -149,6 +152,7 @@ class MainScreen(DocumentsMode, ChatActions, Screen[None]):
             f"{self.model_name}"
             + (f" · {preset}" if preset else "")
             + f" · {self.documents_text}"
+            + f" · {self.tools_text}"
             + " · Enter sends · ctrl+j new line"
         )
 

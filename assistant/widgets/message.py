@@ -5,7 +5,8 @@ each token appends to the document instead of re-rendering the message.
 The footer shows usage and timings, status, branch ("‹ 2/3 ›"), thumbs and
 an "edited" marker; an action bar appears while the message has focus.
 A reply that answered from the user's documents shows its sources under the
-body (``assistant.widgets.sources.SourcesPanel``).
+body (``assistant.widgets.sources.SourcesPanel``); a reply that called tools
+shows the calls above it (``assistant.widgets.tool_call.ToolCallsPanel``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from assistant import keys
 from assistant.messages import MessageActionRequested, MessageFocused
 from assistant.widgets.markdown_stream import ThrottledMarkdownStream, stream_into
 from assistant.widgets.sources import SourcesPanel
+from assistant.widgets.tool_call import ToolCallsPanel
 from backend.events import Usage
 from backend.store.records import Message, RequestRecord
 
@@ -87,6 +89,7 @@ class MessageWidget(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Label(ROLE_LABELS.get(self.record.role, self.record.role), classes="role")
+        yield ToolCallsPanel()
         yield Markdown(self._rendered, classes="body")
         yield SourcesPanel()
         yield Static(self.footer_text(), classes="meta")
@@ -175,6 +178,10 @@ class MessageWidget(Vertical, can_focus=True):
     @property
     def sources(self) -> SourcesPanel:
         return self.query_one(SourcesPanel)
+
+    @property
+    def tool_calls(self) -> ToolCallsPanel:
+        return self.query_one(ToolCallsPanel)
 
     def on_focus(self) -> None:
         self.post_message(MessageFocused(self.message_id))

@@ -152,6 +152,8 @@ def run_tools(
     by_name = {t.name: t for t in turn.tools}
     conversation = [m for m in history if m.role in ("user", "assistant")][-RECENT_TURNS:]
     previous: tuple[str, str] | None = None
+    asked_before = [m.content for m in history[:-1] if m.role == "user"]
+    earlier = asked_before[-1] if asked_before else None
     for step in range(1, turn.max_steps + 1):
         if cancel.is_set():
             break
@@ -163,6 +165,7 @@ def run_tools(
             conversation,
             router=turn.router,
             route_text=history[-1].content,
+            previous_text=earlier,
             cancel=cancel,
         )
         decided_ms = (time.perf_counter() - started) * 1000

@@ -71,6 +71,13 @@ class Tool:
     query, a file path, a note's text): the decision offers the request's
     word spans as an enum, so a small model picks one instead of writing
     (and inventing) one."""
+    span_check: Callable[[str], str | None] | None = None
+    """When set, the spans offered are those it accepts (it returns their
+    canonical form, or None to refuse), the shortest per canonical form and
+    none whose form lies inside a longer one's: the calculator offers
+    ``square root of 1764`` (not ``1764``, nor ``what's the square root of
+    1764``). No accepted span means the request has nothing for this tool,
+    so it is not offered at all."""
 
 
 @dataclass(frozen=True)

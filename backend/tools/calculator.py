@@ -7,6 +7,9 @@ parentheses, and a few ``math`` functions and constants. Nothing else
 (names, attributes, subscripts, strings, lambdas) is accepted, so an
 expression can name nothing outside that list.
 
+An expression that does not parse is tried once more as arithmetic in
+words (``backend.tools.math_words``: "15 percent of 240", "add 2 and 3").
+
 Python integers are exact and unbounded, which is what makes ``1234*5678``
 come out right, and also what lets ``9**9**9`` run for minutes: every
 integer result is kept under ``MAX_BITS`` and a power is refused *before*
@@ -21,6 +24,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from backend.tools.math_words import expression_from_words
 from backend.tools.registry import ToolError
 
 Number = int | float
@@ -203,6 +207,32 @@ def _known() -> str:
     return "use numbers, + - * / // % ** and " + ", ".join([*FUNCTIONS, *CONSTANTS])
 
 
+def _parse_one(text: str) -> ast.Expression:
+    try:
+        return ast.parse(text, mode="eval")
+    except (ValueError, RecursionError, MemoryError) as exc:  # huge literals, deep nesting
+        raise CalculatorError("the expression is too large or too deeply nested") from exc
+
+
+def _parse(text: str) -> ast.Expression:
+    """The expression's tree; one that does not parse, or parses as a tuple
+    ("1,234 * 2"), is tried again as arithmetic in words (``math_words``:
+    "15 percent of 240", "square root of 1764")."""
+    try:
+        tree = _parse_one(text)
+    except SyntaxError as exc:
+        try:
+            return _parse_one(expression_from_words(text))
+        except SyntaxError:
+            raise CalculatorError(f"cannot read the expression: {exc.msg}") from exc
+    if isinstance(tree.body, ast.Tuple):
+        try:
+            return _parse_one(expression_from_words(text))
+        except SyntaxError:
+            pass  # the whitelist says why a tuple is refused
+    return tree
+
+
 def evaluate(expression: str) -> Number:
     """The value of an arithmetic expression (``^`` means power).
 
@@ -217,12 +247,7 @@ def evaluate(expression: str) -> Number:
         raise CalculatorError(f"the expression is longer than {MAX_LENGTH} characters")
     # small models write powers as x^2; Python's ^ (xor) is meaningless here
     text = text.replace("^", "**").replace("×", "*").replace("÷", "/").replace("−", "-")
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError as exc:
-        raise CalculatorError(f"cannot read the expression: {exc.msg}") from exc
-    except (ValueError, RecursionError, MemoryError) as exc:  # huge literals, deep nesting
-        raise CalculatorError("the expression is too large or too deeply nested") from exc
+    tree = _parse(text)
     try:
         return _Evaluator().eval(tree)
     except ZeroDivisionError as exc:

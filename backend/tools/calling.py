@@ -58,6 +58,12 @@ SHORTLIST = 2
 TOOL_MARGIN = 0.10
 """When the best tool is closer than the no-tool examples by this much, the
 model is not offered "none": it only fills in that tool's arguments."""
+FOLLOW_UP = re.compile(r"^\W*(?:and|or|also|then|what about|how about|same for)\b", re.I)
+FOLLOW_UP_WORDS = 6
+"""An elliptic follow-up ("And of Germany?", "and in Paris?") is routed like
+the question before it: it gets a tool only if that question clearly
+wanted the same one. Alone, "And of Germany?" looks like a time-zone
+question to the router."""
 NONE_MARGIN = 0.10
 """When the request is closer to the no-tool examples than to any tool by
 this much (cosine), no model call is made: plain chat costs nothing extra.
@@ -156,20 +162,61 @@ MAX_SPANS = 300
 _EDGE = "\"'`“”‘’.,;:!?()[]{}<>"
 
 
+_SOFT_EDGE = "\"'`“”‘’.,;:!?"
+_PAIRS = {"(": ")", "[": "]", "{": "}", "<": ">"}
+
+
+def _balanced(text: str) -> bool:
+    stack: list[str] = []
+    for ch in text:
+        if ch in _PAIRS:
+            stack.append(_PAIRS[ch])
+        elif ch in _PAIRS.values() and (not stack or stack.pop() != ch):
+            return False
+    return not stack
+
+
+def _trim(run: str) -> str:
+    """Edge punctuation off a span; brackets too unless they pair up
+    inside it (``(17 + 25) * 3`` keeps them, ``(see`` loses one)."""
+    soft = run.strip(_SOFT_EDGE)
+    return soft if _balanced(soft) else run.strip(_EDGE)
+
+
 def spans(request: str, max_words: int = SPAN_WORDS, cap: int = MAX_SPANS) -> list[str]:
     """The request's runs of up to ``max_words`` consecutive words, edge
     punctuation trimmed (``notes/todo.md?`` -> ``notes/todo.md``), shortest
     first, without repeats; at most ``cap``."""
-    words = [w.strip(_EDGE) for w in request.split()]
+    words = request.split()
     out: dict[str, None] = {}
     for n in range(1, max_words + 1):
         for i in range(len(words) - n + 1):
-            run = [w for w in words[i : i + n] if w]
-            if len(run) == n:
-                out.setdefault(" ".join(run), None)
+            run = _trim(" ".join(words[i : i + n]))
+            if run:
+                out.setdefault(run, None)
             if len(out) >= cap:
                 return list(out)
     return list(out)
+
+
+def span_choices(tool: Tool, request: str) -> list[str]:
+    """The spans offered for ``tool``'s span arguments: every span, or with
+    ``tool.span_check`` the shortest span of each accepted form, leaving
+    out those inside a longer one (by form or by text)."""
+    choices = spans(request)
+    if tool.span_check is None:
+        return choices
+    forms: dict[str, str] = {}
+    for c in choices:  # shortest first, so the first span of a form wins
+        form = tool.span_check(c)
+        if form is not None:
+            forms.setdefault(form, c)
+    kept = list(forms.items())
+    return [
+        c
+        for f, c in kept
+        if not any(f != g and (f in g or c in d) for g, d in kept)  # inside a longer one
+    ]
 
 
 def _argument_schema(tool: Tool, request: str | None = None) -> dict[str, Any]:
@@ -179,7 +226,7 @@ def _argument_schema(tool: Tool, request: str | None = None) -> dict[str, Any]:
     schema = json.loads(json.dumps(tool.parameters))
     schema.setdefault("type", "object")
     required = set(schema.get("required", []))
-    choices = spans(request) if request else []
+    choices = span_choices(tool, request) if request else []
     for name, prop in schema.get("properties", {}).items():
         if name in tool.span_arguments and choices and prop.get("type") == "string":
             prop["enum"] = choices
@@ -314,6 +361,7 @@ def decide(
     *,
     router: ToolRouter | None = None,
     route_text: str | None = None,
+    previous_text: str | None = None,
     cancel: threading.Event | None = None,
     seed: int = 0,
 ) -> Decision:
@@ -321,8 +369,10 @@ def decide(
     last user message of ``conversation`` (recent turns, tool results
     included). ``route_text`` is what the router ranks tools for (default:
     that last user message; the loop passes the user's question, since
-    after a step the last message is a tool result). Greedy, so the same
-    conversation gets the same decision.
+    after a step the last message is a tool result). ``previous_text``:
+    the user's question before this one, for elliptic follow-ups
+    (``FOLLOW_UP``). Greedy, so the same conversation gets the same
+    decision.
 
     Raises:
         ModelError: the runtime failed.
@@ -333,13 +383,23 @@ def decide(
     shortlist = None
     allow_none = True
     if router is not None:
-        shortlist = router.shortlist(route_text or last_user_text(conversation), offered)
+        text = route_text or last_user_text(conversation)
+        shortlist = router.shortlist(text, offered)
         best_name, best = shortlist.tools[0]
         if shortlist.none_score >= best + NONE_MARGIN:
             return Decision(None, offered=[], shortlist=shortlist)
+        if previous_text and FOLLOW_UP.match(text) and len(text.split()) <= FOLLOW_UP_WORDS:
+            before = router.shortlist(previous_text, offered)
+            if before.tools[0][0] != best_name or before.none_score >= before.tools[0][1]:
+                return Decision(None, offered=[], shortlist=shortlist)
         offered = [t for t in offered if t.name == best_name]
         allow_none = best < shortlist.none_score + TOOL_MARGIN
     request_text = route_text or last_user_text(conversation)
+    # a tool whose span arguments find nothing in the request (no
+    # arithmetic for the calculator) has nothing to do here
+    offered = [t for t in offered if t.span_check is None or span_choices(t, request_text)]
+    if not offered:
+        return Decision(None, offered=[], shortlist=shortlist)
     schema = json.dumps(decision_schema(offered, request_text, allow_none=allow_none))
     params = GenerationParams(
         max_tokens=DECISION_TOKENS, temperature=0.0, seed=seed, json_schema=schema

@@ -166,3 +166,33 @@ def test_calculator_error_is_user_facing() -> None:
 )
 def test_format_number(value: float, text: str) -> None:
     assert format_number(value) == text
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("2 to the power of 10", 1024),
+        ("15 percent of 240", 36),
+        ("What is the square root of 1764?", 42),
+        ("Add 345 and 789", 1134),
+        ("subtract 5 from 12", 7),
+        ("3 plus 4 times 2", 11),
+        ("7 squared", 49),
+        ("1,234 * 2", 2468),
+        ("100 divided by 8", 12.5),
+        ("multiply 6 by 7", 42),
+        ("the sum of 2 and 3", 5),
+        ("12 mod 5", 2),
+        ("3 x 4", 12),
+    ],
+)
+def test_arithmetic_in_words(words: str, expected: float) -> None:
+    assert evaluate(words) == pytest.approx(expected)
+
+
+def test_words_that_are_not_arithmetic_still_fail_clearly() -> None:
+    with pytest.raises(CalculatorError, match="cannot read"):
+        evaluate("hello world")
+    with pytest.raises(CalculatorError, match="tuple"):
+        evaluate("1,2")  # not a thousands separator
+    assert evaluate("max(1,234)") == 234  # a comma in a call stays an argument separator

@@ -226,3 +226,20 @@ async def test_unknown_choice_is_rejected(tb: Backend) -> None:
     with pytest.raises(ValueError, match="unknown choice"):
         stream.answer_tool("x", "maybe")  # type: ignore[arg-type]
     await asyncio.wait_for(stream.collect(), 30)
+
+
+async def test_tools_need_a_runtime_that_constrains_output(tb: Backend, tmp_path: Path) -> None:
+    assert await tb.tools_supported()
+    plain = await Backend.open(
+        locations=Locations(tmp_path / "plain"),
+        settings=Settings(default_model="fake-model"),
+        runtimes=[FakeRuntime()],  # no decider: cannot constrain its output
+    )
+    try:
+        assert not await plain.tools_supported()
+        conv = await plain.create_conversation()
+        assert await plain.tools_enabled(conv.id)  # switched on, yet...
+        events = await drive(await plain.send(conv.id, "what is 1234*5678"))
+        assert not finished(events)  # ...no tools are offered
+    finally:
+        await plain.close()

@@ -51,7 +51,7 @@ async def test_real_model_streams_a_reply_with_timings(tmp_path: Path) -> None:
         assert reply.record.status == "complete"
         footer = str(reply.footer_text())
         assert "smollm2-135m-instruct" in footer and "TTFT" in footer and "tok/s" in footer
-        log = await backend.request_log()
+        log = [r for r in await backend.request_log() if r.stage == "generate"]
         assert len(log) == 1
         assert log[0].runtime == "llamacpp" and log[0].error is None
         assert log[0].prompt_tokens and log[0].completion_tokens
@@ -94,6 +94,27 @@ async def test_real_model_stops_mid_reply(tmp_path: Path) -> None:
         await settle(pilot, timeout=60)
         reply = messages(app)[1]
         assert reply.record.status == "cancelled"
-        log = await backend.request_log()
+        log = [r for r in await backend.request_log() if r.stage == "generate"]
         assert log[0].stop_reason == "cancelled"
         assert 5 <= (log[0].completion_tokens or 0) < 400
+
+
+async def test_real_model_multiplies_through_the_calculator_in_the_tui(tmp_path: Path) -> None:
+    """Issue 5's "done when": the bundled model answers "what is 1234*5678"
+    through the calculator, and the call shows as a block above the reply."""
+    from textual.widgets import Static
+
+    backend = real_backend(tmp_path, max_tokens=32)
+    app = AssistantApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "tools: on" in str(app.main.query_one("#status", Static).render())
+        await type_and_send(pilot, "what is 1234*5678")
+        await settle(pilot, timeout=120)
+        reply = messages(app)[-1]
+        (block,) = reply.tool_calls.blocks()
+        heading = str(block.query_one("CollapsibleTitle", Static).render())
+        assert 'calculator(expression="1234*5678")' in heading and "done" in heading
+        (call,) = await backend.message_tool_calls(reply.record.id)
+        assert "7006652" in call.output
+        assert "7006652" in reply.query_one(Markdown).source.replace(",", "")
