@@ -25,11 +25,8 @@ are ``benchmarks/weak_calibration.py`` (thresholds, rewrite effect).
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass, replace
 
-from backend.errors import ModelError
-from backend.events import ErrorEvent, TextDelta, Usage
 from backend.knowledge.records import SearchHit
 from backend.rag.types import Completion, Generate, RetrievalSignals
 from backend.runtimes.base import (
@@ -38,6 +35,7 @@ from backend.runtimes.base import (
     GenerationRequest,
     ModelInfo,
     Runtime,
+    complete,
 )
 
 # ---------------------------------------------------------------- generate
@@ -62,16 +60,7 @@ def generate_with(
 
     def generate(messages: list[ChatMessage], max_tokens: int) -> Completion:
         request = GenerationRequest(model, messages, replace(base, max_tokens=max_tokens))
-        parts: list[str] = []
-        usage: Usage | None = None
-        for event in runtime.stream(request, threading.Event()):
-            if isinstance(event, TextDelta):
-                parts.append(event.text)
-            elif isinstance(event, Usage):
-                usage = event
-            elif isinstance(event, ErrorEvent):
-                raise ModelError(event.message)
-        return Completion("".join(parts), usage)
+        return Completion(*complete(runtime, request))
 
     return generate
 

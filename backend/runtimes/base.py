@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from backend.events import RuntimeEvent
+from backend.errors import ModelError
+from backend.events import ErrorEvent, RuntimeEvent, TextDelta, Usage
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -109,3 +110,24 @@ class Runtime(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release models and memory. Optional."""
+
+
+def complete(
+    runtime: Runtime, request: GenerationRequest, cancel: threading.Event | None = None
+) -> tuple[str, Usage | None]:
+    """Run ``request`` to the end and return its text and usage: for the
+    hidden calls (condense, rewrite, tool decisions) nobody watches stream.
+
+    Raises:
+        ModelError: the runtime reported an error.
+    """
+    parts: list[str] = []
+    usage: Usage | None = None
+    for event in runtime.stream(request, cancel or threading.Event()):
+        if isinstance(event, TextDelta):
+            parts.append(event.text)
+        elif isinstance(event, Usage):
+            usage = event
+        elif isinstance(event, ErrorEvent):
+            raise ModelError(event.message)
+    return "".join(parts), usage

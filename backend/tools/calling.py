@@ -34,14 +34,14 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from backend.errors import ModelError
-from backend.events import ErrorEvent, TextDelta, Usage
+from backend.events import Usage
 from backend.knowledge.embedder import Embedder
 from backend.runtimes.base import (
     ChatMessage,
@@ -49,6 +49,7 @@ from backend.runtimes.base import (
     GenerationRequest,
     ModelInfo,
     Runtime,
+    complete,
 )
 from backend.tools.base import Tool, ToolCall, ToolExample
 
@@ -203,20 +204,26 @@ def span_choices(tool: Tool, request: str) -> list[str]:
     """The spans offered for ``tool``'s span arguments: every span, or with
     ``tool.span_check`` the shortest span of each accepted form, leaving
     out those inside a longer one (by form or by text)."""
-    choices = spans(request)
     if tool.span_check is None:
-        return choices
+        return spans(request)
+    return list(_checked_spans(tool.span_check, request))
+
+
+@lru_cache(maxsize=32)
+def _checked_spans(check: Callable[[str], str | None], request: str) -> tuple[str, ...]:
+    # cached: ``decide`` asks once to filter the offered tools and once
+    # more for the schema, and each check may parse ~300 spans
     forms: dict[str, str] = {}
-    for c in choices:  # shortest first, so the first span of a form wins
-        form = tool.span_check(c)
+    for c in spans(request):  # shortest first, so the first span of a form wins
+        form = check(c)
         if form is not None:
             forms.setdefault(form, c)
     kept = list(forms.items())
-    return [
+    return tuple(
         c
         for f, c in kept
         if not any(f != g and (f in g or c in d) for g, d in kept)  # inside a longer one
-    ]
+    )
 
 
 def _argument_schema(tool: Tool, request: str | None = None) -> dict[str, Any]:
@@ -405,16 +412,7 @@ def decide(
         max_tokens=DECISION_TOKENS, temperature=0.0, seed=seed, json_schema=schema
     )
     request = GenerationRequest(model, decision_messages(offered, conversation), params)
-    parts: list[str] = []
-    usage = None
-    for event in runtime.stream(request, cancel or threading.Event()):
-        if isinstance(event, TextDelta):
-            parts.append(event.text)
-        elif isinstance(event, Usage):
-            usage = event
-        elif isinstance(event, ErrorEvent):
-            raise ModelError(event.message)
-    raw = "".join(parts)
+    raw, usage = complete(runtime, request, cancel)
     return Decision(
         parse_decision(raw, offered),
         raw=raw,

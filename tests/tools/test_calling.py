@@ -223,3 +223,13 @@ def test_elliptic_follow_ups_are_routed_like_the_question_before(
     history = [ChatMessage("user", follow_up)]
     decide(runtime, model, tools, history, router=router, previous_text=previous)
     assert (asked[0] if asked else None) == offered
+
+
+def test_a_failing_runtime_is_a_model_error(tools: list[Tool]) -> None:
+    from backend.errors import ModelError
+    from backend.runtimes.fake import FakeRuntime
+
+    runtime = FakeRuntime(fail_with="out of memory")
+    (model,) = runtime.list_models()
+    with pytest.raises(ModelError, match="out of memory"):
+        decide(runtime, model, tools, [ChatMessage("user", "what is 2+2")])
