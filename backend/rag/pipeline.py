@@ -23,6 +23,7 @@ from typing import Literal
 from backend.config import LlamaSettings, RagSettings
 from backend.events import SourceRef
 from backend.knowledge.service import KnowledgeBase
+from backend.rag import condense as c
 from backend.rag import query as q
 from backend.rag.context import build_context
 from backend.rag.injection import flags_for
@@ -98,9 +99,9 @@ class RagPipeline:
         stages: list[StageTiming] = []
         searched = question
         full = mode in ("default", "rewrite")
-        if full and s.condense and history and generate and q.needs_condense(question, history):
+        if full and s.condense and history and generate and c.needs_condense(question, history):
             started = time.perf_counter()
-            condensed = q.condense(question, history, generate)
+            condensed = c.condense(question, history, generate)
             searched = condensed.text.strip() or question
             stages.append(
                 StageTiming("condense", _ms(started), {"query": searched}, condensed.usage)

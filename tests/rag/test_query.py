@@ -17,6 +17,7 @@ from backend.knowledge.records import SearchHit
 from backend.knowledge.service import KnowledgeBase
 from backend.locations import Locations
 from backend.models import BUNDLED_MODEL_NAME, bundled_model_path
+from backend.rag import condense as c
 from backend.rag import query as q
 from backend.rag.retrieval import retrieve
 from backend.rag.types import Generate, RetrievalSignals
@@ -68,18 +69,18 @@ def hit(chunk_id: int, score: float = 1.0) -> SearchHit:
 
 @pytest.mark.parametrize("question", FOLLOW_UPS)
 def test_follow_ups_need_condensing(question: str) -> None:
-    assert q.needs_condense(question, HISTORY)
+    assert c.needs_condense(question, HISTORY)
 
 
 @pytest.mark.parametrize("question", STANDALONE)
 def test_standalone_questions_do_not(question: str) -> None:
-    assert not q.needs_condense(question, HISTORY)
+    assert not c.needs_condense(question, HISTORY)
 
 
 def test_no_condensing_without_an_earlier_user_turn() -> None:
-    assert not q.needs_condense("and what about its indent argument?", [])
+    assert not c.needs_condense("and what about its indent argument?", [])
     only_system = [ChatMessage("system", "Be brief."), ChatMessage("assistant", "Hi!")]
-    assert not q.needs_condense("and what about its indent argument?", only_system)
+    assert not c.needs_condense("and what about its indent argument?", only_system)
 
 
 # ------------------------------------------------------------ condense (fake)
@@ -87,11 +88,11 @@ def test_no_condensing_without_an_earlier_user_turn() -> None:
 
 def test_condense_cleans_the_models_question() -> None:
     runtime, generate = scripted('Standalone question: "What does json.dumps indent do?"')
-    out = q.condense("and what about its indent argument?", HISTORY, generate)
+    out = c.condense("and what about its indent argument?", HISTORY, generate)
     assert out.text == "What does json.dumps indent do?"
     assert out.usage is not None and out.usage.completion_tokens > 0
     (request,) = runtime.requests
-    assert request.params.max_tokens == q.CONDENSE_TOKENS
+    assert request.params.max_tokens == c.CONDENSE_TOKENS
     assert request.params.temperature == 0.0
     assert request.messages[-1].content.endswith("and what about its indent argument?")
     assert "What does json.dumps do?" in request.messages[-1].content
@@ -103,13 +104,13 @@ def test_condense_cleans_the_models_question() -> None:
         "",  # nothing
         "What does json.dumps do?",  # the earlier question again: drops 'indent'
         "and what about its indent argument?",  # the follow-up unchanged
-        " ".join(["word"] * (q.MAX_QUERY_WORDS + 1)),  # rambling
+        " ".join(["word"] * (c.MAX_QUERY_WORDS + 1)),  # rambling
         "The weather is nice today.",  # none of the follow-up's content words
     ],
 )
 def test_condense_falls_back_to_concatenation(reply: str) -> None:
     _, generate = scripted(reply)
-    out = q.condense("and what about its indent argument?", HISTORY, generate)
+    out = c.condense("and what about its indent argument?", HISTORY, generate)
     assert out.text == "What does json.dumps do? and what about its indent argument?"
 
 
@@ -117,18 +118,18 @@ def test_condense_prompt_keeps_recent_user_turns_truncated() -> None:
     old = [ChatMessage("user", f"old question number {i}") for i in range(5)]
     long = ChatMessage("user", "zipfile " + "x" * 2000)
     history = [*old, ChatMessage("assistant", "SECRET ANSWER"), long]
-    prompt = q.condense_prompt("can it also write them?", history)
+    prompt = c.condense_prompt("can it also write them?", history)
     last = prompt[-1].content
     assert "old question number 0" not in last  # beyond the last few messages
     assert "old question number 4" in last
     assert "SECRET ANSWER" not in last  # only the user's questions go in
-    assert "zipfile" in last and len(last) < q.HISTORY_CHARS * 3
+    assert "zipfile" in last and len(last) < c.HISTORY_CHARS * 3
 
 
 def test_clean_line_strips_prefixes_quotes_and_later_lines() -> None:
-    assert q.clean_line("\n  Rewritten question: 'Is X?'\nUser: more") == "Is X?"
-    assert q.clean_line("`json dumps indent`") == "json dumps indent"
-    assert q.clean_line("") == ""
+    assert c.clean_line("\n  Rewritten question: 'Is X?'\nUser: more") == "Is X?"
+    assert c.clean_line("`json dumps indent`") == "json dumps indent"
+    assert c.clean_line("") == ""
 
 
 # ------------------------------------------------------------ generate_with
@@ -248,12 +249,12 @@ def smol(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generate]:
 
 @pytest.mark.real_model
 def test_real_condense_names_the_subject(smol: Generate) -> None:
-    out = q.condense("and what about its indent argument?", HISTORY, smol)
+    out = c.condense("and what about its indent argument?", HISTORY, smol)
     text = out.text.lower()
     assert "json" in text or "dumps" in text, out.text
     assert "indent" in text, out.text  # the follow-up's new aspect survives
-    assert 2 <= len(out.text.split()) <= q.MAX_QUERY_WORDS
-    assert out.usage is not None and 0 < out.usage.completion_tokens <= q.CONDENSE_TOKENS
+    assert 2 <= len(out.text.split()) <= c.MAX_QUERY_WORDS
+    assert out.usage is not None and 0 < out.usage.completion_tokens <= c.CONDENSE_TOKENS
 
 
 @pytest.mark.real_model
@@ -261,7 +262,7 @@ def test_real_rewrite_is_short_and_keeps_the_question(smol: Generate) -> None:
     question = "How do I pad a numeric string with zeros on the left?"
     out = q.rewrite(question, smol)
     assert out.text.startswith(question)
-    assert len(out.text.split()) <= len(question.split()) + q.MAX_QUERY_WORDS
+    assert len(out.text.split()) <= len(question.split()) + c.MAX_QUERY_WORDS
     assert out.usage is not None and 0 < out.usage.completion_tokens <= q.REWRITE_TOKENS
 
 
