@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from backend import Backend
-from backend.facade_eval import EvalProgress
+from backend.rag.eval_inputs import EvalProgress
 from backend.rag.eval_runs import EvalRun
 from backend.rag.evaluate import METRIC_KEYS
 from backend.rag.pipeline import EVAL_MODES

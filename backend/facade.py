@@ -20,8 +20,9 @@ from backend.chat.history import TrimState
 from backend.chat.stream import ChatStream
 from backend.chat.turn import TurnPlan, run_turn
 from backend.config import Settings, load_settings
-from backend.errors import ModelError, NotFoundError
+from backend.errors import ModelError
 from backend.events import ChatEvent
+from backend.facade_conversations import ConversationMethods
 from backend.facade_eval import EvalMethods
 from backend.facade_kb import KnowledgeMethods
 from backend.facade_rag import RagMethods
@@ -36,21 +37,12 @@ from backend.runtimes.registry import UnavailableRuntime, discover_runtimes
 from backend.store.conversations import ConversationStore
 from backend.store.db import Database
 from backend.store.migrations import migrate
-from backend.store.records import (
-    Conversation,
-    Message,
-    ModelStats,
-    Preset,
-    RequestRecord,
-    SearchHit,
-)
 from backend.store.requests import RequestLog
 from backend.store.settings_store import PresetStore, StateStore
 from backend.store.sources import SourceStore
 
 T = TypeVar("T")
 TITLE_CHARS = 48
-DEFAULT_PRESET = "Assistant"
 
 
 def title_from(text: str) -> str:
@@ -58,7 +50,7 @@ def title_from(text: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-class Backend(KnowledgeMethods, RagMethods, EvalMethods, ToolMethods):
+class Backend(ConversationMethods, KnowledgeMethods, RagMethods, EvalMethods, ToolMethods):
     """The assistant's backend, embedded in the calling process.
 
     Use ``await Backend.open()`` (or construct, then ``await start()``) and
@@ -205,92 +197,6 @@ class Backend(KnowledgeMethods, RagMethods, EvalMethods, ToolMethods):
     async def default_model(self) -> ModelInfo:
         return (await self._run(self._resolve_model, None))[1]
 
-    # conversations -----------------------------------------------------
-    async def list_conversations(self) -> list[Conversation]:
-        return await self._run(self.conversations.all)
-
-    async def get_conversation(self, conversation_id: int) -> Conversation:
-        return await self._run(self.conversations.get, conversation_id)
-
-    def _create_sync(self, title: str, model: str | None, preset: str | None) -> Conversation:
-        if model is not None:
-            self._resolve_model(model)
-        preset_name = preset or DEFAULT_PRESET
-        try:
-            prompt = self.presets_store.get(preset_name).system_prompt
-        except NotFoundError:
-            if preset is not None:
-                raise
-            preset_name, prompt = "", ""
-        return self.conversations.create(title, model, preset_name or None, prompt)
-
-    async def create_conversation(
-        self, title: str = "New chat", *, model: str | None = None, preset: str | None = None
-    ) -> Conversation:
-        """Start an empty conversation (model None = the default model)."""
-        return await self._run(self._create_sync, title, model, preset)
-
-    async def rename_conversation(self, conversation_id: int, title: str) -> Conversation:
-        title = title.strip()
-        if not title:
-            raise ValueError("a title cannot be empty")
-        return await self._run(self.conversations.update, conversation_id, title=title)
-
-    async def delete_conversation(self, conversation_id: int) -> None:
-        stream = self._streams.get(conversation_id)
-        if stream:
-            stream.cancel()
-        await self._run(self.conversations.delete, conversation_id)
-        self._trim.pop(conversation_id, None)
-
-    async def set_conversation_model(self, conversation_id: int, model: str) -> Conversation:
-        def run() -> Conversation:
-            self._resolve_model(model)
-            return self.conversations.update(conversation_id, model=model)
-
-        return await self._run(run)
-
-    async def set_conversation_preset(self, conversation_id: int, preset: str) -> Conversation:
-        """Apply a preset: its system prompt is copied into the conversation,
-        so later edits of the preset do not rewrite this conversation."""
-
-        def run() -> Conversation:
-            p = self.presets_store.get(preset)
-            return self.conversations.update(
-                conversation_id, preset=p.name, system_prompt=p.system_prompt
-            )
-
-        return await self._run(run)
-
-    async def set_system_prompt(self, conversation_id: int, prompt: str) -> Conversation:
-        return await self._run(self.conversations.update, conversation_id, system_prompt=prompt)
-
-    async def thread(self, conversation_id: int) -> list[Message]:
-        """The conversation's active branch, oldest first."""
-        return await self._run(self.conversations.thread, conversation_id)
-
-    async def switch_branch(self, message_id: int, step: int) -> list[Message]:
-        """Show the previous (-1) or next (+1) alternative of a message;
-        returns the new active thread."""
-
-        def run() -> list[Message]:
-            self.conversations.select_sibling(message_id, step)
-            return self.conversations.thread(self.conversations.message(message_id).conversation_id)
-
-        return await self._run(run)
-
-    async def search_messages(self, query: str, limit: int = 50) -> list[SearchHit]:
-        return await self._run(self.conversations.search, query, limit)
-
-    # feedback ----------------------------------------------------------
-    async def rate(self, message_id: int, rating: int) -> Message:
-        """Thumbs up (1), down (-1) or clear (0) on a reply."""
-        return await self._run(self.conversations.set_feedback, message_id, rating=rating)
-
-    async def edit_reply(self, message_id: int, text: str) -> Message:
-        """Store the user's preferred version of a reply (tune-up target)."""
-        return await self._run(self.conversations.set_feedback, message_id, edited_content=text)
-
     # chatting ----------------------------------------------------------
     def _plan(
         self,
@@ -409,34 +315,6 @@ class Backend(KnowledgeMethods, RagMethods, EvalMethods, ToolMethods):
         stream = self._streams.get(conversation_id)
         if stream:
             stream.cancel()
-
-    # presets and state -------------------------------------------------
-    async def presets(self) -> list[Preset]:
-        return await self._run(self.presets_store.all)
-
-    async def save_preset(self, name: str, system_prompt: str) -> Preset:
-        return await self._run(self.presets_store.save, name, system_prompt)
-
-    async def delete_preset(self, name: str) -> None:
-        await self._run(self.presets_store.delete, name)
-
-    async def get_state(self, key: str, default: str | None = None) -> str | None:
-        return await self._run(self.state.get, key, default)
-
-    async def set_state(self, key: str, value: str | None) -> None:
-        await self._run(self.state.set, key, value)
-
-    # telemetry ---------------------------------------------------------
-    async def stats(self) -> list[ModelStats]:
-        return await self._run(self.requests.stats)
-
-    async def request_log(
-        self, limit: int = 100, conversation_id: int | None = None
-    ) -> list[RequestRecord]:
-        return await self._run(self.requests.recent, limit, conversation_id)
-
-    async def request(self, request_id: int) -> RequestRecord | None:
-        return await self._run(self.requests.get, request_id)
 
 
 __all__ = ["Backend", "ChatEvent", "ChatStream"]

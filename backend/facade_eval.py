@@ -19,98 +19,41 @@ Decisions:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from backend.errors import AssistantError, NotFoundError
+from backend.errors import NotFoundError
 from backend.events import CitationsParsed, ErrorEvent, MessageSaved, SourcesRetrieved
+from backend.facade_eval_questions import QuestionMethods
 from backend.knowledge.embedder import DEFAULT_MODEL_NAME, Embedder, SentenceTransformerEmbedder
 from backend.knowledge.index_store import Folder
-from backend.rag.eval_runs import EvalQuestion, EvalRun, EvalStore
-from backend.rag.evaluate import METRIC_KEYS, Question, aggregate, load_questions, score_question
+from backend.rag.eval_inputs import (
+    EvalCancelled,
+    EvalProgress,
+    Progress,
+    check_modes,
+    fingerprint,
+    read_questions,
+)
+from backend.rag.eval_runs import EvalRun, EvalStore
+from backend.rag.evaluate import METRIC_KEYS, Question, aggregate, score_question
 from backend.rag.judge import AnswerJudgement, Judge, summarise
-from backend.rag.pipeline import EVAL_MODES
-from backend.rag.query import generate_with
-from backend.rag.question_gen import QUESTION_TOKENS, generate_questions, sample_chunks
-from backend.rag.types import Completion
-from backend.runtimes.base import ChatMessage, GenerationParams
 
 if TYPE_CHECKING:
     from backend.chat.stream import ChatStream
     from backend.config import Settings
     from backend.knowledge.service import KnowledgeBase
-    from backend.rag.types import Generate, RetrievalResult
+    from backend.rag.types import RetrievalResult
     from backend.runtimes.base import ModelInfo, Runtime
     from backend.store.records import Conversation
 
 T = TypeVar("T")
-SAMPLES_PER_QUESTION = 3
-"""Chunks sampled per wanted question (some yield no good question)."""
 
 
-class EvalCancelled(AssistantError):
-    title = "Evaluation cancelled"
-
-
-@dataclass(frozen=True)
-class EvalProgress:
-    done: int
-    total: int
-    stage: str
-    """The mode being measured, ``answers`` or ``generate``."""
-
-
-Progress = Callable[[EvalProgress], None]
-
-
-def _fingerprint(questions: Sequence[Question]) -> str:
-    """Short hash of a question set: runs with equal fingerprints measured
-    the same questions."""
-    digest = hashlib.sha1()
-    for q in questions:
-        digest.update(json.dumps([q.q, list(q.gold), q.answer]).encode())
-    return digest.hexdigest()[:12]
-
-
-def _questions(source: str | Path | Sequence[dict[str, Any]]) -> tuple[list[Question], str]:
-    """The questions and a description of where they came from."""
-    if isinstance(source, str | Path):
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise NotFoundError(f"question file {path} does not exist")
-        questions = load_questions(path)
-        origin = str(path.resolve())
-    else:
-        questions = []
-        for n, line in enumerate(source, start=1):
-            try:
-                questions.append(Question.from_json(line))
-            except (ValueError, AttributeError) as err:
-                raise ValueError(f"question {n}: {err}") from None
-        origin = "lines"
-    if not questions:
-        raise ValueError(f"no questions in {origin}")
-    return questions, origin
-
-
-def _check_modes(modes: Sequence[str] | None) -> list[str]:
-    chosen = list(dict.fromkeys(modes or EVAL_MODES))
-    unknown = [m for m in chosen if m not in EVAL_MODES]
-    if unknown:
-        raise ValueError(
-            f"unknown retrieval mode {', '.join(map(repr, unknown))}; "
-            f"choose from {', '.join(EVAL_MODES)}"
-        )
-    return chosen
-
-
-class EvalMethods:
+class EvalMethods(QuestionMethods):
     kb: KnowledgeBase
     _generation_lock: threading.Lock
 
@@ -244,8 +187,8 @@ class EvalMethods:
         with ``run_id`` (None when not saved)."""
         if k < 1:
             raise ValueError("k must be at least 1")
-        questions, origin = _questions(path_or_lines)
-        chosen = _check_modes(modes)
+        questions, origin = read_questions(path_or_lines)
+        chosen = check_modes(modes)
         folder = await self._run(self._indexed_folder, root)
         base = Path(root).expanduser().resolve()
         unindexed = await self._run(self._unindexed_gold, questions, base)
@@ -253,7 +196,7 @@ class EvalMethods:
             questions, base, [folder.id], chosen, k, progress, cancel
         )
         settings = await self._run(self._run_settings, [folder.id], k)
-        settings |= {"root": str(base), "question_set": _fingerprint(questions)}
+        settings |= {"root": str(base), "question_set": fingerprint(questions)}
         return await self._finish(
             "retrieval", questions, origin, metrics, latency, settings, unindexed, label, save
         )
@@ -271,7 +214,7 @@ class EvalMethods:
         folders (``generate_questions``); gold paths are absolute."""
         if k < 1:
             raise ValueError("k must be at least 1")
-        chosen = _check_modes(modes)
+        chosen = check_modes(modes)
         stored = await self._run(self.eval_store.questions)
         if not stored:
             raise NotFoundError(
@@ -284,7 +227,7 @@ class EvalMethods:
             questions, None, folder_ids, chosen, k, progress, cancel
         )
         settings = await self._run(self._run_settings, folder_ids, k)
-        settings["question_set"] = _fingerprint(questions)
+        settings["question_set"] = fingerprint(questions)
         return await self._finish(
             "own", questions, "generated", metrics, latency, settings, unindexed, label, save
         )
@@ -337,7 +280,7 @@ class EvalMethods:
         from ``root``'s folder, deleted afterwards) and judge the answer:
         faithfulness, citation precision, answer-contains rate, and how often
         a gold file was among the sources."""
-        questions, origin = _questions(path_or_lines)
+        questions, origin = read_questions(path_or_lines)
         if limit is not None:
             if limit < 1:
                 raise ValueError("limit must be at least 1")
@@ -380,7 +323,7 @@ class EvalMethods:
         run_id = None
         if save:
             settings = await self._run(self._run_settings, [folder.id], self.settings.rag.top_k)
-            settings |= {"root": str(base), "question_set": _fingerprint(questions)}
+            settings |= {"root": str(base), "question_set": fingerprint(questions)}
             run = await self._run(
                 self.eval_store.save_run,
                 "answers",
@@ -419,68 +362,6 @@ class EvalMethods:
         finally:
             await self.delete_conversation(conv.id)
         return answer, texts, paths, cited, error
-
-    async def generate_questions(
-        self,
-        folder: str | int,
-        n: int = 20,
-        use_model: bool = True,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
-        seed: int = 0,
-    ) -> int:
-        """Make ``n`` questions from chunks of an indexed ``folder`` (path or
-        id) and keep them as its question set (replacing the old one).
-        ``use_model``: one hidden call of the default chat model per chunk,
-        falling back to a cloze question when the reply is not usable.
-        Returns how many were stored."""
-        if n < 1:
-            raise ValueError("n must be at least 1")
-
-        def run() -> int:
-            found = self.kb.find_folder(folder)
-            if not self.kb.store.documents(folder_id=found.id, status="indexed"):
-                raise NotFoundError(f"{found.path} has no indexed documents; run `assistant index`")
-            samples = sample_chunks(self.kb.store.db, found.id, n * SAMPLES_PER_QUESTION, seed)
-            generate = self._question_model() if use_model else None
-
-            def report(done: int, total: int) -> None:
-                if progress is not None:
-                    progress(EvalProgress(done, total, "generate"))
-
-            made, _ = generate_questions(samples, n, generate, report, cancel)
-            if cancel is not None and cancel.is_set():
-                raise EvalCancelled("stopped before the end; the old questions are kept")
-            if not made:
-                raise ValueError(
-                    f"no usable question could be made from {found.path}: its chunks are too short"
-                )
-            stored = [EvalQuestion(q.q, q.gold, q.answer, q.chunk_id, found.id) for q in made]
-            return self.eval_store.replace_questions(found.id, stored)
-
-        return await self._run(run)
-
-    def _question_model(self) -> Generate:
-        """Hidden calls of the default chat model, one at a time with chat."""
-        runtime, info = self._resolve_model(None)
-        inner = generate_with(
-            runtime, info, GenerationParams(max_tokens=QUESTION_TOKENS, temperature=0.0, seed=0)
-        )
-
-        def generate(messages: list[ChatMessage], max_tokens: int) -> Completion:
-            with self._generation_lock:
-                return inner(messages, max_tokens)
-
-        return generate
-
-    async def eval_questions(self, folder: str | int | None = None) -> list[EvalQuestion]:
-        """The generated question set (of one folder, default all)."""
-
-        def run() -> list[EvalQuestion]:
-            ids = None if folder is None else [self.kb.find_folder(folder).id]
-            return self.eval_store.questions(ids)
-
-        return await self._run(run)
 
     async def eval_runs(self, kind: str | None = None, limit: int = 50) -> list[EvalRun]:
         """The most recent runs, oldest first."""

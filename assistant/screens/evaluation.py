@@ -26,7 +26,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Sparkline
 
 from backend import AssistantError, Backend
-from backend.facade_eval import EvalCancelled, EvalProgress
+from backend.rag.eval_inputs import EvalCancelled, EvalProgress
 from backend.rag.eval_runs import EvalRun
 from backend.rag.pipeline import EVAL_MODES
 

@@ -46,6 +46,7 @@ from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta
 from backend.locations import Locations
 from backend.models import RUNTIME_NAME, discover_models, validate_gguf
 from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Runtime
+from backend.runtimes.llamacpp_grammar import GrammarCache
 from backend.runtimes.llamacpp_stream import StopMatcher, StreamClock
 
 if TYPE_CHECKING:
@@ -62,8 +63,6 @@ FALLBACK_TEMPLATE = (
 # Sampling knobs not exposed in GenerationParams; llama-cpp-python's defaults.
 TOP_K = 40
 MIN_P = 0.05
-GRAMMAR_CACHE = 8
-"""Compiled JSON-schema grammars kept (one per distinct tool set)."""
 
 
 def physical_cores() -> int:
@@ -99,7 +98,7 @@ class LlamaCppRuntime(Runtime):
         self.locations = locations
         self._lock = threading.RLock()
         self._loaded: _Loaded | None = None
-        self._grammars: dict[str, Any] = {}
+        self._grammars = GrammarCache()
 
     # -- catalog ---------------------------------------------------------
 
@@ -326,7 +325,7 @@ class LlamaCppRuntime(Runtime):
             min_p=MIN_P,
             temp=params.temperature,
             repeat_penalty=1.0,
-            grammar=self._grammar(params.json_schema),
+            grammar=self._grammars.get(params.json_schema),
         )
         clock.prefill_start = time.perf_counter()
         try:
@@ -366,28 +365,6 @@ class LlamaCppRuntime(Runtime):
             yield TextDelta(tail)
         yield clock.usage(len(prompt), produced, processed)
         yield Done(stop_reason)
-
-    def _grammar(self, json_schema: str | None) -> Any:
-        """The llama.cpp grammar for ``json_schema`` (cached: the tool
-        schema is the same on every step of a conversation).
-
-        Raises:
-            ModelError: the schema cannot be turned into a grammar.
-        """
-        if json_schema is None:
-            return None
-        from llama_cpp.llama_grammar import LlamaGrammar
-
-        grammar = self._grammars.get(json_schema)
-        if grammar is None:
-            try:
-                grammar = LlamaGrammar.from_json_schema(json_schema, verbose=False)
-            except Exception as err:
-                raise ModelError(f"The JSON schema cannot be used as a grammar: {err}") from None
-            if len(self._grammars) >= GRAMMAR_CACHE:
-                self._grammars.pop(next(iter(self._grammars)))
-            self._grammars[json_schema] = grammar
-        return grammar
 
     @staticmethod
     def _piece(loaded: _Loaded, token: int) -> bytes:

@@ -13,9 +13,9 @@ import pytest
 from backend import Backend
 from backend.config import Settings
 from backend.errors import NotFoundError
-from backend.facade_eval import EvalCancelled, EvalProgress
 from backend.knowledge.embedder import Embedder
 from backend.locations import Locations
+from backend.rag.eval_inputs import EvalCancelled, EvalProgress
 from backend.rag.eval_runs import EvalQuestion, EvalStore
 from backend.rag.evaluate import METRIC_KEYS
 from backend.runtimes.fake import FakeRuntime
