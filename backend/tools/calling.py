@@ -2,31 +2,34 @@
 
 Free-form tool calling does not work on a 135M model, and even with the
 output constrained to ``{"tool": <enum>, "arguments": {...}}`` the bundled
-SmolLM2 picks the tool poorly while filling arguments well (probe: 5 of 9
-right picks, but "Asia/Tokyo" and "budget meeting" as arguments). So a call
-is decided in two parts:
+SmolLM2 picks the tool poorly while filling arguments well (choosing among
+two candidates and writing arguments freely: selection 0.57, arguments
+0.44 on ``tests/data/tool_eval.jsonl``). So a call is decided in parts:
 
-1. **Shortlist** (``ToolRouter``): the request is compared (MiniLM cosine,
-   the embedder the knowledge base already loaded) with each tool's
-   description and worked examples and with examples of requests that need
-   no tool. The best ``SHORTLIST`` tools go on; the router also says how
-   sure it is: a request clearly closer to the no-tool examples than to
-   any tool (``NONE_MARGIN``) ends here, with no model call.
-2. **Decision** (``decide``): the model writes one JSON object whose shape a
-   JSON schema fixes -- on llama.cpp a grammar compiled from it, so the
-   output always parses: ``tool`` is an enum of the shortlisted names plus
-   ``"none"`` (answer directly), and each tool's ``arguments`` follow its
-   own schema. The prompt lists the shortlisted tools and gives one worked
-   example each, the router's favourite last (small models lean towards
-   the last example; this turns that bias into a vote for the router).
+1. **Route** (``ToolRouter``): the request is compared (MiniLM cosine, the
+   embedder the knowledge base already loaded) with each tool's description
+   and worked examples and with examples of requests that need no tool
+   (``NONE_EXAMPLES``). A request clearly closer to those than to any tool
+   (``NONE_MARGIN``) ends here, with no model call. An elliptic follow-up
+   ("And of Germany?", ``FOLLOW_UP``) gets a tool only if the question
+   before it clearly wanted the same one.
+2. **Decide** (``decide``): only the router's top tool is offered. The
+   model writes one JSON object whose shape a JSON schema fixes -- on
+   llama.cpp a grammar compiled from it, so the output always parses: the
+   tool name is a constant, its ``arguments`` follow the tool's schema, and
+   ``{"tool": "none"}`` is allowed only when the router is unsure
+   (``TOOL_MARGIN``).
+3. **Copy, not write** (``backend.tools.spans``): span arguments are an enum
+   of the request's word spans; a tool whose ``span_check`` accepts no span
+   of the request (no arithmetic for the calculator) is not offered at all.
 
-``assistant eval tools`` measures both parts on a question set (see
+``assistant eval tools`` measures the whole on a question set (see
 ``backend/tools/evaluate.py``); the figures are in the README.
 
-Without a router (no embedder), every enabled tool is offered. Runtimes
-without JSON-schema support get the same prompt and their reply is parsed
-leniently (the first JSON object in it); a reply that still does not parse
-means "no tool".
+Without a router (no embedder), every enabled tool is offered and the model
+picks. Runtimes without JSON-schema support get the same prompt and their
+reply is parsed leniently (the first JSON object in it); a reply that still
+does not parse means "no tool".
 """
 
 from __future__ import annotations
@@ -34,9 +37,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -52,6 +54,7 @@ from backend.runtimes.base import (
     complete,
 )
 from backend.tools.base import Tool, ToolCall, ToolExample
+from backend.tools.spans import span_choices
 
 NO_TOOL = "none"
 SHORTLIST = 2
@@ -155,75 +158,6 @@ class ToolRouter:
 
 
 # ---------------------------------------------------------------- schema
-
-
-SPAN_WORDS = 8
-"""Longest span (in words) offered for a span argument."""
-MAX_SPANS = 300
-_EDGE = "\"'`“”‘’.,;:!?()[]{}<>"
-
-
-_SOFT_EDGE = "\"'`“”‘’.,;:!?"
-_PAIRS = {"(": ")", "[": "]", "{": "}", "<": ">"}
-
-
-def _balanced(text: str) -> bool:
-    stack: list[str] = []
-    for ch in text:
-        if ch in _PAIRS:
-            stack.append(_PAIRS[ch])
-        elif ch in _PAIRS.values() and (not stack or stack.pop() != ch):
-            return False
-    return not stack
-
-
-def _trim(run: str) -> str:
-    """Edge punctuation off a span; brackets too unless they pair up
-    inside it (``(17 + 25) * 3`` keeps them, ``(see`` loses one)."""
-    soft = run.strip(_SOFT_EDGE)
-    return soft if _balanced(soft) else run.strip(_EDGE)
-
-
-def spans(request: str, max_words: int = SPAN_WORDS, cap: int = MAX_SPANS) -> list[str]:
-    """The request's runs of up to ``max_words`` consecutive words, edge
-    punctuation trimmed (``notes/todo.md?`` -> ``notes/todo.md``), shortest
-    first, without repeats; at most ``cap``."""
-    words = request.split()
-    out: dict[str, None] = {}
-    for n in range(1, max_words + 1):
-        for i in range(len(words) - n + 1):
-            run = _trim(" ".join(words[i : i + n]))
-            if run:
-                out.setdefault(run, None)
-            if len(out) >= cap:
-                return list(out)
-    return list(out)
-
-
-def span_choices(tool: Tool, request: str) -> list[str]:
-    """The spans offered for ``tool``'s span arguments: every span, or with
-    ``tool.span_check`` the shortest span of each accepted form, leaving
-    out those inside a longer one (by form or by text)."""
-    if tool.span_check is None:
-        return spans(request)
-    return list(_checked_spans(tool.span_check, request))
-
-
-@lru_cache(maxsize=32)
-def _checked_spans(check: Callable[[str], str | None], request: str) -> tuple[str, ...]:
-    # cached: ``decide`` asks once to filter the offered tools and once
-    # more for the schema, and each check may parse ~300 spans
-    forms: dict[str, str] = {}
-    for c in spans(request):  # shortest first, so the first span of a form wins
-        form = check(c)
-        if form is not None:
-            forms.setdefault(form, c)
-    kept = list(forms.items())
-    return tuple(
-        c
-        for f, c in kept
-        if not any(f != g and (f in g or c in d) for g, d in kept)  # inside a longer one
-    )
 
 
 def _argument_schema(tool: Tool, request: str | None = None) -> dict[str, Any]:

@@ -25,10 +25,9 @@ from backend.tools.calling import (
     decide,
     decision_schema,
     parse_decision,
-    span_choices,
-    spans,
 )
 from backend.tools.evaluate import CaseError, ToolCase, argument_matches, load_cases, score_case
+from backend.tools.spans import span_choices, spans
 
 
 @pytest.fixture(scope="module")
