@@ -137,11 +137,11 @@ class ToolMethods:
         enabled = self._tools_enabled_sync(conv) if force is None else force
         if not enabled:
             return None
-        runtime, _ = self._resolve_model(conv.model)
-        if not runtime.supports_json_schema:
-            # Free-form tool calls do not work on small models; a runtime
-            # that cannot constrain its output gets no tools (the native
-            # tool-calling runtimes of the server issue will say so here).
+        runtime, model = self._resolve_model(conv.model)
+        if not (runtime.supports_json_schema or runtime.native_tools(model)):
+            # Free-form tool calls do not work on small models: a runtime
+            # gets tools when it can constrain its output to the decision
+            # schema or takes tools in the model's native format.
             return None
         tools = self._all_tools_sync()
         if not tools:
@@ -194,16 +194,16 @@ class ToolMethods:
 
     async def tools_supported(self, conversation_id: int | None = None) -> bool:
         """Whether the conversation's model (default: the default model)
-        can call tools: its runtime must constrain output to a JSON schema.
-        An unknown model counts as no."""
+        can call tools: its runtime must constrain output to a JSON schema
+        or take tools natively. An unknown model counts as no."""
 
         def run() -> bool:
             name = self.conversations.get(conversation_id).model if conversation_id else None
             try:
-                runtime, _ = self._resolve_model(name)
+                runtime, model = self._resolve_model(name)
             except (ValueError, LookupError, AssistantError):
                 return False
-            return runtime.supports_json_schema
+            return runtime.supports_json_schema or runtime.native_tools(model)
 
         return await self._run(run)
 

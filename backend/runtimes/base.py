@@ -14,10 +14,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from backend.errors import ModelError
-from backend.events import ErrorEvent, RuntimeEvent, TextDelta, Usage
+from backend.events import ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent, Usage
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -64,6 +64,15 @@ class GenerationRequest:
     model: ModelInfo
     messages: list[ChatMessage]
     params: GenerationParams = field(default_factory=GenerationParams)
+    tools: list[dict[str, Any]] | None = None
+    """Tools offered in the model's native format (OpenAI's list of
+    ``{"type": "function", "function": {name, description, parameters}}``),
+    for runtimes whose ``native_tools(model)`` is true. Calls come back as
+    ``ToolCallEvent``s; a request with tools is a hidden decision call, so
+    its text may arrive in one piece at the end."""
+    tool_choice: Literal["auto", "required"] = "auto"
+    """``required``: the reply must be one call (runtimes that can
+    constrain output enforce it)."""
 
 
 class Runtime(ABC):
@@ -73,6 +82,12 @@ class Runtime(ABC):
     name: str = "runtime"
     #: Whether ``GenerationParams.json_schema`` constrains sampling.
     supports_json_schema: bool = False
+
+    def native_tools(self, model: ModelInfo) -> bool:
+        """Whether ``model`` takes ``GenerationRequest.tools`` natively (its
+        chat template or server API supports tools). When false, tool
+        decisions use the JSON-decision prompt of ``backend.tools.calling``."""
+        return False
 
     @abstractmethod
     def list_models(self) -> list[ModelInfo]:
@@ -121,13 +136,28 @@ def complete(
     Raises:
         ModelError: the runtime reported an error.
     """
+    text, _calls, usage = complete_calls(runtime, request, cancel)
+    return text, usage
+
+
+def complete_calls(
+    runtime: Runtime, request: GenerationRequest, cancel: threading.Event | None = None
+) -> tuple[str, list[ToolCallEvent], Usage | None]:
+    """``complete`` that also returns the native tool calls the reply made.
+
+    Raises:
+        ModelError: the runtime reported an error.
+    """
     parts: list[str] = []
+    calls: list[ToolCallEvent] = []
     usage: Usage | None = None
     for event in runtime.stream(request, cancel or threading.Event()):
         if isinstance(event, TextDelta):
             parts.append(event.text)
+        elif isinstance(event, ToolCallEvent):
+            calls.append(event)
         elif isinstance(event, Usage):
             usage = event
         elif isinstance(event, ErrorEvent):
             raise ModelError(event.message)
-    return "".join(parts), usage
+    return "".join(parts), calls, usage

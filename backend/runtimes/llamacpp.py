@@ -42,12 +42,13 @@ from typing import TYPE_CHECKING, Any
 
 from backend.config import Settings
 from backend.errors import ContextOverflowError, ModelError
-from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta
+from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent
 from backend.locations import Locations
 from backend.models import RUNTIME_NAME, discover_models, validate_gguf
 from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Runtime
 from backend.runtimes.llamacpp_grammar import GrammarCache
 from backend.runtimes.llamacpp_stream import StopMatcher, StreamClock
+from backend.runtimes.native_tools import envelope_grammar, gguf_tool_format, parse_tool_calls
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -107,6 +108,10 @@ class LlamaCppRuntime(Runtime):
             return discover_models(self.settings, self.locations)
         except Exception:
             return []
+
+    def native_tools(self, model: ModelInfo) -> bool:
+        """True when the GGUF's chat template takes ``tools``."""
+        return model.path is not None and gguf_tool_format(model.path) is not None
 
     def _requested_ctx(self, model: ModelInfo) -> int:
         for entry in self.settings.models:
@@ -217,10 +222,17 @@ class LlamaCppRuntime(Runtime):
     def _as_dicts(messages: list[ChatMessage]) -> list[dict[str, str]]:
         return [{"role": m.role, "content": m.content} for m in messages]
 
-    def _render(self, loaded: _Loaded, messages: list[ChatMessage], gen: bool = True) -> str:
+    def _render(
+        self,
+        loaded: _Loaded,
+        messages: list[ChatMessage],
+        gen: bool = True,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> str:
         formatter = loaded.render if gen else loaded.render_plain
+        extra: dict[str, Any] = {"tools": tools} if tools else {}
         try:
-            return str(formatter(messages=self._as_dicts(messages)).prompt)
+            return str(formatter(messages=self._as_dicts(messages), **extra).prompt)
         except Exception as err:
             raise ModelError(f"The model's chat template failed: {err}") from None
 
@@ -298,7 +310,9 @@ class LlamaCppRuntime(Runtime):
         loaded = self._ensure_loaded(request.model)
         llm = loaded.llm
         params = request.params
-        prompt = self._tokenize(loaded, self._render(loaded, request.messages))
+        fmt = gguf_tool_format(request.model.path) if request.tools else None
+        tools = request.tools if fmt else None
+        prompt = self._tokenize(loaded, self._render(loaded, request.messages, tools=tools))
         n_ctx = llm.n_ctx()
         if len(prompt) >= n_ctx:
             raise ContextOverflowError(
@@ -325,8 +339,13 @@ class LlamaCppRuntime(Runtime):
             min_p=MIN_P,
             temp=params.temperature,
             repeat_penalty=1.0,
-            grammar=self._grammars.get(params.json_schema),
+            grammar=(
+                self._grammars.get_gbnf(envelope_grammar(tools, fmt))
+                if tools and fmt and request.tool_choice == "required"
+                else self._grammars.get(None if tools else params.json_schema)
+            ),
         )
+        held: list[str] = []  # a reply with native tools is parsed whole
         clock.prefill_start = time.perf_counter()
         try:
             for token in tokens:
@@ -341,7 +360,10 @@ class LlamaCppRuntime(Runtime):
                 text, hit_stop = stopper.feed(decoder.decode(self._piece(loaded, token)))
                 if text:
                     clock.texted()
-                    yield TextDelta(text)
+                    if tools:
+                        held.append(text)
+                    else:
+                        yield TextDelta(text)
                 if hit_stop:
                     stop_reason = "stop"
                     break
@@ -362,7 +384,16 @@ class LlamaCppRuntime(Runtime):
         tail = "" if hit_stop else stopper.flush()
         if tail:
             clock.texted()
-            yield TextDelta(tail)
+            if tools:
+                held.append(tail)
+            else:
+                yield TextDelta(tail)
+        if tools and fmt:
+            text, calls = parse_tool_calls("".join(held), fmt)
+            if text:
+                yield TextDelta(text)
+            for n, call in enumerate(calls):
+                yield ToolCallEvent(call.name, call.arguments, call_id=f"call_{n}")
         yield clock.usage(len(prompt), produced, processed)
         yield Done(stop_reason)
 

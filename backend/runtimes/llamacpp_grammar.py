@@ -18,7 +18,7 @@ class GrammarCache:
 
     def __init__(self, size: int = GRAMMAR_CACHE) -> None:
         self.size = size
-        self._grammars: dict[str, Any] = {}
+        self._grammars: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
     def get(self, json_schema: str | None) -> Any:
@@ -29,18 +29,34 @@ class GrammarCache:
         """
         if json_schema is None:
             return None
+        return self._compiled(("schema", json_schema))
+
+    def get_gbnf(self, gbnf: str) -> Any:
+        """The grammar for GBNF text (native tool-call envelopes).
+
+        Raises:
+            ModelError: the text is not a valid grammar.
+        """
+        return self._compiled(("gbnf", gbnf))
+
+    def _compiled(self, key: tuple[str, str]) -> Any:
         with self._lock:
-            grammar = self._grammars.get(json_schema)
+            grammar = self._grammars.get(key)
         if grammar is not None:
             return grammar
         from llama_cpp.llama_grammar import LlamaGrammar
 
+        kind, text = key
         try:
-            grammar = LlamaGrammar.from_json_schema(json_schema, verbose=False)
+            if kind == "schema":
+                grammar = LlamaGrammar.from_json_schema(text, verbose=False)
+            else:
+                grammar = LlamaGrammar.from_string(text, verbose=False)
         except Exception as err:
-            raise ModelError(f"The JSON schema cannot be used as a grammar: {err}") from None
+            what = "JSON schema" if kind == "schema" else "grammar"
+            raise ModelError(f"The {what} cannot be used as a grammar: {err}") from None
         with self._lock:
             if len(self._grammars) >= self.size:
                 self._grammars.pop(next(iter(self._grammars)))
-            self._grammars[json_schema] = grammar
+            self._grammars[key] = grammar
         return grammar

@@ -83,6 +83,9 @@ class LlamaCppProcessRuntime(Runtime):
     def context_window(self, model: ModelInfo) -> int:
         return self.catalog.context_window(model)
 
+    def native_tools(self, model: ModelInfo) -> bool:
+        return self.catalog.native_tools(model)
+
     @property
     def worker_pid(self) -> int | None:
         """The worker's pid while one runs (tests and diagnostics)."""

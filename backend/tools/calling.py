@@ -52,11 +52,13 @@ from backend.runtimes.base import (
     ModelInfo,
     Runtime,
     complete,
+    complete_calls,
 )
-from backend.tools.base import Tool, ToolCall, ToolExample
+from backend.runtimes.native_tools import openai_tools
+from backend.tools.base import Tool, ToolCall
+from backend.tools.decision_prompt import NO_TOOL, decision_messages
 from backend.tools.spans import span_choices
 
-NO_TOOL = "none"
 SHORTLIST = 2
 """Tools the model chooses among (plus ``none``)."""
 TOOL_MARGIN = 0.10
@@ -92,7 +94,6 @@ NONE_EXAMPLES = (
     "Rewrite this sentence to sound more polite.",
 )
 """Requests that need no tool: the router's evidence for ``none``."""
-_NONE_SHOT = ToolExample("Write a limerick about a cat.", {})
 
 
 @dataclass(frozen=True)
@@ -208,60 +209,6 @@ def decision_schema(
     return {"anyOf": options}
 
 
-# ---------------------------------------------------------------- prompt
-
-
-def _signature(tool: Tool) -> str:
-    props = tool.parameters.get("properties", {})
-    required = set(tool.parameters.get("required", []))
-    args = ", ".join(name if name in required else f"{name}?" for name in props)
-    return f"{tool.name}({args})"
-
-
-def _shot(name: str, example: ToolExample) -> list[ChatMessage]:
-    reply: dict[str, Any] = {"tool": name}
-    if name != NO_TOOL:
-        reply["arguments"] = example.arguments
-    return [ChatMessage("user", example.request), ChatMessage("assistant", json.dumps(reply))]
-
-
-def _default_example(tool: Tool) -> ToolExample:
-    """An example for a tool that has none (MCP): its description as the
-    request, placeholder arguments of the right types."""
-    args: dict[str, Any] = {}
-    for name, prop in tool.parameters.get("properties", {}).items():
-        if name not in tool.parameters.get("required", []):
-            continue
-        kind = prop.get("type")
-        if "enum" in prop:
-            args[name] = prop["enum"][0]
-        elif kind in ("integer", "number"):
-            args[name] = 1
-        elif kind == "boolean":
-            args[name] = True
-        else:
-            args[name] = "..."
-    return ToolExample(tool.description.split(".")[0].strip() or tool.name, args)
-
-
-def decision_messages(tools: Sequence[Tool], conversation: list[ChatMessage]) -> list[ChatMessage]:
-    """The hidden prompt: the offered tools (best last), one worked example
-    each after a no-tool one, then the conversation's recent turns."""
-    lines = [
-        "Decide whether a tool is needed to answer the user's last message.",
-        "Reply with one JSON object: a tool and its arguments, or "
-        '{"tool": "none"} to answer directly.',
-        "Tools:",
-    ]
-    lines += [f"- {_signature(t)}: {t.description}" for t in tools]
-    lines.append(f"- {NO_TOOL}: no tool needed (chat, general knowledge, writing)")
-    messages = [ChatMessage("system", "\n".join(lines)), *_shot(NO_TOOL, _NONE_SHOT)]
-    for tool in tools:
-        example = tool.examples[0] if tool.examples else _default_example(tool)
-        messages += _shot(tool.name, example)
-    return messages + conversation
-
-
 # ---------------------------------------------------------------- parse
 
 _OBJECT = re.compile(r"\{.*\}", re.S)
@@ -341,6 +288,10 @@ def decide(
     offered = [t for t in offered if t.span_check is None or span_choices(t, request_text)]
     if not offered:
         return Decision(None, offered=[], shortlist=shortlist)
+    if runtime.native_tools(model):
+        return _decide_native(
+            runtime, model, offered, conversation, request_text, allow_none, shortlist, cancel, seed
+        )
     schema = json.dumps(decision_schema(offered, request_text, allow_none=allow_none))
     params = GenerationParams(
         max_tokens=DECISION_TOKENS, temperature=0.0, seed=seed, json_schema=schema
@@ -349,6 +300,54 @@ def decide(
     raw, usage = complete(runtime, request, cancel)
     return Decision(
         parse_decision(raw, offered),
+        raw=raw,
+        offered=[t.name for t in offered],
+        usage=usage,
+        shortlist=shortlist,
+    )
+
+
+NATIVE_SYSTEM = (
+    "You are a helpful assistant. Call a tool when it is needed to answer the user's "
+    "last message; otherwise answer directly."
+)
+
+
+def _decide_native(
+    runtime: Runtime,
+    model: ModelInfo,
+    offered: list[Tool],
+    conversation: list[ChatMessage],
+    request_text: str,
+    allow_none: bool,
+    shortlist: Shortlist | None,
+    cancel: threading.Event | None,
+    seed: int,
+) -> Decision:
+    """The decision in the model's own tool format (its chat template, or
+    its server's tools API): the same offered tools and span-limited
+    argument schemas as the JSON decision, and ``tool_choice="required"``
+    where the JSON decision would not offer "none"."""
+    tools = openai_tools(
+        [(t.name, t.description, _argument_schema(t, request_text)) for t in offered]
+    )
+    params = GenerationParams(max_tokens=DECISION_TOKENS, temperature=0.0, seed=seed)
+    messages = conversation
+    if not any(m.role == "system" for m in conversation):
+        messages = [ChatMessage("system", NATIVE_SYSTEM), *conversation]
+    request = GenerationRequest(
+        model,
+        messages,
+        params,
+        tools=tools,
+        tool_choice="auto" if allow_none else "required",
+    )
+    text, calls, usage = complete_calls(runtime, request, cancel)
+    names = {t.name for t in offered}
+    chosen = next((c for c in calls if c.name in names), None)
+    raw = text + "".join(json.dumps({"name": c.name, "arguments": c.arguments}) for c in calls)
+    return Decision(
+        ToolCall(chosen.name, dict(chosen.arguments)) if chosen else None,
         raw=raw,
         offered=[t.name for t in offered],
         usage=usage,
