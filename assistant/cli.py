@@ -122,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_parser(sub)
 
+    from assistant.commands_serve import add_parser as add_serve_parser
+
+    add_serve_parser(sub)
+
     locate = sub.add_parser("locate", help="print the paths in use")
     locate.add_argument("--json", action="store_true")
     return parser
@@ -137,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = commands_kb if args.command in ("folders", "index", "search") else commands_cli
         module = commands_eval if args.command == "eval" else module
         module = commands_tools if args.command == "tools" else module
+        if args.command == "serve":
+            from assistant import commands_serve
+
+            module = commands_serve
         handler = getattr(module, f"cmd_{args.command}")
         return int(asyncio.run(handler(args)))
     except AssistantError as err:

@@ -198,6 +198,51 @@ class ToolsSettings(_Section):
     """MCP servers to connect to (``[[tools.mcp_servers]]`` tables)."""
 
 
+class OpenAIEndpoint(_Section):
+    """An OpenAI-compatible ``/v1/chat/completions`` server (vLLM, llama.cpp
+    server, LM Studio, a remote API), as ``[[openai_endpoints]]``."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    """Prefix of its models' names in the picker (``name/model-id``)."""
+    base_url: str = Field(pattern=r"^https?://\S+$")
+    """The API root including ``/v1``, e.g. ``http://127.0.0.1:8000/v1``."""
+    api_key_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """Name of the secret holding the API key (OS keyring, service
+    ``local-assistant``); the key itself never goes in this file. Unset:
+    no key (local servers). ``ASSISTANT_OPENAI_API_KEY`` overrides it."""
+    models: list[str] = Field(default_factory=list)
+    """Model ids to offer; empty: ask the server's ``/v1/models``."""
+    timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    """Per generation request (connect + whole reply)."""
+    list_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    """For ``/v1/models``; short so an unreachable server never holds up start-up."""
+    context_length: int = Field(default=4096, ge=256)
+    """Context window assumed for its models (the protocol does not report it)."""
+    json_schema: Literal["json_schema", "json_object", "none"] = "json_schema"
+    """How structured output is asked for: OpenAI's ``json_schema``
+    response format (OpenAI, vLLM, llama.cpp server, LM Studio),
+    ``json_object`` with a ``schema`` (llama-cpp-python's server), or not at all."""
+    enabled: bool = True
+    """False: keep the entry but do not contact the server."""
+
+
+class OllamaSettings(_Section):
+    """A local Ollama server as a runtime."""
+
+    enabled: bool = True
+    """Offer the server's models (an unreachable server just offers none)."""
+    host: str = Field(default="http://127.0.0.1:11434", pattern=r"^https?://\S+$")
+    """The server's base URL."""
+    num_ctx: int = Field(default=4096, ge=256, le=1_048_576)
+    """Context window sent as ``options.num_ctx`` with every request. Always
+    sent: Ollama's own default (2,048) silently truncates long prompts,
+    which cuts retrieved context out of RAG answers."""
+    timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    """Per generation request."""
+    list_timeout_s: float = Field(default=1.0, gt=0, le=60)
+    """For ``/api/tags``; short so start-up is never held up."""
+
+
 class Settings(_Section):
     """The whole configuration file."""
 
@@ -214,6 +259,9 @@ class Settings(_Section):
     ui: UISettings = Field(default_factory=UISettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
+    openai_endpoints: list[OpenAIEndpoint] = Field(default_factory=list)
+    """OpenAI-compatible servers (``[[openai_endpoints]]`` tables)."""
+    ollama: OllamaSettings = Field(default_factory=OllamaSettings)
 
 
 def _format_error(err: ValidationError, source: str) -> str:

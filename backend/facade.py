@@ -22,6 +22,7 @@ from backend.chat.turn import TurnPlan, run_turn
 from backend.config import Settings, load_settings
 from backend.errors import ModelError
 from backend.events import ChatEvent
+from backend.facade_api import ApiMethods
 from backend.facade_conversations import ConversationMethods
 from backend.facade_eval import EvalMethods
 from backend.facade_kb import KnowledgeMethods
@@ -50,7 +51,9 @@ def title_from(text: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-class Backend(ConversationMethods, KnowledgeMethods, RagMethods, EvalMethods, ToolMethods):
+class Backend(
+    ConversationMethods, KnowledgeMethods, RagMethods, EvalMethods, ToolMethods, ApiMethods
+):
     """The assistant's backend, embedded in the calling process.
 
     Use ``await Backend.open()`` (or construct, then ``await start()``) and

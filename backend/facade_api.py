@@ -1,0 +1,175 @@
+"""Stateless completions for the HTTP API (``assistant serve``).
+
+OpenAI- and Ollama-style clients send the whole conversation with every
+request, so the server does *not* store API calls as conversations: a
+script calling the API a thousand times would bury the user's own chats in
+their history, and the client already owns the transcript. Each call is
+still logged in the request log (tokens, timings, RAG stages) like every
+model call, with no conversation attached. ``Backend`` inherits these.
+
+With ``documents=True`` the last user turn is answered from the indexed
+folders exactly as chat does it (``backend.chat.grounding``): sources go
+with the current user turn, citations are parsed from the reply and
+reported in a ``CitationsParsed`` event (``message_id`` 0: nothing stored).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from backend.chat.grounding import Grounded, RagTurn, ground
+from backend.chat.stream import ChatStream
+from backend.chat.turn import TurnPlan
+from backend.events import ChatEvent, CitationsParsed, Done, ErrorEvent, TextDelta, Usage
+from backend.rag.citations import mark_cited, parse_citations
+from backend.rag.pipeline import RagPipeline
+from backend.runtimes.base import (
+    ChatMessage,
+    GenerationParams,
+    GenerationRequest,
+    ModelInfo,
+    Runtime,
+)
+from backend.store.requests import RequestLog
+from backend.store.sources import SourceStore
+
+T = TypeVar("T")
+
+
+class ApiMethods:
+    requests: RequestLog
+    source_store: SourceStore
+    _generation_lock: threading.Lock
+
+    @property
+    def pipeline(self) -> RagPipeline:
+        raise NotImplementedError
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        raise NotImplementedError
+
+    def _resolve_model(self, name: str | None) -> tuple[Runtime, ModelInfo]:
+        raise NotImplementedError
+
+    async def complete_messages(
+        self,
+        messages: list[ChatMessage],
+        *,
+        model: str | None = None,
+        params: GenerationParams | None = None,
+        documents: bool = False,
+        folder_ids: list[int] | None = None,
+    ) -> ChatStream:
+        """Stream a reply to ``messages`` without storing a conversation.
+
+        Raises:
+            ModelError: ``model`` is not available.
+            ValueError: no messages, or the last one is empty.
+        """
+        if not messages or not any(m.content.strip() for m in messages):
+            raise ValueError("messages must contain at least one non-empty message")
+        runtime, info = await self._run(self._resolve_model, model)
+        plan = TurnPlan(
+            conversation_id=0,
+            parent_id=0,
+            user_message_id=None,
+            runtime=runtime,
+            model=info,
+            params=params or GenerationParams(),
+            system_prompt="",
+            rag=RagTurn(self.pipeline, self.source_store, folder_ids) if documents else None,
+        )
+        return ChatStream(0, partial(self._complete_sync, plan, list(messages)))
+
+    def _complete_sync(
+        self,
+        plan: TurnPlan,
+        messages: list[ChatMessage],
+        emit: Callable[[ChatEvent], None],
+        cancel: threading.Event,
+    ) -> None:
+        parts: list[str] = []
+        usage: Usage | None = None
+        stop, error = "error", None
+        grounded = Grounded()
+        started = time.perf_counter()
+        with self._generation_lock:
+            try:
+                prompt = messages
+                if plan.rag is not None:
+                    window = plan.runtime.context_window(plan.model)
+                    budget = window - plan.params.max_tokens
+                    share = plan.rag.pipeline.settings.context_share
+                    history = [m for m in messages if m.role != "system"]
+                    grounded = ground(plan, plan.rag, history, int(budget * share), emit)
+                    system = "\n\n".join(
+                        t
+                        for t in [
+                            *(m.content for m in messages if m.role == "system"),
+                            grounded.system_rules,
+                        ]
+                        if t.strip()
+                    )
+                    if grounded.user_text is not None:
+                        history = [*history[:-1], ChatMessage("user", grounded.user_text)]
+                    prompt = ([ChatMessage("system", system)] if system else []) + history
+                request = GenerationRequest(plan.model, prompt, plan.params)
+                for event in plan.runtime.stream(request, cancel):
+                    if isinstance(event, Usage):
+                        usage = event
+                    elif isinstance(event, ErrorEvent):
+                        error = event.message
+                    elif isinstance(event, Done):
+                        stop = event.stop_reason
+                    elif isinstance(event, TextDelta):
+                        parts.append(event.text)
+                    emit(event)
+            except Exception as err:  # reported to the client, never a crash
+                error = f"{type(err).__name__}: {err}"
+                emit(ErrorEvent(error, getattr(err, "title", "Unexpected runtime error")))
+                emit(Done("error"))
+        if usage is None and error is None:
+            ms = (time.perf_counter() - started) * 1000
+            usage = Usage(0, 0, ms, ms)
+        if grounded.sources:
+            cited, unknown = parse_citations("".join(parts), len(grounded.sources))
+            grounded.sources = mark_cited(grounded.sources, cited)
+            emit(CitationsParsed(0, tuple(cited), tuple(unknown)))
+        request_id = self.requests.record(
+            runtime=plan.runtime.name,
+            model=plan.model.name,
+            usage=usage,
+            stop_reason="error" if error else stop,
+            error=error,
+            detail=json.dumps({"api": True}),
+        )
+        for st in grounded.stages:
+            self.requests.record(
+                runtime=plan.runtime.name if st.usage is not None else "rag",
+                model=plan.model.name if st.usage is not None else "",
+                usage=st.usage,
+                total_ms=st.ms,
+                stop_reason="error" if "error" in st.detail else "stop",
+                error=st.detail.get("error"),
+                stage=st.stage,
+                parent_request_id=request_id,
+                detail=json.dumps(dict(st.detail), default=str),
+            )
+
+    async def embed_texts(self, texts: list[str]) -> tuple[str, list[list[float]], int]:
+        """Embed ``texts`` with the knowledge base's embedder: (model name,
+        L2-normalised vectors, tokens counted as whitespace words)."""
+        kb: Any = getattr(self, "kb")  # noqa: B009 - set by Backend.start
+
+        def run() -> tuple[str, list[list[float]], int]:
+            embedder = kb.embedder
+            vectors = embedder.embed(list(texts)) if texts else []
+            tokens = sum(len(t.split()) for t in texts)
+            return embedder.name, [list(map(float, v)) for v in vectors], tokens
+
+        return await self._run(run)

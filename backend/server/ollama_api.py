@@ -1,0 +1,153 @@
+"""Ollama-compatible routes, enough for the official ``ollama`` client:
+``/api/tags``, ``/api/chat`` and ``/api/generate`` (NDJSON streaming by
+default, one object with ``"stream": false``), ``/api/embed``,
+``/api/version``. Errors are Ollama's ``{"error": "..."}``.
+``"documents": true`` or a ``+docs`` model name answers from the indexed
+folders; the final object then carries ``"citations"``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from backend import Backend
+from backend.runtimes.base import ChatMessage, GenerationParams
+from backend.server import completion
+from backend.server.errors import ApiError
+from backend.server.parsing import ChatCall, field, messages, model_name, params, read_json, texts
+
+VERSION = "0.6.0"
+
+
+def _backend(request: Request) -> Backend:
+    return request.app.state.backend
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _final(summary: completion.Summary) -> dict[str, Any]:
+    u = summary.usage
+    out: dict[str, Any] = {"done": True, "done_reason": summary.finish_reason}
+    if u is not None:
+        out |= {
+            "total_duration": int(u.total_ms * 1e6),
+            "prompt_eval_count": u.prompt_tokens,
+            "eval_count": u.completion_tokens,
+            "eval_duration": int(max(u.total_ms - u.ttft_ms, 0) * 1e6),
+        }
+    if summary.sources:
+        out["citations"] = summary.citations()
+    return out
+
+
+async def version(request: Request) -> Response:
+    return JSONResponse({"version": VERSION})
+
+
+async def tags(request: Request) -> Response:
+    models = await _backend(request).list_models()
+    out = [
+        {
+            "name": m.name,
+            "model": m.name,
+            "modified_at": _now(),
+            "size": m.size_bytes or 0,
+            "digest": "",
+            "details": {"format": "gguf" if m.path else "", "family": m.runtime},
+        }
+        for m in models
+    ]
+    return JSONResponse({"models": out})
+
+
+async def _call(request: Request, chat: bool) -> tuple[ChatCall, str]:
+    backend = _backend(request)
+    body = await read_json(request)
+    model, docs = model_name(body)
+    if chat:
+        msgs = messages(body)
+    else:
+        prompt = field(body, "prompt", str, "")
+        system = field(body, "system", str, "")
+        if not prompt.strip():
+            raise ApiError(422, "'prompt' must be a non-empty string")
+        msgs = ([ChatMessage("system", system)] if system else []) + [ChatMessage("user", prompt)]
+    g = backend.settings.generation
+    call = ChatCall(
+        model=model,
+        documents=docs,
+        messages=msgs,
+        params=params(body, GenerationParams(g.max_tokens, g.temperature, g.top_p, g.seed)),
+        stream=bool(field(body, "stream", bool, True)),
+    )
+    name = field(body, "model", str) or (await backend.default_model()).name
+    return call, name
+
+
+async def _answer(request: Request, chat: bool) -> Response:
+    call, name = await _call(request, chat)
+    backend = _backend(request)
+
+    def piece(text: str) -> dict[str, Any]:
+        base = {"model": name, "created_at": _now()}
+        if chat:
+            return base | {"message": {"role": "assistant", "content": text}}
+        return base | {"response": text}
+
+    if not call.stream:
+        text, summary = await completion.complete(backend, call)
+        return JSONResponse(piece(text) | _final(summary))
+    stream = await completion.start(backend, call)
+
+    async def lines() -> AsyncIterator[str]:
+        summary = completion.Summary()
+        async for text in completion.pieces(stream, summary):
+            yield json.dumps(piece(text) | {"done": False}) + "\n"
+        if summary.error is not None:
+            yield json.dumps({"error": f"the model failed: {summary.error}"}) + "\n"
+            return
+        yield json.dumps(piece("") | _final(summary)) + "\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+async def chat(request: Request) -> Response:
+    return await _answer(request, chat=True)
+
+
+async def generate(request: Request) -> Response:
+    return await _answer(request, chat=False)
+
+
+async def embed(request: Request) -> Response:
+    body = await read_json(request)
+    inputs = texts(body, "input")
+    try:
+        name, vectors, tokens = await _backend(request).embed_texts(inputs)
+    except Exception as err:
+        raise ApiError(503, f"embedding failed: {err}") from None
+    return JSONResponse(
+        {
+            "model": field(body, "model", str) or name,
+            "embeddings": vectors,
+            "prompt_eval_count": tokens,
+        }
+    )
+
+
+routes = [
+    Route("/api/version", version, methods=["GET"]),
+    Route("/api/tags", tags, methods=["GET"]),
+    Route("/api/chat", chat, methods=["POST"]),
+    Route("/api/generate", generate, methods=["POST"]),
+    Route("/api/embed", embed, methods=["POST"]),
+]

