@@ -1,0 +1,25 @@
+"""Errors a tune-up can raise, in the backend's one hierarchy (so the TUI
+shows them in a modal and the CLI prints ``title: message``)."""
+
+from __future__ import annotations
+
+from backend.errors import AssistantError
+
+
+class NotEnoughDataError(AssistantError):
+    """The chat history holds too few examples to tune on (the message says
+    how many there are, how many are needed and how to get more)."""
+
+    title = "Not enough tune-up data"
+
+
+class AdapterError(AssistantError):
+    """An adapter file is unreadable, not a LoRA, or does not fit the base model."""
+
+    title = "Adapter problem"
+
+
+class TrainingCancelled(AssistantError):
+    """The user stopped a tune-up; its partial run directory was removed."""
+
+    title = "Tune-up cancelled"
