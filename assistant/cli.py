@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_parser(sub)
 
+    from assistant.commands_tune import add_parser as add_tune_parser
+
+    add_tune_parser(sub)
+
     locate = sub.add_parser("locate", help="print the paths in use")
     locate.add_argument("--json", action="store_true")
     return parser
@@ -145,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from assistant import commands_serve
 
             module = commands_serve
+        if args.command in ("tune", "adapters"):
+            from assistant import commands_tune
+
+            module = commands_tune
         handler = getattr(module, f"cmd_{args.command}")
         return int(asyncio.run(handler(args)))
     except AssistantError as err:

@@ -41,3 +41,9 @@ class ContextOverflowError(AssistantError):
     """The newest message alone does not fit the model's context window."""
 
     title = "Message too long"
+
+
+class AdapterError(AssistantError):
+    """An adapter file is unreadable, not a LoRA, or does not fit the base model."""
+
+    title = "Adapter problem"

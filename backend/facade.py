@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
+from backend.adapters import active_adapter
 from backend.chat.grounding import RagTurn
 from backend.chat.history import TrimState
 from backend.chat.stream import ChatStream
@@ -28,6 +30,7 @@ from backend.facade_eval import EvalMethods
 from backend.facade_kb import KnowledgeMethods
 from backend.facade_rag import RagMethods
 from backend.facade_tools import ToolMethods
+from backend.facade_tuneup import TuneupMethods
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.embedder_fast import make_embedder
 from backend.knowledge.service import KnowledgeBase
@@ -52,7 +55,13 @@ def title_from(text: str) -> str:
 
 
 class Backend(
-    ConversationMethods, KnowledgeMethods, RagMethods, EvalMethods, ToolMethods, ApiMethods
+    ConversationMethods,
+    KnowledgeMethods,
+    RagMethods,
+    EvalMethods,
+    ToolMethods,
+    ApiMethods,
+    TuneupMethods,
 ):
     """The assistant's backend, embedded in the calling process.
 
@@ -129,6 +138,7 @@ class Backend(
     async def close(self) -> None:
         for stream in list(self._streams.values()):
             stream.cancel()
+        self.cancel_tuneup()  # nobody would follow it: stop it cleanly
         runtimes = self._runtimes or []
         db = self._db
         self._db = None
@@ -192,10 +202,15 @@ class Backend(
             )
         wanted = name or self.settings.default_model
         if wanted in models:
-            return models[wanted]
+            return self._with_adapter(*models[wanted])
         if name is None:  # the configured default is gone: fall back, don't fail
-            return next(iter(models.values()))
+            return self._with_adapter(*next(iter(models.values())))
         raise ModelError(f"model {name!r} is not available; available: {', '.join(sorted(models))}")
+
+    def _with_adapter(self, runtime: Runtime, model: ModelInfo) -> tuple[Runtime, ModelInfo]:
+        """The model with its active tune-up adapter, if it has one."""
+        adapter = active_adapter(self.locations, model.name)
+        return runtime, (replace(model, adapter=adapter) if adapter else model)
 
     async def default_model(self) -> ModelInfo:
         return (await self._run(self._resolve_model, None))[1]

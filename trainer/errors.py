@@ -3,7 +3,9 @@ shows them in a modal and the CLI prints ``title: message``)."""
 
 from __future__ import annotations
 
-from backend.errors import AssistantError
+from backend.errors import AdapterError, AssistantError
+
+__all__ = ["AdapterError", "NotEnoughDataError", "TrainingCancelled"]
 
 
 class NotEnoughDataError(AssistantError):
@@ -11,12 +13,6 @@ class NotEnoughDataError(AssistantError):
     how many there are, how many are needed and how to get more)."""
 
     title = "Not enough tune-up data"
-
-
-class AdapterError(AssistantError):
-    """An adapter file is unreadable, not a LoRA, or does not fit the base model."""
-
-    title = "Adapter problem"
 
 
 class TrainingCancelled(AssistantError):

@@ -171,7 +171,7 @@ def run_turn(
     conversations.finish_message(reply_id, content, status)
     request_id = requests.record(
         runtime=plan.runtime.name,
-        model=plan.model.name,
+        model=plan.model.log_name,
         usage=usage,
         stop_reason="error" if error else stop_reason,
         error=error,

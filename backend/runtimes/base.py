@@ -44,6 +44,16 @@ class ModelInfo:
     size_bytes: int | None = None
     context_length: int | None = None
     description: str = ""
+    adapter: Path | None = None
+    """A LoRA adapter applied on top (the model's active tune-up, set by the
+    facade from ``backend.adapters``); runtimes that cannot apply one
+    ignore it."""
+
+    @property
+    def log_name(self) -> str:
+        """The name in the request log: with the adapter's run id, so a
+        tune-up's effect on speed and feedback can be told apart."""
+        return f"{self.name}+{self.adapter.parent.name}" if self.adapter else self.name
 
 
 @dataclass(frozen=True)

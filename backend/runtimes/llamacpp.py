@@ -40,8 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from backend.adapter_check import validate_adapter
 from backend.config import Settings
-from backend.errors import ContextOverflowError, ModelError
+from backend.errors import AssistantError, ContextOverflowError, ModelError
 from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent
 from backend.locations import Locations
 from backend.models import RUNTIME_NAME, discover_models, validate_gguf
@@ -81,7 +82,7 @@ def physical_cores() -> int:
 
 @dataclass
 class _Loaded:
-    key: tuple[str, int]
+    key: tuple[str, int, str]  # model path, n_ctx, adapter path ("" for none)
     llm: Llama
     render: Any  # Jinja2ChatFormatter, with the generation prompt
     render_plain: Any  # the same template without it
@@ -158,16 +159,21 @@ class LlamaCppRuntime(Runtime):
         if model.path is None:
             raise ModelError(f"Model {model.name!r} has no file path.")
         n_ctx = self.context_window(model)
-        key = (str(Path(model.path).expanduser().resolve()), n_ctx)
+        adapter = str(model.adapter) if model.adapter else ""
+        key = (str(Path(model.path).expanduser().resolve()), n_ctx, adapter)
         with self._lock:
             if self._loaded is not None and self._loaded.key == key:
                 return self._loaded
             validate_gguf(model.path)
+            if model.adapter:
+                # llama.cpp aborts or segfaults on a bad adapter instead of
+                # raising: check it first
+                validate_adapter(Path(model.adapter), Path(model.path).expanduser())
             self.close()
             self._loaded = self._load(model, key, n_ctx)
             return self._loaded
 
-    def _load(self, model: ModelInfo, key: tuple[str, int], n_ctx: int) -> _Loaded:
+    def _load(self, model: ModelInfo, key: tuple[str, int, str], n_ctx: int) -> _Loaded:
         try:
             import llama_cpp
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -183,6 +189,7 @@ class LlamaCppRuntime(Runtime):
                 n_threads_batch=self.n_threads_batch,
                 n_gpu_layers=self._gpu_layers(llama_cpp),
                 flash_attn=llama_settings.flash_attn,
+                lora_path=key[2] or None,
                 verbose=False,
             )
         except Exception as err:
@@ -295,7 +302,7 @@ class LlamaCppRuntime(Runtime):
         try:
             with self._lock:
                 yield from self._generate(request, cancel, start)
-        except (ModelError, ContextOverflowError) as err:
+        except AssistantError as err:  # model, context, adapter problems
             yield ErrorEvent(str(err), title=err.title)
             yield Done("error")
         except Exception as err:

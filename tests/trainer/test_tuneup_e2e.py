@@ -20,7 +20,7 @@ import pytest
 from backend import Backend
 from backend.config import Settings
 from backend.locations import Locations
-from backend.models import bundled_model_path
+from backend.models import BUNDLED_MODEL_NAME, bundled_model_path
 from backend.runtimes.fake import FakeRuntime
 from trainer.dataset import load_dataset
 from trainer.errors import TrainingCancelled
@@ -97,7 +97,7 @@ async def test_a_tuneup_teaches_the_users_style(locations: Locations) -> None:
 
     seen: list[Progress] = []
     cfg = SFTConfig(max_steps=20, batch_size=4, max_seq_len=96, learning_rate=2e-3)
-    result = train_sft(ds, BASE, locations, "smollm2-135m-instruct", cfg, progress=seen.append)
+    result = train_sft(ds, BASE, locations, BUNDLED_MODEL_NAME, cfg, progress=seen.append)
     assert [p.step for p in seen] == list(range(1, 21)) and seen[-1].eta_s == 0
     m = result.record["metrics"]
     assert m["heldout_nll_tuned"] < m["heldout_nll_base"] - 0.1
@@ -122,6 +122,37 @@ async def test_a_tuneup_teaches_the_users_style(locations: Locations) -> None:
     )
     assert hits >= 3
     assert not any("Captain Pax" in t for t in base)
+    await chat_with_the_active_adapter(locations, run.name)
+
+
+async def chat_with_the_active_adapter(locations: Locations, run_id: str) -> None:
+    """The chat runtime (llama.cpp worker process, through the facade) uses
+    the activated adapter, logs it, and rolls back in one call."""
+    from backend.events import MessageSaved
+
+    b = await Backend.open(locations=locations, settings=Settings(default_model=BUNDLED_MODEL_NAME))
+    try:
+        (listed,) = await b.list_adapters()
+        assert listed.run_id == run_id and not listed.active and listed.gguf is not None
+        await b.activate_adapter(run_id)
+        assert [a.active for a in await b.list_adapters()] == [True]
+
+        async def ask() -> str:
+            conv = await b.create_conversation()
+            await b.set_system_prompt(conv.id, SYSTEM)
+            await b.set_conversation_tools(conv.id, False)
+            await b.set_conversation_documents(conv.id, False)
+            events = await (await b.send(conv.id, NEW_QUESTIONS[1])).collect()
+            return next(e.content for e in events if isinstance(e, MessageSaved))
+
+        tuned = await ask()
+        assert "Captain Pax" in tuned, tuned
+        (row, *_) = await b.request_log(limit=1)
+        assert row.model == f"{BUNDLED_MODEL_NAME}+{run_id}"
+        assert await b.deactivate_adapter() is True
+        assert "Captain Pax" not in await ask()
+    finally:
+        await b.close()
 
 
 async def test_cancel_stops_training_and_leaves_no_run(locations: Locations) -> None:

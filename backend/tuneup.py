@@ -1,0 +1,178 @@
+"""Running a tune-up: the trainer in its own process, followed from here.
+
+Training takes minutes of both cores and gigabytes of memory, and torch in
+the TUI's process would make every frame wait on the GIL, so a tune-up is a
+child process (``python -m trainer.job``; the backend never imports the
+trainer). It reports on stdout, one JSON object per line::
+
+    {"event": "dataset", ...summary}       what will be used
+    {"event": "progress", "step", "total", "loss", "eta_s"}
+    {"event": "eval", ...}                 before/after figures
+    {"event": "done", "run_dir", "verdict"}
+    {"event": "error", "type", "title", "message"}
+    {"event": "cancelled"}
+
+Cancelling sends SIGTERM (the job removes its half-written run directory);
+the child's stderr goes to ``logs/tuneup-<time>.log``. A job that dies
+without a final event (killed, out of memory) ends as an ``error`` naming
+its exit code and the log file. One tune-up runs at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.errors import AssistantError
+
+FINAL = frozenset({"done", "error", "cancelled"})
+
+
+class TuneupBusyError(AssistantError):
+    """A tune-up is already running (one at a time)."""
+
+    title = "Tune-up running"
+
+
+@dataclass(frozen=True)
+class TuneupUpdate:
+    """One line of the job's report."""
+
+    event: str
+    """``dataset``, ``progress``, ``eval``, ``done``, ``error`` or ``cancelled``."""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        return self.event in FINAL
+
+    @property
+    def fraction(self) -> float | None:
+        """Progress as 0..1, for ``progress`` updates."""
+        total = self.data.get("total")
+        if self.event != "progress" or not total:
+            return None
+        return min(1.0, float(self.data.get("step", 0)) / float(total))
+
+
+def job_command(
+    home: Path,
+    model: str,
+    base_gguf: Path,
+    method: str,
+    exclude: Sequence[int] = (),
+    steps: int | None = None,
+    dry_run: bool = False,
+) -> list[str]:
+    cmd = [sys.executable, "-m", "trainer.job", "--home", str(home), "--model", model]
+    cmd += ["--base-gguf", str(base_gguf), "--method", method]
+    for conversation_id in exclude:
+        cmd += ["--exclude", str(conversation_id)]
+    if steps is not None:
+        cmd += ["--steps", str(steps)]
+    if dry_run:
+        cmd.append("--dry-run")
+    return cmd
+
+
+def parse_line(line: str) -> TuneupUpdate | None:
+    """A report line as an update; None for anything that is not one (a
+    library printing to stdout must not break the job's report)."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("event"), str):
+        return None
+    event = data.pop("event")
+    return TuneupUpdate(event, data)
+
+
+class TuneupJob:
+    """A running tune-up: ``updates()`` yields its reports until a final one."""
+
+    def __init__(self, command: list[str], log_path: Path) -> None:
+        self.command = command
+        self.log_path = log_path
+        self.started = time.time()
+        self.last: TuneupUpdate | None = None
+        self._queue: asyncio.Queue[TuneupUpdate] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log_path.open("ab")
+        self._proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            start_new_session=True,  # Ctrl-C in the terminal is the TUI's, not the job's
+        )
+        self._cancelled = False
+        self._reader = threading.Thread(target=self._read, name="tuneup-reader", daemon=True)
+        self._reader.start()
+
+    @property
+    def running(self) -> bool:
+        return self._proc.poll() is None
+
+    def _post(self, update: TuneupUpdate) -> None:
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, update)
+
+    def _read(self) -> None:
+        final = False
+        assert self._proc.stdout is not None
+        for raw in self._proc.stdout:
+            update = parse_line(raw.decode("utf-8", errors="replace"))
+            if update is None:
+                continue
+            final = final or update.final
+            self._post(update)
+        code = self._proc.wait()
+        self._log.close()
+        if not final:
+            if self._cancelled:
+                self._post(TuneupUpdate("cancelled"))
+            else:
+                self._post(
+                    TuneupUpdate(
+                        "error",
+                        {
+                            "title": "Tune-up failed",
+                            "message": f"the training process exited with code {code} "
+                            f"without a result; see {self.log_path}",
+                        },
+                    )
+                )
+
+    async def updates(self) -> AsyncIterator[TuneupUpdate]:
+        """Every report until (and including) the final one."""
+        while True:
+            update = await self._queue.get()
+            self.last = update
+            yield update
+            if update.final:
+                return
+
+    def cancel(self) -> None:
+        """Ask the job to stop (it cleans up and reports ``cancelled``)."""
+        self._cancelled = True
+        if self.running:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Stop it now (closing the backend)."""
+        self._cancelled = True
+        if self.running:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
