@@ -181,6 +181,14 @@ class AssistantApp(App[None]):
         elif not isinstance(self.screen, EvaluationScreen):
             self.push_screen(EvaluationScreen(self.backend))
 
+    def action_tuneup(self) -> None:
+        from assistant.screens.tuneup import TuneupScreen
+
+        if not self.ready:
+            self.notify("Still starting up", severity="warning")
+        elif not isinstance(self.screen, TuneupScreen):
+            self.push_screen(TuneupScreen(self.backend))
+
     def action_documents(self) -> None:
         if not self.ready:
             self.notify("Still starting up", severity="warning")

@@ -46,6 +46,9 @@ ACTIONS: tuple[KeyAction, ...] = (
         "evaluation", "f10", "Evaluation", "Retrieval quality over time; measure it again", "app"
     ),
     KeyAction(
+        "tuneup", "f11", "Tune-up", "Tune the model on your edits and thumbs; adapters", "app"
+    ),
+    KeyAction(
         "documents",
         "f3",
         "Documents",

@@ -118,12 +118,15 @@ class TuneupJob:
             start_new_session=True,  # Ctrl-C in the terminal is the TUI's, not the job's
         )
         self._cancelled = False
+        self._finished = False
         self._reader = threading.Thread(target=self._read, name="tuneup-reader", daemon=True)
         self._reader.start()
 
     @property
     def running(self) -> bool:
-        return self._proc.poll() is None
+        """Until its final report (the process may take a moment longer to
+        exit; a new job need not wait for that)."""
+        return not self._finished and self._proc.poll() is None
 
     def _post(self, update: TuneupUpdate) -> None:
         self._loop.call_soon_threadsafe(self._queue.put_nowait, update)
@@ -136,6 +139,7 @@ class TuneupJob:
             if update is None:
                 continue
             final = final or update.final
+            self._finished = final
             self._post(update)
         code = self._proc.wait()
         self._log.close()
@@ -166,13 +170,13 @@ class TuneupJob:
     def cancel(self) -> None:
         """Ask the job to stop (it cleans up and reports ``cancelled``)."""
         self._cancelled = True
-        if self.running:
+        if self._proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
-        """Stop it now (closing the backend)."""
+        """Stop it now."""
         self._cancelled = True
-        if self.running:
+        if self._proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.kill()
