@@ -21,6 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="assistant",
         description="A local-first, private chat assistant. Run without a command for the TUI.",
     )
+    parser.add_argument(
+        "--connect",
+        metavar="URL",
+        help="run the TUI on a running `assistant serve` at URL instead of embedding a backend",
+    )
+    parser.add_argument(
+        "--token", help="the server's token for --connect (default: $ASSISTANT_TOKEN)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ask = sub.add_parser("ask", help="ask one question and stream the answer to stdout")
@@ -140,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from assistant import commands_cli, commands_eval, commands_kb, commands_tools
 
     try:
+        if args.command is None and args.connect:
+            from assistant.commands_remote import run_remote_tui
+
+            return run_remote_tui(args.connect, args.token)
         if args.command is None:
             return commands_cli.run_tui()
         module = commands_kb if args.command in ("folders", "index", "search") else commands_cli

@@ -1,0 +1,93 @@
+"""Backend errors across the RPC API: ``{"type", "title", "message"}``.
+
+The server names the nearest allow-listed class in the error's MRO (so a
+``ToolsUnsupportedError`` travels as ``ValueError``, which the UI already
+treats as a "cannot do that" answer); the client raises that same class
+again, and only ever one of ``ERRORS`` -- an unknown name becomes a plain
+``AssistantError`` carrying the server's title. Like ``backend.wire``, no
+name is ever imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.errors import (
+    AdapterError,
+    AssistantError,
+    ConfigError,
+    ContextOverflowError,
+    ModelError,
+    NotFoundError,
+    StoreError,
+)
+from backend.knowledge.embedder import EmbeddingError
+from backend.knowledge.index_store import IndexStoreError, ModelMismatch
+from backend.knowledge.service import FolderError
+from backend.rag.eval_inputs import EvalCancelled
+from backend.rag.rerank_base import RerankerError
+from backend.tuneup import TuneupBusyError
+from backend.wire import WireError
+
+ERRORS: dict[str, type[Exception]] = {
+    cls.__name__: cls
+    for cls in (
+        AssistantError,
+        ConfigError,
+        ModelError,
+        StoreError,
+        NotFoundError,
+        ContextOverflowError,
+        AdapterError,
+        FolderError,
+        IndexStoreError,
+        ModelMismatch,
+        EmbeddingError,
+        RerankerError,
+        EvalCancelled,
+        TuneupBusyError,
+        WireError,
+        ValueError,
+    )
+}
+
+STATUS = {"NotFoundError": 404, "TuneupBusyError": 409, "ContextOverflowError": 413}
+"""HTTP status by error type; every other known error is a 400."""
+
+
+def error_type(err: BaseException) -> str:
+    """The nearest allow-listed class name of ``err`` (``AssistantError`` if none)."""
+    for cls in type(err).__mro__:
+        if ERRORS.get(cls.__name__) is cls:
+            return cls.__name__
+    return "AssistantError"
+
+
+def encode_error(err: BaseException) -> dict[str, Any]:
+    title = getattr(err, "title", None)
+    return {
+        "type": error_type(err),
+        "title": title if isinstance(title, str) else "Invalid request",
+        "message": str(err),
+    }
+
+
+def status_for(err: BaseException) -> int:
+    return STATUS.get(error_type(err), 400)
+
+
+def decode_error(payload: Any, fallback: str = "the server answered with an error") -> Exception:
+    """The exception to raise for an ``{"error": {...}}`` payload."""
+    info = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(info, dict):
+        return AssistantError(fallback)
+    message = str(info.get("message") or fallback)
+    title = info.get("title")
+    cls = ERRORS.get(str(info.get("type")), AssistantError)
+    err = cls(message)
+    if isinstance(err, AssistantError) and isinstance(title, str) and title != err.title:
+        err.title = title  # an unknown subclass keeps the server's title
+    return err
+
+
+__all__ = ["ERRORS", "decode_error", "encode_error", "status_for"]
