@@ -35,6 +35,32 @@ class ModelEntry(_Section):
     """Free text shown in the picker."""
 
 
+class HFModelEntry(_Section):
+    """A Hugging Face model folder run through transformers, as ``[[hf_models]]``."""
+
+    name: str = Field(min_length=1)
+    """The id shown in the model picker and accepted by ``--model`` (unique
+    across all runtimes)."""
+    path: Path
+    """A local model folder: ``config.json``, ``*.safetensors`` and the
+    tokenizer files (``~`` is expanded). Nothing is ever downloaded."""
+    adapter: Path | None = None
+    """A local peft adapter folder (``adapter_config.json`` +
+    ``adapter_model.safetensors``) applied on top of the model."""
+    quantization: Literal["none", "4bit", "8bit"] = "none"
+    """Load the weights quantized with bitsandbytes: ``4bit`` (NF4) or
+    ``8bit`` (LLM.int8). Needs the ``bitsandbytes`` package."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where the model runs; ``auto``: CUDA when torch sees a GPU, else the CPU."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weight (and 4-bit compute) dtype; ``auto``: the checkpoint's own dtype
+    on CUDA, float32 on the CPU when the checkpoint is float16."""
+    max_context: int = Field(default=4096, ge=256, le=1_048_576)
+    """Context window in tokens (capped at the model's ``max_position_embeddings``)."""
+    description: str = ""
+    """Free text shown in the picker."""
+
+
 class LlamaSettings(_Section):
     """llama.cpp runtime settings."""
 
@@ -262,6 +288,8 @@ class Settings(_Section):
     openai_endpoints: list[OpenAIEndpoint] = Field(default_factory=list)
     """OpenAI-compatible servers (``[[openai_endpoints]]`` tables)."""
     ollama: OllamaSettings = Field(default_factory=OllamaSettings)
+    hf_models: list[HFModelEntry] = Field(default_factory=list)
+    """Hugging Face models run through transformers (``[[hf_models]]`` tables)."""
 
 
 def _format_error(err: ValidationError, source: str) -> str:

@@ -51,12 +51,29 @@ def _gpu_offload() -> bool:
         return False
 
 
+def _torch_cuda() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:
+        return False
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``cuda`` tests need a llama.cpp build with GPU offload and a GPU;
+    """``cuda`` tests need a GPU: a llama.cpp build with GPU offload, or for
+    tests also marked ``torch_cuda`` (bitsandbytes, QLoRA) torch with CUDA;
     they are skipped (and say so) on machines without one."""
-    if _gpu_offload():
+    wanted = [item for item in items if "cuda" in item.keywords]
+    if not wanted:
         return
-    skip = pytest.mark.skip(reason="needs a GPU build of llama.cpp and a GPU (CUDA/Metal)")
-    for item in items:
-        if "cuda" in item.keywords:
-            item.add_marker(skip)
+    llama_gpu = _gpu_offload()
+    torch_gpu = _torch_cuda() if any("torch_cuda" in i.keywords for i in wanted) else False
+    for item in wanted:
+        if "torch_cuda" in item.keywords:
+            if not torch_gpu:
+                item.add_marker(pytest.mark.skip(reason="needs torch with CUDA and a GPU"))
+        elif not llama_gpu:
+            item.add_marker(
+                pytest.mark.skip(reason="needs a GPU build of llama.cpp and a GPU (CUDA/Metal)")
+            )
