@@ -16,6 +16,8 @@ and ``collect()``. Leaving the loop early closes the HTTP stream, which
 cancels the reply on the server. ``index`` and ``eval_own`` call their
 ``progress`` callback in the event loop (not a thread) and forward the
 caller's ``cancel``/``paused`` events to the server while they run.
+Tune-ups and adapters are in ``backend.remote_tuneup``: a tune-up started
+here keeps running on the server if this client goes away.
 
 Results are decoded with ``backend.wire`` (only registered record types)
 and errors re-raised as the server's class when it is an allow-listed one
@@ -43,6 +45,7 @@ from backend.knowledge.indexer import IndexProgress, IndexSummary
 from backend.rag.eval_inputs import EvalProgress
 from backend.remote_methods import RemoteMethods
 from backend.remote_stream import RemoteStream
+from backend.remote_tuneup import RemoteTuneupJob, RemoteTuneupMethods
 from backend.runtimes.registry import UnavailableRuntime
 from backend.wire import decode, encode
 from backend.wire_errors import decode_error
@@ -96,7 +99,7 @@ def _error(response: httpx.Response, body: bytes) -> Exception:
     return decode_error(payload, f"the server answered HTTP {response.status_code}")
 
 
-class RemoteBackend(RemoteMethods):
+class RemoteBackend(RemoteMethods, RemoteTuneupMethods):
     """A ``Backend`` served by ``assistant serve`` at ``url``."""
 
     def __init__(self, url: str, token: str, *, timeout_s: float = 300.0) -> None:
@@ -133,6 +136,7 @@ class RemoteBackend(RemoteMethods):
             data = response.json()
             self._settings = Settings.model_validate(data["settings"])
             self.unavailable = list(decode(data["unavailable"]))
+            await self._refresh_tuneup()
         except BaseException:
             await self.close()
             raise
@@ -189,8 +193,14 @@ class RemoteBackend(RemoteMethods):
     async def _open_stream(
         self, name: str, kwargs: dict[str, Any]
     ) -> tuple[httpx.Response, AsyncIterator[dict[str, Any]], dict[str, Any]]:
+        return await self._open(f"/backend/stream/{name}", kwargs)
+
+    async def _open(
+        self, path: str, body: Any
+    ) -> tuple[httpx.Response, AsyncIterator[dict[str, Any]], dict[str, Any]]:
+        """POST ``body`` (wire-encoded) and read the NDJSON answer's first line."""
         client = self._http()
-        request = client.build_request("POST", f"/backend/stream/{name}", json=encode(kwargs))
+        request = client.build_request("POST", path, json=encode(body))
         try:
             response = await client.send(request, stream=True)
         except httpx.HTTPError as err:
@@ -324,4 +334,11 @@ class RemoteBackend(RemoteMethods):
         return result
 
 
-__all__ = ["NotAuthorized", "RemoteBackend", "RemoteStream", "ServerUnavailable", "resolve_token"]
+__all__ = [
+    "NotAuthorized",
+    "RemoteBackend",
+    "RemoteStream",
+    "RemoteTuneupJob",
+    "ServerUnavailable",
+    "resolve_token",
+]

@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any
 
+from backend.adapters import Adapter
 from backend.errors import AssistantError
 from backend.events import (
     CitationsParsed,
@@ -64,6 +65,7 @@ from backend.store.records import (
     RequestRecord,
     SearchHit,
 )
+from backend.tuneup import TuneupUpdate
 
 TAG = "__type__"
 
@@ -90,6 +92,9 @@ REGISTRY: dict[str, type] = {
     "EvalRun": EvalRun,
     "EvalQuestion": EvalQuestion,
     "EvalProgress": EvalProgress,
+    # tune-ups
+    "Adapter": Adapter,
+    "TuneupUpdate": TuneupUpdate,
     # chat events
     "TextDelta": TextDelta,
     "ToolCallEvent": ToolCallEvent,

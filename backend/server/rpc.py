@@ -27,6 +27,10 @@ nor smuggle a wrong one into the store. Parameters that are callbacks or
 cannot travel: jobs get server-side ones wired to the NDJSON stream and the
 control route, and ``watch_folders`` watches without reporting its sweeps.
 
+Tune-ups (``start_tuneup`` and following a job) have their own routes,
+``/backend/tuneup/...`` (``backend.server.rpc_tuneup``): a job outlives
+the HTTP stream that started it.
+
 Errors: ``AssistantError`` subclasses and ``ValueError`` become 4xx
 ``{"error": {"type", "title", "message"}}`` (``backend.wire_errors``).
 """
@@ -106,6 +110,11 @@ CALLS = frozenset(
         # evaluation
         "eval_runs",
         "eval_questions",
+        # tune-ups (start_tuneup streams: backend.server.rpc_tuneup)
+        "list_adapters",
+        "activate_adapter",
+        "deactivate_adapter",
+        "cancel_tuneup",
     }
 )
 STREAMS = frozenset({"send", "regenerate", "edit_and_resend"})

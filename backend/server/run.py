@@ -63,9 +63,11 @@ class Server:
         self.backend_kwargs = backend_kwargs or {}
         self.started = threading.Event()
         self._uvicorn: uvicorn.Server | None = None
+        self.backend: Backend | None = None
+        """The backend being served, once ``serve`` opened it (tests reach in)."""
 
     async def serve(self) -> None:
-        backend = await Backend.open(**self.backend_kwargs)
+        backend = self.backend = await Backend.open(**self.backend_kwargs)
         try:
             app = create_app(backend, self.token, self.allowed_origins, self.max_body)
             config = uvicorn.Config(

@@ -27,9 +27,10 @@ from backend.events import (
 )
 from backend.knowledge.indexer import IndexProgress
 from backend.locations import Locations
-from backend.remote import RemoteBackend, RemoteStream
+from backend.remote import RemoteBackend, RemoteStream, RemoteTuneupJob
 from backend.runtimes.fake import FakeRuntime
-from backend.server import rpc
+from backend.server import rpc, rpc_tuneup
+from backend.tuneup import TuneupJob
 from backend.wire import REGISTRY, WireError, decode, encode
 from backend.wire_errors import decode_error, encode_error
 
@@ -158,7 +159,9 @@ def test_errors_round_trip_as_their_class_and_unknown_ones_as_assistant_error() 
 
 
 def test_remote_methods_match_the_backends_signatures() -> None:
-    served = rpc.CALLS | rpc.STREAMS | set(rpc.JOBS)
+    served = rpc.CALLS | rpc.STREAMS | set(rpc.JOBS) | rpc_tuneup.STREAMS
+    tuneup = {"start_tuneup", "cancel_tuneup", "list_adapters", "activate_adapter"}
+    assert tuneup | {"deactivate_adapter"} <= served
     for name in sorted(served):
         mine = inspect.signature(getattr(RemoteBackend, name))
         theirs = inspect.signature(getattr(Backend, name))
@@ -169,6 +172,15 @@ def test_remote_methods_match_the_backends_signatures() -> None:
             inspect.iscoroutinefunction(getattr(Backend, name))
         ), name
     assert not any(n.startswith("_") or n in ("close", "start") for n in served)
+    # the tune-up job: a property on both, and the job types share their interface
+    assert isinstance(inspect.getattr_static(RemoteBackend, "tuneup"), property)
+    assert isinstance(inspect.getattr_static(Backend, "tuneup"), property)
+    for member in ("updates", "cancel", "running"):  # ``last``: tests/server/test_rpc_tuneup.py
+        assert hasattr(RemoteTuneupJob, member) and hasattr(TuneupJob, member), member
+    assert inspect.isasyncgenfunction(RemoteTuneupJob.updates)
+    assert inspect.isasyncgenfunction(TuneupJob.updates)
+    assert isinstance(inspect.getattr_static(RemoteTuneupJob, "running"), property)
+    assert isinstance(inspect.getattr_static(TuneupJob, "running"), property)
 
 
 @pytest.fixture
