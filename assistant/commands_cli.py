@@ -21,6 +21,7 @@ from backend.events import (
     TextDelta,
     Usage,
 )
+from backend.facade_models import model_origin
 
 
 def run_tui() -> int:
@@ -192,6 +193,7 @@ async def cmd_models(args: argparse.Namespace) -> int:
         models = await backend.list_models()
         default = backend.settings.default_model
         unavailable = backend.unavailable
+        down = [s for s in await backend.runtime_status() if s.unavailable]
     finally:
         await backend.close()
     if args.json:
@@ -206,10 +208,12 @@ async def cmd_models(args: argparse.Namespace) -> int:
                     "size_bytes": m.size_bytes,
                     "context_length": m.context_length,
                     "default": m.name == default,
+                    "origin": model_origin(m),
                 }
                 for m in models
             ],
             "unavailable_runtimes": [asdict(u) for u in unavailable],
+            "unavailable": [{"runtime": s.runtime, "reason": s.reason} for s in down],
         }
         print(json.dumps(out, indent=2))
         return 0
@@ -224,8 +228,10 @@ async def cmd_models(args: argparse.Namespace) -> int:
         for m in models
     ]
     print(_table(rows, ["model", "runtime", "source", "size", "path"]))
-    for u in unavailable:
-        print(f"runtime {u.name} unavailable: {u.reason}", file=sys.stderr)
+    if down:
+        print("\nunavailable:")
+    for status in down:  # plugins that failed to load, servers that are down
+        print(f"  {status.runtime}: {status.reason}")
     return 0
 
 

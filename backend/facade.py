@@ -28,6 +28,7 @@ from backend.facade_api import ApiMethods
 from backend.facade_conversations import ConversationMethods
 from backend.facade_eval import EvalMethods
 from backend.facade_kb import KnowledgeMethods
+from backend.facade_models import ModelStatusMethods
 from backend.facade_rag import RagMethods
 from backend.facade_tools import ToolMethods
 from backend.facade_tuneup import TuneupMethods
@@ -62,6 +63,7 @@ class Backend(
     ToolMethods,
     ApiMethods,
     TuneupMethods,
+    ModelStatusMethods,
 ):
     """The assistant's backend, embedded in the calling process.
 

@@ -129,3 +129,32 @@ def test_usage_error_exits_2() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["ask"])
     assert exc.value.code == 2
+
+
+def test_models_names_the_runtimes_that_are_down(home: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (home / "config.toml").write_text(
+        f'[ollama]\nhost = "http://127.0.0.1:{port}"\n\n'
+        f'[[openai_endpoints]]\nname = "lab"\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+    )
+    r = run(home, "models")
+    assert r.returncode == 0, r.stderr
+    table, _, down = r.stdout.partition("unavailable:")
+    assert "smollm2-135m-instruct" in table
+    lines = [line.strip() for line in down.strip().splitlines()]
+    assert len(lines) == 2
+    ollama = next(line for line in lines if line.startswith("ollama: "))
+    assert f"cannot reach the Ollama server at http://127.0.0.1:{port}" in ollama
+    assert any(line.startswith("openai: cannot reach endpoint 'lab'") for line in lines)
+
+    data = json.loads(run(home, "models", "--json").stdout)
+    assert {u["runtime"] for u in data["unavailable"]} == {"ollama", "openai"}
+    assert all(u["reason"] for u in data["unavailable"])
+    assert next(m for m in data["models"] if m["runtime"] == "llamacpp")["origin"] == "local"
+
+    (home / "config.toml").write_text("[ollama]\nenabled = false\n")  # switched off: not "down"
+    assert "unavailable" not in run(home, "models").stdout

@@ -37,6 +37,7 @@ from assistant.widgets.chat_view import ChatView
 from assistant.widgets.composer import Composer
 from assistant.widgets.sidebar import Sidebar
 from backend import AssistantError, Backend
+from backend.facade_models import model_origin
 from backend.store.records import Conversation
 
 if TYPE_CHECKING:
@@ -260,15 +261,16 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
         except AssistantError as err:
             self.report(err)
             return
+        # a RemoteBackend (``--connect``) has no runtime_status yet: no lines then
+        status = getattr(self.backend, "runtime_status", None)
+        statuses = await status() if status is not None else []
+        down = [f"{s.runtime}: {s.reason}" for s in statuses if s.unavailable]
         if not models:
-            self.notify("No model is available", severity="error")
+            self.notify("\n".join(["No model is available", *down]), severity="error")
             return
-        choices = [
-            (m.name, f"{m.name}  ({m.runtime}{', ' + m.source if m.source else ''})")
-            for m in models
-        ]
+        choices = [(m.name, f"{m.name}  ({m.runtime} · {model_origin(m)})") for m in models]
         name = await self.app.push_screen_wait(
-            PickerScreen("Model for this chat", choices, self.model_name)
+            PickerScreen("Model for this chat", choices, self.model_name, unavailable=tuple(down))
         )
         if not name:
             return

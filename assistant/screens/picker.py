@@ -14,7 +14,9 @@ from textual.widgets.option_list import Option
 
 
 class PickerScreen(ModalScreen[str | None]):
-    """``choices`` are (id, label) pairs; dismisses with the chosen id or None."""
+    """``choices`` are (id, label) pairs; dismisses with the chosen id or None.
+    ``unavailable`` lines follow the choices, disabled (say, runtimes that
+    are down, with the reason)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [("escape", "dismiss(None)", "Cancel")]
 
@@ -24,12 +26,14 @@ class PickerScreen(ModalScreen[str | None]):
         choices: list[tuple[str, str]],
         current: str | None = None,
         hint: str = "",
+        unavailable: tuple[str, ...] = (),
     ) -> None:
         super().__init__(classes="dialog-screen")
         self.title_text = title
         self.choices = choices
         self.current = current
         self.hint = hint
+        self.unavailable = unavailable
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -41,6 +45,7 @@ class PickerScreen(ModalScreen[str | None]):
                     Option(("● " if cid == self.current else "  ") + label, id=cid)
                     for cid, label in self.choices
                 ),
+                *(Option("  ✕ " + line, disabled=True) for line in self.unavailable),
                 id="choices",
             )
 

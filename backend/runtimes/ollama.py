@@ -15,6 +15,13 @@ Design choices, and why:
 * **Usage from the server.** ``prompt_eval_count`` / ``eval_count`` are the
   token counts; ``prompt_eval_duration`` / ``eval_duration`` (ns) give the
   prefill and decode speeds. TTFT and total time are measured here.
+* **Native tools** (``backend.runtimes.remote_tools``): ``native_tools`` is
+  true for every model -- Ollama knows which models take tools and answers
+  ``... does not support tools`` for the others, which becomes a clear
+  ``ErrorEvent``. ``request.tools`` is sent as ``tools=``; the calls in
+  ``message.tool_calls`` become ``ToolCallEvent``s. Ollama has no
+  ``tool_choice``, so ``required`` is best effort: the model may still
+  answer in text.
 * **Structured output** uses Ollama's ``format=<JSON schema>``, which
   constrains sampling, so ``supports_json_schema`` is true.
 """
@@ -29,10 +36,11 @@ from typing import Any
 
 from backend.config import OllamaSettings, Settings
 from backend.errors import ModelError
-from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
+from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent, Usage
 from backend.locations import Locations
 from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Runtime
 from backend.runtimes.remote_common import ModelCache, estimate_tokens
+from backend.runtimes.remote_tools import ollama_calls, tools_rejected
 
 RUNTIME_NAME = "ollama"
 
@@ -49,6 +57,8 @@ def describe_error(host: str, model: str, err: Exception) -> str:
     if isinstance(err, ollama.ResponseError):
         if err.status_code == 404:
             return f"{where} has no model {model!r}; pull it with `ollama pull {model}`"
+        if "does not support tools" in str(err.error):
+            return tools_rejected(where, model, err.error)
         return f"{where} answered HTTP {err.status_code}: {err.error}"
     return f"{where} failed: {type(err).__name__}: {err}"
 
@@ -103,6 +113,11 @@ class OllamaRuntime(Runtime):
         """Why the server offers no models right now (after ``list_models``)."""
         return self._cache.reason
 
+    def native_tools(self, model: ModelInfo) -> bool:
+        """Always true: the server knows whether the model takes tools, and
+        says so by refusing the request (a clear ``ErrorEvent``)."""
+        return True
+
     def context_window(self, model: ModelInfo) -> int:
         return self.config.num_ctx
 
@@ -138,15 +153,26 @@ class OllamaRuntime(Runtime):
             stream=True,
             options=options,
             format=json.loads(params.json_schema) if params.json_schema else None,
+            tools=request.tools or None,
         )
         first: float | None = None
         final: Any = None
         stop_reason = "stop"
+        calls: list[ToolCallEvent] = []
         for chunk in chunks:
             text = chunk.message.content if chunk.message else None
             if text:
                 first = first or time.perf_counter()
                 yield TextDelta(text)
+            if chunk.message and chunk.message.tool_calls:
+                first = first or time.perf_counter()
+                try:
+                    calls += ollama_calls(chunk.message.tool_calls, len(calls))
+                except ModelError as err:
+                    getattr(chunks, "close", lambda: None)()
+                    yield ErrorEvent(f"the Ollama server at {self.config.host}: {err}", err.title)
+                    yield Done("error")
+                    return
             if chunk.done:
                 final = chunk
                 stop_reason = "length" if chunk.done_reason == "length" else "stop"
@@ -157,6 +183,8 @@ class OllamaRuntime(Runtime):
         if close is not None:
             close()
         end = time.perf_counter()
+        if stop_reason != "cancelled":
+            yield from calls
         prompt = final.prompt_eval_count if final is not None else None
         produced = final.eval_count if final is not None else None
         yield Usage(
@@ -167,7 +195,7 @@ class OllamaRuntime(Runtime):
             prefill_tok_s=_rate(prompt, final.prompt_eval_duration if final else None),
             decode_tok_s=_rate(produced, final.eval_duration if final else None),
         )
-        yield Done(stop_reason)
+        yield Done("tool_calls" if calls and stop_reason != "cancelled" else stop_reason)
 
 
 def create_ollama_runtime(settings: Settings, locations: Locations) -> OllamaRuntime:

@@ -19,6 +19,11 @@ Design choices, and why:
   an estimate instead: prompt tokens from ``estimate_tokens`` and one
   completion token per streamed content chunk (those servers send one chunk
   per token). TTFT, total time and decode speed are measured here.
+* **Native tools** (``backend.runtimes.remote_tools``): ``native_tools`` is
+  true for every model -- the server decides whether the model takes tools,
+  and a refusal comes back as a clear ``ErrorEvent``. ``request.tools`` is
+  sent as ``tools=``; streamed call deltas are joined and parsed at the end
+  and become ``ToolCallEvent``s (then ``Done("tool_calls")``).
 * **Errors** become ``ErrorEvent``s with ``ModelError``'s title and a
   message naming the endpoint: unreachable, key rejected (401/403), unknown
   model (404), other HTTP errors with the server's own message.
@@ -35,10 +40,11 @@ from typing import Any
 
 from backend.config import OpenAIEndpoint, Settings
 from backend.errors import ModelError
-from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
+from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent, Usage
 from backend.locations import Locations
 from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Runtime
 from backend.runtimes.remote_common import ModelCache, estimate_tokens
+from backend.runtimes.remote_tools import StreamedCalls, openai_tool_choice, tools_rejected
 
 RUNTIME_NAME = "openai"
 KEY_ENV = "ASSISTANT_OPENAI_API_KEY"
@@ -56,7 +62,12 @@ def read_api_key(name: str | None, locations: Locations | None = None) -> str | 
     return get_secret(name, locations)
 
 
-def describe_error(endpoint: OpenAIEndpoint, model_id: str, err: Exception) -> str:
+def describe_error(
+    endpoint: OpenAIEndpoint, model_id: str, err: Exception, tools: bool = False
+) -> str:
+    """A user-facing message for a failed call; ``tools``: the request
+    offered tools, so a status error other than auth/404 is read as the
+    server refusing them."""
     import openai
 
     where = f"endpoint {endpoint.name!r} ({endpoint.base_url})"
@@ -71,6 +82,8 @@ def describe_error(endpoint: OpenAIEndpoint, model_id: str, err: Exception) -> s
     if isinstance(err, openai.NotFoundError):
         return f"{where} has no model {model_id!r} (404)"
     if isinstance(err, openai.APIStatusError):
+        if tools:
+            return tools_rejected(where, model_id, f"HTTP {err.status_code}: {err.message}")
         return f"{where} answered HTTP {err.status_code}: {err.message}"
     return f"{where} failed: {type(err).__name__}: {err}"
 
@@ -134,6 +147,11 @@ class OpenAICompatRuntime(Runtime):
                 return e, model_id
         raise ModelError(f"model {model.name!r} belongs to no configured OpenAI endpoint")
 
+    def native_tools(self, model: ModelInfo) -> bool:
+        """Always true: the server knows whether the model takes tools, and
+        says so by refusing the request (a clear ``ErrorEvent``)."""
+        return True
+
     def context_window(self, model: ModelInfo) -> int:
         return model.context_length or self._split(model)[0].context_length
 
@@ -165,7 +183,8 @@ class OpenAICompatRuntime(Runtime):
         try:
             yield from self._generate(endpoint, model_id, request, cancel, start)
         except Exception as err:
-            yield ErrorEvent(describe_error(endpoint, model_id, err), title=ModelError.title)
+            message = describe_error(endpoint, model_id, err, tools=bool(request.tools))
+            yield ErrorEvent(message, title=ModelError.title)
             yield Done("error")
 
     def _generate(
@@ -193,6 +212,9 @@ class OpenAICompatRuntime(Runtime):
         response_format = self._response_format(endpoint, params.json_schema)
         if response_format is not None:
             kwargs["response_format"] = response_format
+        if request.tools:
+            kwargs["tools"] = request.tools
+            kwargs["tool_choice"] = openai_tool_choice(request.tools, request.tool_choice)
         client = self._client(endpoint, endpoint.timeout_s)
         chunks = client.chat.completions.create(**kwargs)
         first: float | None = None
@@ -200,6 +222,7 @@ class OpenAICompatRuntime(Runtime):
         pieces = 0
         reported: Any = None
         stop_reason = "stop"
+        calls = StreamedCalls()
         try:
             for chunk in chunks:
                 if chunk.usage is not None:
@@ -211,6 +234,11 @@ class OpenAICompatRuntime(Runtime):
                         first = first or last
                         pieces += 1
                         yield TextDelta(text)
+                    if choice.delta and choice.delta.tool_calls:
+                        last = time.perf_counter()
+                        first = first or last
+                        pieces += 1
+                        calls.add(choice.delta.tool_calls)
                     if choice.finish_reason:
                         stop_reason = "length" if choice.finish_reason == "length" else "stop"
                 if cancel.is_set():
@@ -219,6 +247,15 @@ class OpenAICompatRuntime(Runtime):
         finally:
             chunks.close()
         end = time.perf_counter()
+        events: list[ToolCallEvent] = []
+        if calls and stop_reason != "cancelled":
+            try:
+                events = calls.events()
+            except ModelError as err:
+                yield ErrorEvent(f"endpoint {endpoint.name!r}: {err}", title=err.title)
+                yield Done("error")
+                return
+        yield from events
         if reported is not None:
             prompt, produced = int(reported.prompt_tokens), int(reported.completion_tokens)
         else:
@@ -231,7 +268,7 @@ class OpenAICompatRuntime(Runtime):
             total_ms=(end - start) * 1000,
             decode_tok_s=(produced - 1) / decode_s if produced > 1 and decode_s > 0 else None,
         )
-        yield Done(stop_reason)
+        yield Done("tool_calls" if events else stop_reason)
 
 
 def create_openai_runtime(settings: Settings, locations: Locations) -> OpenAICompatRuntime:

@@ -3,7 +3,19 @@ uses (``GET /api/tags``, ``POST /api/chat`` as an NDJSON stream), backed by a
 real model: ``llama_cpp.Llama`` with the bundled SmolLM2. There is no Ollama
 on the test machine; this lets the runtime's real HTTP path run against a
 real model. Every ``/api/chat`` body is kept in ``requests`` so tests can
-assert what was sent (``options.num_ctx``)."""
+assert what was sent (``options.num_ctx``).
+
+Tools: a request with ``tools`` is answered the way Ollama answers for a
+tools-trained model, but by our own means, since SmolLM2's template takes no
+tools: the tools are listed in a ChatML system turn (``tools_prompt``) and
+the reply is constrained by a llama.cpp grammar (``LlamaGrammar.from_json_schema``)
+to one call ``{"name": <an offered tool>, "arguments": <its schema>}``,
+which comes back as ``message.tool_calls`` with dict arguments (a reply
+that does not parse -- cut off by ``num_predict`` -- comes back as text, as
+Ollama does). So this server always calls a tool when offered one; whether
+to call at all is not modelled. Models named in ``no_tools`` answer a
+request with tools the way Ollama does for models whose template has none:
+HTTP 400 ``"<model> does not support tools"``."""
 
 from __future__ import annotations
 
@@ -17,12 +29,44 @@ from typing import Any
 MODEL_NAME = "smollm2:135m"
 
 
+def tools_prompt(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> str:
+    """ChatML with the tools listed in the system turn (SmolLM2's own framing)."""
+    listed = "\n".join(json.dumps(t["function"]) for t in tools)
+    system = next((m["content"] for m in messages if m["role"] == "system"), "")
+    system += (
+        "\n\nYou can call these tools. To call one, reply with one JSON object "
+        f'{{"name": <tool name>, "arguments": {{...}}}}.\nTools:\n{listed}'
+    )
+    turns = [{"role": "system", "content": system.strip()}]
+    turns += [m for m in messages if m["role"] != "system"]
+    body = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in turns)
+    return body + "<|im_start|>assistant\n"
+
+
+def call_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """One call of one of ``tools``: its name a constant, its arguments its schema."""
+    options = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": t["function"]["name"]},
+                "arguments": t["function"].get("parameters") or {"type": "object"},
+            },
+            "required": ["name", "arguments"],
+        }
+        for t in tools
+    ]
+    return options[0] if len(options) == 1 else {"anyOf": options}
+
+
 class OllamaProtocolServer:
-    def __init__(self, model_path: Path) -> None:
+    def __init__(self, model_path: Path, no_tools: tuple[str, ...] = ()) -> None:
         from llama_cpp import Llama
 
         self.llm = Llama(model_path=str(model_path), n_ctx=2048, n_threads=1, verbose=False)
         self.requests: list[dict[str, Any]] = []
+        self.models = (MODEL_NAME, *no_tools)
+        self.no_tools = set(no_tools)
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -37,7 +81,42 @@ class OllamaProtocolServer:
         self.httpd.server_close()
         self.llm.close()
 
+    def _tool_chat(self, body: dict[str, Any], write: Any) -> None:
+        from llama_cpp import LlamaGrammar
+
+        options = body.get("options") or {}
+        prompt = tools_prompt(body["messages"], body["tools"])
+        grammar = LlamaGrammar.from_json_schema(json.dumps(call_schema(body["tools"])))
+        start = time.perf_counter_ns()
+        with self._lock:
+            out = self.llm.create_completion(
+                prompt,
+                max_tokens=options.get("num_predict", 128),
+                temperature=options.get("temperature", 0.0),
+                grammar=grammar,
+            )
+            prompt_tokens = len(self.llm.tokenize(prompt.encode(), special=True))
+        end = time.perf_counter_ns()
+        text = out["choices"][0]["text"]  # type: ignore[index]
+        produced = out["usage"]["completion_tokens"]  # type: ignore[index]
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        try:
+            call = json.loads(text)
+            message = {"role": "assistant", "content": "", "tool_calls": [
+                {"function": {"name": call["name"], "arguments": call["arguments"]}}]}  # fmt: skip
+        except (json.JSONDecodeError, KeyError, TypeError):
+            pass
+        write({"model": body["model"], "message": message, "done": False})
+        write({
+            "model": body["model"], "message": {"role": "assistant", "content": ""},
+            "done": True, "done_reason": "stop", "prompt_eval_count": prompt_tokens,
+            "prompt_eval_duration": max(end - start, 1), "eval_count": produced,
+            "eval_duration": max(end - start, 1),
+        })  # fmt: skip
+
     def _chat(self, body: dict[str, Any], write: Any) -> None:
+        if body.get("tools"):
+            return self._tool_chat(body, write)
         options = body.get("options") or {}
         kwargs: dict[str, Any] = {
             "messages": body["messages"],
@@ -86,17 +165,21 @@ class OllamaProtocolServer:
                 if self.path != "/api/tags":
                     return self._json(404, {"error": "not found"})
                 details = {"parameter_size": "135M", "quantization_level": "Q4_1"}
-                model = {"name": MODEL_NAME, "model": MODEL_NAME, "size": 1, "digest": "x",
-                         "modified_at": "2026-01-01T00:00:00Z", "details": details}  # fmt: skip
-                self._json(200, {"models": [model]})
+                models = [{"name": name, "model": name, "size": 1, "digest": "x",
+                           "modified_at": "2026-01-01T00:00:00Z", "details": details}
+                          for name in server.models]  # fmt: skip
+                self._json(200, {"models": models})
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if self.path != "/api/chat":
                     return self._json(404, {"error": "not found"})
                 server.requests.append(body)
-                if body.get("model") != MODEL_NAME:
+                if body.get("model") not in server.models:
                     return self._json(404, {"error": f"model '{body.get('model')}' not found"})
+                if body.get("tools") and body["model"] in server.no_tools:
+                    error = f"registry.ollama.ai/library/{body['model']} does not support tools"
+                    return self._json(400, {"error": error})
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-ndjson")
                 self.end_headers()
