@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from backend.events import SourceRef, ToolCallFinished
+from backend.facade_models import RuntimeStatus
 from backend.knowledge.indexer import IndexSummary
 from backend.knowledge.records import Document, Folder
 from backend.knowledge.records import SearchHit as DocumentHit
@@ -111,6 +112,9 @@ class RemoteMethods:
     # models ------------------------------------------------------------------
     async def list_models(self) -> list[ModelInfo]:
         return await self._call("list_models")
+
+    async def runtime_status(self) -> list[RuntimeStatus]:
+        return await self._call("runtime_status")
 
     async def default_model(self) -> ModelInfo:
         return await self._call("default_model")

@@ -48,6 +48,7 @@ from backend.events import (
     ToolCallProposed,
     Usage,
 )
+from backend.facade_models import RuntimeStatus
 from backend.knowledge.indexer import IndexProgress, IndexSummary
 from backend.knowledge.records import Document, Folder
 from backend.knowledge.records import SearchHit as DocumentHit
@@ -92,6 +93,7 @@ REGISTRY: dict[str, type] = {
     "EvalRun": EvalRun,
     "EvalQuestion": EvalQuestion,
     "EvalProgress": EvalProgress,
+    "RuntimeStatus": RuntimeStatus,
     # tune-ups
     "Adapter": Adapter,
     "TuneupUpdate": TuneupUpdate,

@@ -261,9 +261,7 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
         except AssistantError as err:
             self.report(err)
             return
-        # a RemoteBackend (``--connect``) has no runtime_status yet: no lines then
-        status = getattr(self.backend, "runtime_status", None)
-        statuses = await status() if status is not None else []
+        statuses = await self.backend.runtime_status()
         down = [f"{s.runtime}: {s.reason}" for s in statuses if s.unavailable]
         if not models:
             self.notify("\n".join(["No model is available", *down]), severity="error")

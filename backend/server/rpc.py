@@ -88,6 +88,7 @@ CALLS = frozenset(
         "request",
         # models and chat control
         "list_models",
+        "runtime_status",
         "default_model",
         "cancel",
         # documents
