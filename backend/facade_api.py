@@ -11,6 +11,14 @@ With ``documents=True`` the last user turn is answered from the indexed
 folders exactly as chat does it (``backend.chat.grounding``): sources go
 with the current user turn, citations are parsed from the reply and
 reported in a ``CitationsParsed`` event (``message_id`` 0: nothing stored).
+
+With ``tools`` (the client's own, ``backend.chat.api_tools``) the model
+first decides whether to call one; a call ends the reply as a
+``ToolCallProposed`` event and ``Done("tool_calls")`` -- the client runs
+it, nothing is executed here. The messages are trimmed to the context
+window like a chat turn's (``backend.chat.api_prompt``); a request whose
+system and last message alone do not fit raises ``ContextOverflowError``
+before anything streams.
 """
 
 from __future__ import annotations
@@ -18,14 +26,26 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
+from backend.chat.api_prompt import check_fits, fit_messages
+from backend.chat.api_tools import ApiTools, ToolsUnsupportedError, can_call_tools, decide_api
 from backend.chat.grounding import Grounded, RagTurn, ground
+from backend.chat.history import surely_fits
 from backend.chat.stream import ChatStream
 from backend.chat.turn import TurnPlan
-from backend.events import ChatEvent, CitationsParsed, Done, ErrorEvent, TextDelta, Usage
+from backend.events import (
+    ChatEvent,
+    CitationsParsed,
+    Done,
+    ErrorEvent,
+    TextDelta,
+    ToolCallProposed,
+    Usage,
+)
 from backend.rag.citations import mark_cited, parse_citations
 from backend.rag.pipeline import RagPipeline
 from backend.runtimes.base import (
@@ -37,6 +57,7 @@ from backend.runtimes.base import (
 )
 from backend.store.requests import RequestLog
 from backend.store.sources import SourceStore
+from backend.tools.calling import Decision, ToolRouter
 
 T = TypeVar("T")
 
@@ -56,6 +77,9 @@ class ApiMethods:
     def _resolve_model(self, name: str | None) -> tuple[Runtime, ModelInfo]:
         raise NotImplementedError
 
+    def _router(self) -> ToolRouter:
+        raise NotImplementedError
+
     async def complete_messages(
         self,
         messages: list[ChatMessage],
@@ -64,32 +88,73 @@ class ApiMethods:
         params: GenerationParams | None = None,
         documents: bool = False,
         folder_ids: list[int] | None = None,
+        tools: ApiTools | None = None,
     ) -> ChatStream:
-        """Stream a reply to ``messages`` without storing a conversation.
+        """Stream a reply to ``messages`` without storing a conversation;
+        with ``tools``, possibly a call to one of them instead.
 
         Raises:
             ModelError: ``model`` is not available.
             ValueError: no messages, or the last one is empty.
+            ToolsUnsupportedError: a call is required but the model cannot
+                call tools.
+            ContextOverflowError: the system and last message alone do not
+                fit the context window.
         """
         if not messages or not any(m.content.strip() for m in messages):
             raise ValueError("messages must contain at least one non-empty message")
         runtime, info = await self._run(self._resolve_model, model)
+        params = params or GenerationParams()
+        if tools is not None and not can_call_tools(runtime, info):
+            if tools.required:
+                raise ToolsUnsupportedError(
+                    f"model {info.name!r} cannot call tools (its runtime can neither "
+                    "constrain output to a schema nor take tools natively)"
+                )
+            tools = None  # "auto": the model answers in text, as chat does
+
+        def fits() -> None:
+            if surely_fits(messages, runtime.context_window(info) - params.max_tokens):
+                return
+            with self._generation_lock:  # counting may load the model
+                check_fits(runtime, info, messages, params.max_tokens)
+
+        await self._run(fits)
         plan = TurnPlan(
             conversation_id=0,
             parent_id=0,
             user_message_id=None,
             runtime=runtime,
             model=info,
-            params=params or GenerationParams(),
+            params=params,
             system_prompt="",
             rag=RagTurn(self.pipeline, self.source_store, folder_ids) if documents else None,
         )
-        return ChatStream(0, partial(self._complete_sync, plan, list(messages)))
+        return ChatStream(0, partial(self._complete_sync, plan, list(messages), tools))
+
+    def _api_decision(
+        self, plan: TurnPlan, tools: ApiTools, emit: Callable[[ChatEvent], None], cancel: Any
+    ) -> tuple[Decision, float]:
+        """The decision, and a ``ToolCallProposed`` + ``Done`` when it is a
+        call (the reply then ends there)."""
+        started = time.perf_counter()
+        router = self._router() if len(tools.tools) > 1 or not tools.required else None
+        decision = decide_api(plan.runtime, plan.model, tools, router, cancel)
+        ms = (time.perf_counter() - started) * 1000
+        if decision.call is not None:
+            self._record_call(plan, decision, ms)  # logged before the client hears of it
+            call_id = f"call_{uuid.uuid4().hex[:24]}"
+            emit(ToolCallProposed(call_id, 1, decision.call.name, decision.call.arguments))
+            usage = decision.usage or Usage(0, 0, ms, ms)
+            emit(usage)
+            emit(Done("tool_calls"))
+        return decision, ms
 
     def _complete_sync(
         self,
         plan: TurnPlan,
         messages: list[ChatMessage],
+        tools: ApiTools | None,
         emit: Callable[[ChatEvent], None],
         cancel: threading.Event,
     ) -> None:
@@ -97,9 +162,15 @@ class ApiMethods:
         usage: Usage | None = None
         stop, error = "error", None
         grounded = Grounded()
+        decision: tuple[Decision, float] | None = None
+        dropped = 0
         started = time.perf_counter()
         with self._generation_lock:
             try:
+                if tools is not None:
+                    decision = self._api_decision(plan, tools, emit, cancel)
+                    if decision[0].call is not None:
+                        return
                 prompt = messages
                 if plan.rag is not None:
                     window = plan.runtime.context_window(plan.model)
@@ -118,6 +189,8 @@ class ApiMethods:
                     if grounded.user_text is not None:
                         history = [*history[:-1], ChatMessage("user", grounded.user_text)]
                     prompt = ([ChatMessage("system", system)] if system else []) + history
+                fitted = fit_messages(plan.runtime, plan.model, prompt, plan.params.max_tokens)
+                prompt, dropped = fitted.messages, fitted.dropped
                 request = GenerationRequest(plan.model, prompt, plan.params)
                 for event in plan.runtime.stream(request, cancel):
                     if isinstance(event, Usage):
@@ -146,8 +219,10 @@ class ApiMethods:
             usage=usage,
             stop_reason="error" if error else stop,
             error=error,
-            detail=json.dumps({"api": True}),
+            detail=json.dumps({"api": True, **({"trimmed": dropped} if dropped else {})}),
         )
+        if decision is not None:
+            self._record_decision(plan, *decision, parent=request_id)
         for st in grounded.stages:
             self.requests.record(
                 runtime=plan.runtime.name if st.usage is not None else "rag",
@@ -160,6 +235,42 @@ class ApiMethods:
                 parent_request_id=request_id,
                 detail=json.dumps(dict(st.detail), default=str),
             )
+
+    def _record_call(self, plan: TurnPlan, decision: Decision, ms: float) -> None:
+        """The reply was a call: its decision is the request's model call."""
+        call = decision.call
+        assert call is not None
+        self.requests.record(
+            runtime=plan.runtime.name,
+            model=plan.model.name,
+            usage=decision.usage or Usage(0, 0, ms, ms),
+            total_ms=ms,
+            stop_reason="tool_calls",
+            detail=json.dumps(
+                {
+                    "api": True,
+                    "tool_call": {"name": call.name, "arguments": call.arguments},
+                    "offered": decision.offered,
+                    "reply": decision.raw[:500],
+                },
+                ensure_ascii=False,
+            ),
+        )
+
+    def _record_decision(
+        self, plan: TurnPlan, decision: Decision, ms: float, *, parent: int
+    ) -> None:
+        """A decision for no call, under the reply's row (as the tool loop logs)."""
+        self.requests.record(
+            runtime=plan.runtime.name,
+            model=plan.model.name,
+            usage=decision.usage,
+            total_ms=ms,
+            stop_reason="stop",
+            stage="tool_decision",
+            parent_request_id=parent,
+            detail=json.dumps({"offered": decision.offered, "reply": decision.raw[:500]}),
+        )
 
     async def embed_texts(self, texts: list[str]) -> tuple[str, list[list[float]], int]:
         """Embed ``texts`` with the knowledge base's embedder: (model name,

@@ -2,8 +2,11 @@
 then a summary (usage, stop reason, citations, error).
 
 Nothing is stored as a conversation (see ``backend.facade_api``). An
-unknown model is a 404, bad input a 422, a model failing mid-answer is
-reported in the summary (the HTTP status was already sent when streaming).
+unknown model is a 404, bad input a 422, a prompt that cannot fit the
+context window or a required tool call the model cannot make a 400, a
+model failing mid-answer is reported in the summary (the HTTP status was
+already sent when streaming). A reply that is a call to one of the
+client's tools ends with ``Summary.tool_calls`` set and no text.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend import Backend
-from backend.errors import ModelError
+from backend.chat.api_tools import ToolsUnsupportedError
+from backend.errors import ContextOverflowError, ModelError
 from backend.events import (
     CitationsParsed,
     Done,
@@ -21,6 +25,7 @@ from backend.events import (
     SourceRef,
     SourcesRetrieved,
     TextDelta,
+    ToolCallProposed,
     Usage,
 )
 from backend.server.errors import ApiError
@@ -34,9 +39,13 @@ class Summary:
     error: str | None = None
     sources: list[SourceRef] = field(default_factory=list)
     cited: tuple[int, ...] = ()
+    tool_calls: list[ToolCallProposed] = field(default_factory=list)
 
     @property
     def finish_reason(self) -> str:
+        """OpenAI's: ``tool_calls``, ``length`` or ``stop``."""
+        if self.tool_calls:
+            return "tool_calls"
         return "length" if self.stop == "length" else "stop"
 
     def citations(self) -> list[dict[str, Any]]:
@@ -62,10 +71,18 @@ async def start(backend: Backend, call: ChatCall) -> Any:
     """The facade's stream, or an ApiError before anything is sent."""
     try:
         return await backend.complete_messages(
-            call.messages, model=call.model, params=call.params, documents=call.documents
+            call.messages,
+            model=call.model,
+            params=call.params,
+            documents=call.documents,
+            tools=call.tools,
         )
+    except ContextOverflowError as err:
+        raise ApiError(400, str(err)) from None
     except ModelError as err:
         raise ApiError(404, str(err), "model_not_found") from None
+    except ToolsUnsupportedError as err:
+        raise ApiError(400, str(err)) from None
     except ValueError as err:
         raise ApiError(422, str(err)) from None
 
@@ -86,6 +103,8 @@ async def pieces(stream: Any, summary: Summary) -> AsyncIterator[str]:
             summary.sources = list(event.sources)
         elif isinstance(event, CitationsParsed):
             summary.cited = event.cited
+        elif isinstance(event, ToolCallProposed):
+            summary.tool_calls.append(event)
 
 
 async def complete(backend: Backend, call: ChatCall) -> tuple[str, Summary]:

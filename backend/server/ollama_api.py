@@ -4,6 +4,11 @@ default, one object with ``"stream": false``), ``/api/embed``,
 ``/api/version``. Errors are Ollama's ``{"error": "..."}``.
 ``"documents": true`` or a ``+docs`` model name answers from the indexed
 folders; the final object then carries ``"citations"``.
+
+``tools`` on ``/api/chat`` work as the ``ollama`` client expects: a call
+comes back as ``message.tool_calls`` (``[{"function": {"name",
+"arguments": {...}}}]``, arguments an object), the client runs it and sends
+a ``tool`` message; the next request answers from it. Nothing is run here.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from starlette.routing import Route
 from backend import Backend
 from backend.runtimes.base import ChatMessage, GenerationParams
 from backend.server import completion
+from backend.server.client_tools import api_tools
 from backend.server.errors import ApiError
-from backend.server.parsing import ChatCall, field, messages, model_name, params, read_json, texts
+from backend.server.messages import read_messages
+from backend.server.parsing import ChatCall, field, model_name, params, read_json, texts
 
 VERSION = "0.6.0"
 
@@ -36,7 +43,8 @@ def _now() -> str:
 
 def _final(summary: completion.Summary) -> dict[str, Any]:
     u = summary.usage
-    out: dict[str, Any] = {"done": True, "done_reason": summary.finish_reason}
+    reason = "length" if summary.stop == "length" else "stop"  # Ollama's, also for calls
+    out: dict[str, Any] = {"done": True, "done_reason": reason}
     if u is not None:
         out |= {
             "total_duration": int(u.total_ms * 1e6),
@@ -73,8 +81,10 @@ async def _call(request: Request, chat: bool) -> tuple[ChatCall, str]:
     backend = _backend(request)
     body = await read_json(request)
     model, docs = model_name(body)
+    tools = None
     if chat:
-        msgs = messages(body)
+        read = read_messages(body)
+        msgs, tools = read.prompt, api_tools(body, read)
     else:
         prompt = field(body, "prompt", str, "")
         system = field(body, "system", str, "")
@@ -88,6 +98,7 @@ async def _call(request: Request, chat: bool) -> tuple[ChatCall, str]:
         messages=msgs,
         params=params(body, GenerationParams(g.max_tokens, g.temperature, g.top_p, g.seed)),
         stream=bool(field(body, "stream", bool, True)),
+        tools=tools,
     )
     name = field(body, "model", str) or (await backend.default_model()).name
     return call, name
@@ -97,15 +108,21 @@ async def _answer(request: Request, chat: bool) -> Response:
     call, name = await _call(request, chat)
     backend = _backend(request)
 
-    def piece(text: str) -> dict[str, Any]:
+    def piece(text: str, summary: completion.Summary | None = None) -> dict[str, Any]:
         base = {"model": name, "created_at": _now()}
         if chat:
-            return base | {"message": {"role": "assistant", "content": text}}
+            message: dict[str, Any] = {"role": "assistant", "content": text}
+            if summary is not None and summary.tool_calls:
+                message["tool_calls"] = [
+                    {"function": {"name": c.name, "arguments": c.arguments}}
+                    for c in summary.tool_calls
+                ]
+            return base | {"message": message}
         return base | {"response": text}
 
     if not call.stream:
         text, summary = await completion.complete(backend, call)
-        return JSONResponse(piece(text) | _final(summary))
+        return JSONResponse(piece(text, summary) | _final(summary))
     stream = await completion.start(backend, call)
 
     async def lines() -> AsyncIterator[str]:
@@ -115,6 +132,8 @@ async def _answer(request: Request, chat: bool) -> Response:
         if summary.error is not None:
             yield json.dumps({"error": f"the model failed: {summary.error}"}) + "\n"
             return
+        if summary.tool_calls:
+            yield json.dumps(piece("", summary) | {"done": False}) + "\n"
         yield json.dumps(piece("") | _final(summary)) + "\n"
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")

@@ -7,11 +7,12 @@ ending ``+docs``) answers from the indexed folders, and the response (last
 chunk when streaming) carries ``"citations"``: the sources given to the
 model, each marked ``cited`` when the answer cites ``[Sn]``.
 
-``tools`` in a request are accepted and validated as a list but not
-offered to the model: the reply is the model's plain answer, never
-``tool_calls`` (the bundled model's grammar-constrained tool decision runs
-the assistant's own tools; mapping it to client-defined functions is not
-done yet).
+``tools`` work as OpenAI clients expect: the model may answer with a call
+(``message.tool_calls``, ``content`` null, ``finish_reason:
+"tool_calls"``; streaming: one chunk with the ``tool_calls`` delta, then
+the finish chunk), which the client runs and answers with a ``tool``
+message; the next request answers from that result in text. Nothing is
+ever run here (``backend.server.client_tools``, ``backend.chat.api_tools``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from starlette.routing import Route
 from backend import Backend
 from backend.runtimes.base import GenerationParams
 from backend.server import completion
+from backend.server.client_tools import api_tools
 from backend.server.errors import ApiError
-from backend.server.parsing import ChatCall, field, messages, model_name, params, read_json, texts
+from backend.server.messages import read_messages
+from backend.server.parsing import ChatCall, field, model_name, params, read_json, texts
 
 
 def _backend(request: Request) -> Backend:
@@ -50,6 +53,24 @@ def _usage(summary: completion.Summary) -> dict[str, int]:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
+def _tool_calls(summary: completion.Summary, indexed: bool = False) -> list[dict[str, Any]]:
+    return [
+        {
+            **({"index": i} if indexed else {}),
+            "id": c.call_id,
+            "type": "function",
+            "function": {"name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)},
+        }
+        for i, c in enumerate(summary.tool_calls)
+    ]
+
+
+def _message(text: str, summary: completion.Summary) -> dict[str, Any]:
+    if summary.tool_calls:
+        return {"role": "assistant", "content": None, "tool_calls": _tool_calls(summary)}
+    return {"role": "assistant", "content": text}
+
+
 async def list_models(request: Request) -> Response:
     models = await _backend(request).list_models()
     data = [{"id": m.name, "object": "model", "created": 0, "owned_by": m.runtime} for m in models]
@@ -60,13 +81,14 @@ async def chat_completions(request: Request) -> Response:
     backend = _backend(request)
     body = await read_json(request)
     model, docs = model_name(body)
-    field(body, "tools", list)
+    msgs = read_messages(body)
     call = ChatCall(
         model=model,
         documents=docs,
-        messages=messages(body),
+        messages=msgs.prompt,
         params=params(body, _defaults(backend)),
         stream=bool(field(body, "stream", bool, False)),
+        tools=api_tools(body, msgs),
     )
     cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
@@ -82,7 +104,7 @@ async def chat_completions(request: Request) -> Response:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": text},
+                        "message": _message(text, summary),
                         "finish_reason": summary.finish_reason,
                     }
                 ],
@@ -106,9 +128,14 @@ async def chat_completions(request: Request) -> Response:
 
     async def events() -> AsyncIterator[str]:
         summary = completion.Summary()
-        yield chunk({"role": "assistant", "content": ""})
+        role: dict[str, Any] = {"role": "assistant"}
         async for piece in completion.pieces(stream, summary):
-            yield chunk({"content": piece})
+            yield chunk(role | {"content": piece})
+            role = {}
+        if summary.tool_calls:
+            yield chunk(role | {"content": None, "tool_calls": _tool_calls(summary, True)})
+        elif role:
+            yield chunk(role | {"content": ""})
         if summary.error is not None:
             err = {"message": f"the model failed: {summary.error}", "type": "model_error"}
             yield f"data: {json.dumps({'error': err})}\n\n"

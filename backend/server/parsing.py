@@ -14,11 +14,11 @@ from typing import Any
 
 from starlette.requests import Request
 
+from backend.chat.api_tools import ApiTools
 from backend.runtimes.base import ChatMessage, GenerationParams
 from backend.server.errors import ApiError
 
 DOCS_SUFFIX = "+docs"
-ROLES = ("system", "user", "assistant", "tool", "developer")
 MAX_TOKENS_CAP = 8192
 
 
@@ -52,42 +52,6 @@ def model_name(body: dict[str, Any]) -> tuple[str | None, bool]:
     if name and name.endswith(DOCS_SUFFIX):
         name, docs = name[: -len(DOCS_SUFFIX)], True
     return (name or None), docs
-
-
-def _content(value: Any, where: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):  # OpenAI content parts
-        texts = []
-        for part in value:
-            if not isinstance(part, dict) or not isinstance(part.get("text", ""), str):
-                raise ApiError(422, f"{where}: content parts must be objects with 'text'")
-            if part.get("type", "text") == "text":
-                texts.append(part.get("text", ""))
-        return "".join(texts)
-    raise ApiError(422, f"{where}: 'content' must be a string or a list of parts")
-
-
-def messages(body: dict[str, Any]) -> list[ChatMessage]:
-    raw = body.get("messages")
-    if not isinstance(raw, list) or not raw:
-        raise ApiError(422, "'messages' must be a non-empty list")
-    out = []
-    for i, m in enumerate(raw):
-        where = f"messages[{i}]"
-        if not isinstance(m, dict) or m.get("role") not in ROLES:
-            raise ApiError(422, f"{where} must be an object with a role in {', '.join(ROLES)}")
-        role, text = m["role"], _content(m.get("content"), where)
-        if role == "developer":
-            role = "system"
-        if role == "tool":  # local chat templates have no tool role: show it as data
-            role, text = "user", f"Tool result:\n{text}"
-        out.append(ChatMessage(role, text))
-    if not any(m.content.strip() for m in out):
-        raise ApiError(422, "'messages' has no text")
-    return out
 
 
 def _number(body: dict[str, Any], name: str, lo: float, hi: float) -> float | None:
@@ -140,3 +104,5 @@ class ChatCall:
     messages: list[ChatMessage]
     params: GenerationParams
     stream: bool
+    tools: ApiTools | None = None
+    """The client's tools when the model may call one (``client_tools``)."""
