@@ -13,6 +13,7 @@ trainer). It reports on stdout, one JSON object per line::
     {"event": "cancelled"}
 
 Cancelling sends SIGTERM (the job removes its half-written run directory);
+if this process dies, the job's stdin closes and it cancels itself;
 the child's stderr goes to ``logs/tuneup-<time>.log``. A job that dies
 without a final event (killed, out of memory) ends as an ``error`` naming
 its exit code and the log file. One tune-up runs at a time.
@@ -112,7 +113,9 @@ class TuneupJob:
         self._log = log_path.open("ab")
         self._proc = subprocess.Popen(
             command,
-            stdin=subprocess.DEVNULL,
+            # a pipe we never write to: if this process dies, the job sees
+            # end-of-file and cancels itself instead of training for nobody
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
             start_new_session=True,  # Ctrl-C in the terminal is the TUI's, not the job's
