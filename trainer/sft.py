@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,9 @@ class Progress:
 class SFTResult:
     run_dir: Path
     record: dict[str, Any] = field(default_factory=dict)
+    model: Any = field(default=None, repr=False)
+    """The trained peft model, still in memory (for evaluation), or None."""
+    tokenizer: Any = field(default=None, repr=False)
 
 
 def _lr_at(step: int, cfg: SFTConfig) -> float:
@@ -185,10 +189,13 @@ def train_sft(
         metrics["train_loss_last"] = losses[-1] if losses else None
         metrics["losses"] = losses
 
+        model.eval()
         model.save_pretrained(str(run_dir))
         timings["total_s"] = time.perf_counter() - t0
         record = {
             "kind": "sft",
+            "method": "sft",
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "model": model_name,
             "base_gguf": str(base_gguf),
             "base_size": base_gguf.stat().st_size,
@@ -202,4 +209,10 @@ def train_sft(
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    return SFTResult(run_dir, record)
+    return SFTResult(run_dir, record, model, tokenizer)
+
+
+def default_steps(examples: int, batch_size: int = SFTConfig.batch_size) -> int:
+    """About three passes over the examples, within 20..60 steps (the e2e
+    scenario learns a style in 20; 60 keeps a laptop run near 5 minutes)."""
+    return max(20, min(60, math.ceil(3 * examples / batch_size)))

@@ -18,20 +18,26 @@ class Exchange:
     rating: int = 0
     regenerate_rating: int | None = None
     """Regenerate the reply and rate the new sibling this (the first keeps ``rating``)."""
+    regenerated: str | None = None
+    """What the regeneration says (default: the answer with " (again)")."""
 
 
 class ScriptedAnswers:
     """A FakeRuntime responder: the scripted answer for the last question;
-    a regeneration gets the answer with " (again)" appended."""
+    a regeneration gets ``again[question]`` if set, else the answer with
+    " (again)" appended."""
 
     def __init__(self) -> None:
         self.answers: dict[str, str] = {}
+        self.again: dict[str, str] = {}
         self.asked: dict[str, int] = {}
 
     def __call__(self, messages: list[ChatMessage]) -> str:
         q = next(m.content for m in reversed(messages) if m.role == "user")
         n = self.asked.get(q, 0)
         self.asked[q] = n + 1
+        if n and q in self.again:
+            return self.again[q]
         return self.answers[q] + (" (again)" * n)
 
 
@@ -41,6 +47,8 @@ async def add_chat(backend: Backend, script: ScriptedAnswers, chat: list[Exchang
     for ex in chat:
         script.answers[ex.question] = ex.answer
         script.asked[ex.question] = 0
+        if ex.regenerated is not None:
+            script.again[ex.question] = ex.regenerated
         stream = await backend.send(cid, ex.question)
         await stream.collect()
         cid = stream.conversation_id
