@@ -20,7 +20,7 @@ from typing import Any
 
 from backend import Backend
 from backend.adapters import Adapter
-from backend.tuneup import TuneupUpdate
+from backend.tuneup import TuneupUpdate, describe
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -55,30 +55,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     deact.add_argument("--json", action="store_true")
 
 
-def _describe(update: TuneupUpdate) -> str:
-    d = update.data
-    if update.event == "dataset":
-        parts = [f"{k}={v}" for k, v in d.items() if isinstance(v, int | float | str)]
-        return "data: " + ", ".join(parts)
-    if update.event == "progress":
-        loss = d.get("loss")
-        eta = d.get("eta_s")
-        return (
-            f"step {d.get('step')}/{d.get('total')}"
-            + (f"  loss {loss:.3f}" if isinstance(loss, int | float) else "")
-            + (f"  eta {eta:.0f}s" if isinstance(eta, int | float) else "")
-        )
-    if update.event == "eval":
-        return "evaluation: " + json.dumps(d, sort_keys=True)
-    if update.event == "done":
-        verdict = d.get("verdict") or {}
-        summary = verdict.get("summary", "") if isinstance(verdict, dict) else str(verdict)
-        return f"done: {d.get('run_dir')}" + (f"\n{summary}" if summary else "")
-    if update.event == "error":
-        return f"{d.get('title', 'Tune-up failed')}: {d.get('message', '')}"
-    return update.event
-
-
 async def cmd_tune(args: argparse.Namespace) -> int:
     backend = await Backend.open()
     tty = sys.stderr.isatty()
@@ -97,11 +73,11 @@ async def cmd_tune(args: argparse.Namespace) -> int:
                 if args.json:
                     print(json.dumps({"event": update.event, **update.data}), flush=True)
                 elif update.event == "progress" and tty:
-                    print("\r" + _describe(update), end="", file=sys.stderr, flush=True)
+                    print("\r" + describe(update), end="", file=sys.stderr, flush=True)
                 else:
                     end = "\n" if not tty or update.event != "progress" else ""
                     print(
-                        ("\n" if tty and update.final else "") + _describe(update),
+                        ("\n" if tty and update.final else "") + describe(update),
                         file=sys.stderr if update.event != "done" else sys.stdout,
                         end=end,
                     )

@@ -66,6 +66,42 @@ class TuneupUpdate:
         return min(1.0, float(self.data.get("step", 0)) / float(total))
 
 
+def describe(update: TuneupUpdate) -> str:
+    """One line (two with a problem) for a report, as the CLI and the
+    Tune-up screen show it."""
+    d = update.data
+    if update.event == "dataset":
+        text = (
+            f"Data ({d.get('method', 'sft')}): {d.get('train_sft', 0)} training and "
+            f"{d.get('heldout_sft', 0)} held-out examples, {d.get('train_pairs', 0)} + "
+            f"{d.get('heldout_pairs', 0)} preference pairs, from {d.get('conversations', 0)} chats"
+        )
+        return text + (f"\n{d['problem']}" if d.get("problem") else "")
+    if update.event == "progress":
+        loss, eta = d.get("loss"), d.get("eta_s")
+        text = f"Training: step {d.get('step')}/{d.get('total')}"
+        if isinstance(loss, int | float):
+            text += f" · loss {loss:.3f}"
+        if isinstance(eta, int | float):
+            text += f" · about {eta:.0f} s left"
+        return text
+    if update.event == "eval":
+        verdict = d.get("verdict")
+        summary = verdict.get("summary") if isinstance(verdict, dict) else None
+        return f"Evaluated on held-out chats: {summary}" if summary else "Evaluating…"
+    if update.event == "done" and d.get("dry_run"):
+        return "Preview only: nothing was trained."
+    if update.event == "done":
+        verdict = d.get("verdict")
+        summary = verdict.get("summary", "") if isinstance(verdict, dict) else ""
+        return f"Done: {d.get('run_id') or d.get('run_dir')}" + (f". {summary}" if summary else "")
+    if update.event == "error":
+        return f"{d.get('title', 'Tune-up failed')}: {d.get('message', '')}"
+    if update.event == "cancelled":
+        return "Cancelled; nothing was kept."
+    return update.event
+
+
 def job_command(
     home: Path,
     model: str,

@@ -24,40 +24,12 @@ from textual.widgets import DataTable, Footer, Header, Label, ProgressBar
 
 from backend import AssistantError, Backend
 from backend.adapters import Adapter
-from backend.tuneup import TuneupJob, TuneupUpdate
+from backend.tuneup import TuneupJob, describe
 
 
 def adapter_row(a: Adapter) -> tuple[str, ...]:
     helps = {True: "yes", False: "no", None: "—"}[a.helps]
     return ("●" if a.active else "", a.run_id, a.model, a.method, helps, a.summary)
-
-
-def describe(update: TuneupUpdate) -> str:
-    """The status line for one report."""
-    d = update.data
-    if update.event == "dataset":
-        counts = ", ".join(f"{k} {v}" for k, v in d.items() if isinstance(v, int))
-        problem = d.get("problem")
-        return f"Data: {counts}" + (f" — {problem}" if problem else "")
-    if update.event == "progress":
-        loss, eta = d.get("loss"), d.get("eta_s")
-        text = f"Training: step {d.get('step')}/{d.get('total')}"
-        if isinstance(loss, int | float):
-            text += f" · loss {loss:.3f}"
-        if isinstance(eta, int | float):
-            text += f" · about {eta:.0f} s left"
-        return text
-    if update.event == "eval":
-        return "Evaluating on held-out chats…"
-    if update.event == "done":
-        verdict = d.get("verdict")
-        summary = verdict.get("summary", "") if isinstance(verdict, dict) else ""
-        return "Done. " + (summary or "See the new adapter below.")
-    if update.event == "error":
-        return f"{d.get('title', 'Tune-up failed')}: {d.get('message', '')}"
-    if update.event == "cancelled":
-        return "Cancelled; nothing was kept."
-    return update.event
 
 
 class TuneupScreen(Screen[None]):
@@ -151,11 +123,17 @@ class TuneupScreen(Screen[None]):
         bar = self.query_one("#tuneup-progress", ProgressBar)
         bar.update(total=None, progress=0)
         bar.display = True
+        data = ""
         try:
             async for update in job.updates():
                 if update.event == "progress":
                     bar.update(total=update.data.get("total"), progress=update.data.get("step", 0))
-                self.status(describe(update))
+                if update.event == "dataset":
+                    data = describe(update)
+                if update.event == "done" and update.data.get("dry_run"):
+                    self.status(f"{data}\n{describe(update)}")
+                else:
+                    self.status(describe(update))
                 if update.event == "error":
                     self.notify(
                         str(update.data.get("message", "")),

@@ -208,7 +208,7 @@ async def test_tuneup_screen_on_a_remote_backend(
         assert active == [good]
 
         await pilot.press("s")  # a job on the server, followed by the screen
-        await wait_for(pilot, lambda: status(app).startswith("Done."), timeout=30)
+        await wait_for(pilot, lambda: status(app).startswith("Done:"), timeout=30)
         assert "NLL 3.40 -> 1.20" in status(app)
         await pilot.press("r")
         await wait_for(pilot, lambda: "Rolled back" in status(app))

@@ -234,3 +234,21 @@ def test_adapters_cli(locations: Locations) -> None:
     assert json.loads(cli(home, "adapters", "list", "--json").stdout)[0]["active"] is True
     out = cli(home, "adapters", "deactivate")
     assert out.returncode == 0 and "rolled back" in out.stdout
+
+
+def test_tune_cli_runs_the_real_job(locations: Locations) -> None:
+    """`assistant tune` starts the real trainer job on the bundled model:
+    a dry run reports the data and trains nothing; with no feedback yet a
+    tune-up refuses with what to do."""
+    preview = cli(locations.home, "tune", "--dry-run", "--json")
+    assert preview.returncode == 0, preview.stderr
+    events = [json.loads(line) for line in preview.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["dataset", "done"]
+    assert events[0]["train_sft"] == 0 and "thumbs up" in events[0]["problem"]
+    assert events[1]["dry_run"] is True and events[1]["run_dir"] is None
+    refused = cli(locations.home, "tune")
+    assert refused.returncode == 1
+    assert "Not enough tune-up data" in refused.stderr
+    assert not (locations.home / "adapters").exists() or not any(
+        (locations.home / "adapters").glob("*/*")
+    )

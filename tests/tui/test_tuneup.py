@@ -84,7 +84,7 @@ async def test_tuneup_screen_follows_a_job_and_manages_adapters(
 
         backend.start_tuneup = start  # type: ignore[method-assign]
         await pilot.press("s")
-        await wait_for(pilot, lambda: status(app).startswith("Done."), timeout=30)
+        await wait_for(pilot, lambda: status(app).startswith("Done:"), timeout=30)
         assert "NLL 3.40 -> 1.20" in status(app)
         assert not screen.query_one("#tuneup-progress").display
 
