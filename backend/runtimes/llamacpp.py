@@ -50,6 +50,7 @@ from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Run
 from backend.runtimes.llamacpp_grammar import GrammarCache
 from backend.runtimes.llamacpp_stream import StopMatcher, StreamClock
 from backend.runtimes.native_tools import envelope_grammar, gguf_tool_format, parse_tool_calls
+from backend.runtimes.token_costs import message_costs
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -256,44 +257,17 @@ class LlamaCppRuntime(Runtime):
             return self._tokenize(loaded, self._render(loaded, messages))
 
     def count_tokens(self, model: ModelInfo, messages: list[ChatMessage]) -> list[int]:
-        """Per-message prompt cost, template framing included.
-
-        The whole conversation is rendered once (with the generation prompt),
-        cut after each message's content, and each piece tokenized, so the
-        sum equals the real prompt length up to BPE merges across a cut (in
-        practice exact: cuts fall before special tokens). Framing that
-        precedes the first message (BOS, a default system prompt the template
-        injects) is charged to the first message, the generation prompt to
-        the last. Caveat: if the facade drops a first message that is *not*
-        a system message, the injected default system prompt moves to the
-        new first message and the total is under-counted by its size (~20
-        tokens for SmolLM2); keep a system message first to avoid that.
-        If a template rewrites contents (so they cannot be found in the
-        rendering), each message is counted rendered alone, which
-        over-counts the framing but never under-counts.
-        """
+        """Per-message prompt cost, template framing included (see
+        ``backend.runtimes.token_costs``)."""
         if not messages:
             return []
         with self._lock:
             loaded = self._ensure_loaded(model)
-            rendered = self._render(loaded, messages)
-            cuts: list[int] = []
-            cursor = 0
-            for m in messages:
-                at = rendered.find(m.content, cursor)
-                if at < 0:
-                    return [
-                        len(self._tokenize(loaded, self._render(loaded, [m], gen=False)))
-                        for m in messages
-                    ]
-                cursor = at + len(m.content)
-                cuts.append(cursor)
-            cuts[-1] = len(rendered)
-            starts = [0, *cuts[:-1]]
-            return [
-                len(self._tokenize(loaded, rendered[a:b]))
-                for a, b in zip(starts, cuts, strict=True)
-            ]
+            return message_costs(
+                messages,
+                lambda ms, gen: self._render(loaded, ms, gen=gen),
+                lambda text: len(self._tokenize(loaded, text)),
+            )
 
     # -- generation ------------------------------------------------------
 

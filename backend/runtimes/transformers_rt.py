@@ -47,6 +47,7 @@ from backend.runtimes import transformers_load as hf
 from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Runtime
 from backend.runtimes.llamacpp_stream import StopMatcher, StreamClock
 from backend.runtimes.native_tools import parse_tool_calls, template_supports_tools, tool_format
+from backend.runtimes.token_costs import message_costs
 
 RUNTIME_NAME = "transformers"
 # Used when a tokenizer has no chat template (the same as the llama.cpp runtime's).
@@ -218,34 +219,16 @@ class TransformersRuntime(Runtime):
 
     def count_tokens(self, model: ModelInfo, messages: list[ChatMessage]) -> list[int]:
         """Per-message prompt cost, template framing included; the sum is
-        the length of the real prompt. As in the llama.cpp runtime, the
-        rendering is cut after each message's content (cuts fall before
-        special tokens, so no BPE merge crosses one), framing before the
-        first message is charged to it and the generation prompt to the
-        last; a template that rewrites contents falls back to rendering each
-        message alone (over-counts, never under-counts)."""
+        the length of the real prompt (``backend.runtimes.token_costs``)."""
         if not messages:
             return []
         with self._lock:
             loaded = self._ensure_loaded(model)
-            rendered = self._render(loaded, messages)
-            cuts: list[int] = []
-            cursor = 0
-            for m in messages:
-                at = rendered.find(m.content, cursor)
-                if at < 0:
-                    return [
-                        len(self._tokenize(loaded, self._render(loaded, [m], gen=False)))
-                        for m in messages
-                    ]
-                cursor = at + len(m.content)
-                cuts.append(cursor)
-            cuts[-1] = len(rendered)
-            starts = [0, *cuts[:-1]]
-            return [
-                len(self._tokenize(loaded, rendered[a:b]))
-                for a, b in zip(starts, cuts, strict=True)
-            ]
+            return message_costs(
+                messages,
+                lambda ms, gen: self._render(loaded, ms, gen=gen),
+                lambda text: len(self._tokenize(loaded, text)),
+            )
 
     # -- generation ------------------------------------------------------
 
