@@ -13,6 +13,13 @@ back is removing the model's entry. The facade resolves a model to a
 runtime loads it (after ``backend.adapter_check`` has vetted it). The
 trainer writes runs through ``new_run_dir``/``write_run``; the backend
 never imports the trainer.
+
+A run whose ``run.json`` says ``"base": {"kind": "hf"}`` was trained on a
+Hugging Face model folder (a transformers-runtime model): it has no GGUF,
+by design, and its adapter is the peft folder itself. For such a run
+``ModelInfo.adapter`` is the run's ``adapter_config.json`` (a file, so
+``log_name`` still names the run), and the transformers runtime applies
+the folder it sits in.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from backend.locations import Locations
 RUN_FILE = "run.json"
 GGUF_FILE = "adapter.gguf"
 ACTIVE_FILE = "active.json"
+PEFT_CONFIG = "adapter_config.json"
+PEFT_WEIGHTS = "adapter_model.safetensors"
 
 
 def adapters_root(locations: Locations) -> Path:
@@ -74,6 +83,25 @@ class RunInfo:
         p = self.path / GGUF_FILE
         return p if p.is_file() else None
 
+    @property
+    def base_kind(self) -> str:
+        """``gguf`` (a llama.cpp model; older runs say nothing) or ``hf``."""
+        base = self.record.get("base")
+        kind = base.get("kind") if isinstance(base, dict) else None
+        return "hf" if kind == "hf" else "gguf"
+
+    @property
+    def peft(self) -> Path | None:
+        """The peft adapter's config file, when its weights are there too."""
+        config = self.path / PEFT_CONFIG
+        return config if config.is_file() and (self.path / PEFT_WEIGHTS).is_file() else None
+
+    @property
+    def chat_adapter(self) -> Path | None:
+        """What the chat runtime applies: the GGUF for a GGUF base, the peft
+        adapter for a Hugging Face base."""
+        return self.peft if self.base_kind == "hf" else self.gguf
+
 
 def list_runs(locations: Locations, model_name: str | None = None) -> list[RunInfo]:
     """Finished runs, newest first; folders without a readable run.json are skipped."""
@@ -110,6 +138,10 @@ class Adapter:
     summary: str
     """The verdict's one line (held-out NLL and adherence, base vs tuned)."""
     metrics: dict[str, Any]
+    base: str = "gguf"
+    """What it was trained on: ``gguf`` (llama.cpp applies ``gguf``) or ``hf``
+    (a Hugging Face folder; the transformers runtime applies the peft adapter
+    in ``path``, and ``gguf`` is None by design)."""
 
 
 def _as_adapter(run: RunInfo, active: str | None) -> Adapter:
@@ -127,6 +159,7 @@ def _as_adapter(run: RunInfo, active: str | None) -> Adapter:
         helps=helps if isinstance(helps, bool) else None,
         summary=str(verdict.get("summary", "")) if isinstance(verdict, dict) else "",
         metrics=dict(record.get("metrics") or {}),
+        base=run.base_kind,
     )
 
 
@@ -160,13 +193,22 @@ def adapters(locations: Locations, model_name: str | None = None) -> list[Adapte
 
 
 def active_adapter(locations: Locations, model_name: str) -> Path | None:
-    """The GGUF of ``model_name``'s active adapter, or None (none active, or
-    its files are gone: a deleted run silently means no adapter)."""
+    """The GGUF of ``model_name``'s active adapter (the peft adapter's
+    ``adapter_config.json`` for a run on a Hugging Face base), or None (none
+    active, or its files are gone: a deleted run silently means no adapter)."""
     run_id = _read_active(locations).get(safe_name(model_name))
     if run_id is None:
         return None
-    path = adapters_root(locations) / safe_name(model_name) / run_id / GGUF_FILE
-    return path if path.is_file() else None
+    folder = adapters_root(locations) / safe_name(model_name) / run_id
+    gguf = folder / GGUF_FILE
+    if gguf.is_file():
+        return gguf
+    try:
+        record = json.loads((folder / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    run = RunInfo(folder, safe_name(model_name), record if isinstance(record, dict) else {})
+    return run.chat_adapter
 
 
 def activate(locations: Locations, run_id: str, *, force: bool = False) -> Adapter:
@@ -174,14 +216,17 @@ def activate(locations: Locations, run_id: str, *, force: bool = False) -> Adapt
 
     Raises:
         NotFoundError: no such run.
-        AdapterError: the run has no exported GGUF, or its evaluation says it
-            does not help (``force`` overrides that, not a missing file).
+        AdapterError: the run has no exported GGUF (no peft adapter, for a run
+            on a Hugging Face base), or its evaluation says it does not help
+            (``force`` overrides that, not a missing file).
     """
     run = next((r for r in list_runs(locations) if r.path.name == run_id), None)
     if run is None:
         raise NotFoundError(f"no tune-up run {run_id!r} (see `assistant adapters list`)")
     adapter = _as_adapter(run, None)
-    if adapter.gguf is None:
+    if run.chat_adapter is None:
+        if run.base_kind == "hf":
+            raise AdapterError(f"run {run_id} has no peft adapter ({PEFT_CONFIG} + {PEFT_WEIGHTS})")
         raise AdapterError(f"run {run_id} has no exported adapter.gguf")
     if adapter.helps is False and not force:
         raise AdapterError(

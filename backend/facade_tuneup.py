@@ -1,11 +1,21 @@
 """Tune-ups in the facade: start one, follow it, cancel it; list adapters,
 activate one (only if its before/after evaluation says it helps, unless
-forced), roll back. ``Backend`` inherits these."""
+forced), roll back. ``Backend`` inherits these.
+
+Which base a tune-up trains (``TuneupBase``): a llama.cpp model's GGUF
+file, or a transformers model's Hugging Face folder. For the latter the
+job trains in the form the runtime serves: its entry's ``quantization``
+when that is 4/8-bit (the adapter learns against the very weights it is
+applied to), else ``auto`` (QLoRA on CUDA, plain LoRA on the CPU), on the
+entry's ``device``. Its run holds a peft adapter and no GGUF, which the
+transformers runtime applies when the run is activated."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from backend import adapters as adapter_store
@@ -15,11 +25,25 @@ from backend.runtimes.base import ModelInfo, Runtime
 from backend.tuneup import TuneupBusyError, TuneupJob, job_command
 
 if TYPE_CHECKING:
+    from backend.config import Settings
     from backend.locations import Locations
 
 T = TypeVar("T")
 
 METHODS = ("sft", "dpo")
+TRANSFORMERS_RUNTIME = "transformers"
+
+
+@dataclass(frozen=True)
+class TuneupBase:
+    """What a tune-up of one model trains on (see the module docstring)."""
+
+    info: ModelInfo
+    path: Path
+    kind: str
+    """``gguf`` or ``hf``."""
+    quantize: str | None = None
+    device: str | None = None
 
 
 class TuneupMethods:
@@ -28,18 +52,25 @@ class TuneupMethods:
 
     if TYPE_CHECKING:
 
+        @property
+        def settings(self) -> Settings: ...
+
         async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
 
         def _resolve_model(self, name: str | None) -> tuple[Runtime, ModelInfo]: ...
 
-    def _tuneup_base(self, model: str | None) -> ModelInfo:
+    def _tuneup_base(self, model: str | None) -> TuneupBase:
         _, info = self._resolve_model(model)
+        if info.runtime == TRANSFORMERS_RUNTIME and info.path is not None and info.path.is_dir():
+            entry = next((e for e in self.settings.hf_models if e.name == info.name), None)
+            quantize = entry.quantization if entry and entry.quantization != "none" else "auto"
+            return TuneupBase(info, info.path, "hf", quantize, entry.device if entry else None)
         if info.path is None or info.path.suffix.lower() != ".gguf":
             raise ModelError(
-                f"{info.name} is not a local GGUF model: tune-ups train the llama.cpp model "
-                "the assistant serves"
+                f"{info.name} is not a local GGUF model or a Hugging Face model folder: "
+                "tune-ups train a llama.cpp or transformers model the assistant runs itself"
             )
-        return info
+        return TuneupBase(info, info.path, "gguf")
 
     async def start_tuneup(
         self,
@@ -55,19 +86,20 @@ class TuneupMethods:
 
         Raises:
             TuneupBusyError: one is running.
-            ModelError: the model is not a local GGUF.
+            ModelError: the model is neither a local GGUF nor a transformers
+                model folder.
             ValueError: unknown method.
         """
         if method not in METHODS:
             raise ValueError(f"unknown tune-up method {method!r}; use one of {METHODS}")
         if self._tuneup is not None and self._tuneup.running:
             raise TuneupBusyError("a tune-up is already running; cancel it first")
-        info = await self._run(self._tuneup_base, model)
-        assert info.path is not None
+        base = await self._run(self._tuneup_base, model)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         command = job_command(
-            self.locations.home, info.name, info.path, method, exclude, steps, dry_run
-        )
+            self.locations.home, base.info.name, base.path, method, exclude, steps, dry_run,
+            base_kind=base.kind, quantize=base.quantize, device=base.device,
+        )  # fmt: skip
         self._tuneup = TuneupJob(command, self.locations.logs / f"tuneup-{stamp}.log")
         return self._tuneup
 

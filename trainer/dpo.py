@@ -24,6 +24,12 @@ NLL term keeps the chosen replies likely, which is what the before/after
 verdict (held-out NLL of preferred replies) measures. ``sft_weight=0``
 is plain DPO.
 
+Bases: a GGUF file or a Hugging Face model folder, plain or quantized
+(``trainer.hf_model``; ``quantize``/``device`` as in SFT). On a 4-bit or
+8-bit base trl trains as is: the model it gets is already a peft model on a
+bitsandbytes base (QLoRA), which is what the ``Trainer`` asks of a quantized
+model; only the GGUF mark above is removed, never a bitsandbytes one.
+
 Long chats: trl truncates ``keep_start``, i.e. it would cut the reply, so
 the oldest turns of a prompt are dropped first (``fit_prompt``) to leave
 room for the reply, as ``trainer.encode`` does for SFT.
@@ -46,9 +52,9 @@ from backend.locations import Locations
 from trainer.dataset import PreferencePair, TuneupDataset, Turn
 from trainer.encode import render_prompt
 from trainer.errors import NotEnoughDataError, TrainingCancelled
-from trainer.hf_model import load_hf_model
+from trainer.hf_model import Device, Quantize, load_base
 from trainer.runs import new_run_dir, write_run
-from trainer.sft import Progress
+from trainer.sft import Progress, base_fields
 
 MIN_TRAIN_PAIRS = 4
 """Fewer preference pairs than this give DPO nothing to generalise from."""
@@ -71,6 +77,9 @@ class DPOConfig:
     """Pairs per step (each pair is two sequences, plus the reference pass)."""
     max_seq_len: int = 256
     seed: int = 0
+    quantize: Quantize = "auto"
+    """As ``SFTConfig.quantize`` (``auto``: 4-bit for a Hugging Face folder on CUDA)."""
+    device: Device = "auto"
 
 
 @dataclass
@@ -170,7 +179,7 @@ def _callback(
 
 def train_dpo(
     dataset: TuneupDataset,
-    base_gguf: Path,
+    base: Path,
     locations: Locations,
     model_name: str,
     config: DPOConfig | None = None,
@@ -178,12 +187,13 @@ def train_dpo(
     progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> DPOResult:
-    """Train a LoRA adapter with DPO on ``dataset.train_pairs``; returns the
-    run directory (``run.json`` with ``method: "dpo"``) and the model.
+    """Train a LoRA adapter with DPO on ``dataset.train_pairs`` on top of
+    ``base`` (a GGUF file or a Hugging Face model folder); returns the run
+    directory (``run.json`` with ``method: "dpo"``) and the model.
 
     Raises:
         NotEnoughDataError: too few preference pairs (checked before loading).
-        ModelError: the base GGUF cannot be loaded for training.
+        ModelError: the base cannot be loaded for training (or not as asked).
         TrainingCancelled: ``cancel`` was set; the partial run is removed.
     """
     import torch
@@ -199,8 +209,10 @@ def train_dpo(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    model, tokenizer = load_hf_model(base_gguf)
-    _as_plain_weights(model)
+    loaded = load_base(base, cfg.quantize, cfg.device)
+    model, tokenizer = loaded.model, loaded.tokenizer
+    if loaded.kind == "gguf":
+        _as_plain_weights(model)
     timings["load_s"] = time.perf_counter() - t0
     if cancel.is_set():
         raise TrainingCancelled(f"stopped at step 0 of {cfg.max_steps}")
@@ -234,7 +246,7 @@ def train_dpo(
                 logging_steps=1,
                 save_strategy="no",
                 report_to="none",
-                use_cpu=True,
+                use_cpu=loaded.device == "cpu",
                 disable_tqdm=True,
                 dataloader_num_workers=0,
                 seed=cfg.seed,
@@ -267,8 +279,7 @@ def train_dpo(
             "method": "dpo",
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "model": model_name,
-            "base_gguf": str(base_gguf),
-            "base_size": base_gguf.stat().st_size,
+            **base_fields(loaded),
             "config": {**asdict(cfg), "target_modules": list(cfg.target_modules)},
             "dataset": dataset.summary.as_dict(),
             "metrics": {

@@ -38,12 +38,31 @@ NLL_MIN_GAIN = 0.0
 """Held-out NLL must drop by more than this (nats per token) to count as lower."""
 
 
+def _parts(model: Any) -> tuple[Any, Any]:
+    """The decoder stack and the vocabulary projection of a (peft-wrapped or
+    plain) causal LM."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base.get_decoder(), base.get_output_embeddings()
+
+
+def _device(model: Any) -> Any:
+    """Where the model's weights are (inputs must be put there: CUDA runs)."""
+    return next(model.parameters()).device
+
+
 def _per_example_nll(
     model: Any, tokenizer: Any, examples: list[SFTExample], max_len: int, batch_size: int
 ) -> list[tuple[float, int]]:
-    """``(summed NLL, target tokens)`` per example, in order."""
+    """``(summed NLL, target tokens)`` per example, in order.
+
+    The vocabulary projection (49k x 576 for SmolLM2, the largest matrix of a
+    small model) is applied only at positions that predict a target token,
+    not at every prompt and padding position as ``model(...).logits`` would:
+    on a 2-core CPU that is most of an evaluation pass's time and memory.
+    """
     import torch
 
+    decoder, head = _parts(model)
     out: list[tuple[float, int]] = []
     model.eval()
     with torch.no_grad():
@@ -52,17 +71,19 @@ def _per_example_nll(
                 [encode(tokenizer, ex, max_len) for ex in examples[start : start + batch_size]],
                 tokenizer.pad_token_id,
             )
-            logits = model(
+            batch = {name: t.to(_device(model)) for name, t in batch.items()}
+            hidden = decoder(
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-            ).logits
-            # token t is predicted from position t-1
-            shifted = logits[:, :-1].float()
-            labels = batch["labels"][:, 1:]
-            loss = torch.nn.functional.cross_entropy(
-                shifted.transpose(1, 2), labels, ignore_index=IGNORE, reduction="none"
-            )
-            for row, lab in zip(loss, labels, strict=True):
-                out.append((float(row.sum()), int((lab != IGNORE).sum())))
+            ).last_hidden_state
+            labels = batch["labels"][:, 1:]  # token t is predicted from position t-1
+            keep = labels != IGNORE
+            logits = head(hidden[:, :-1][keep]).float()
+            token_nll = torch.nn.functional.cross_entropy(logits, labels[keep], reduction="none")
+            rows = keep.nonzero()[:, 0]
+            sums = torch.zeros(labels.shape[0], dtype=torch.float64, device=token_nll.device)
+            sums.index_add_(0, rows, token_nll.double())
+            sums, counts = sums.cpu(), keep.sum(dim=1).cpu()
+            out.extend((float(s), int(n)) for s, n in zip(sums, counts, strict=True))
     return out
 
 
@@ -106,7 +127,7 @@ def generate_replies(
     with torch.no_grad():
         for prompt in prompts:
             ids = tokenizer(render_prompt(tokenizer, prompt), add_special_tokens=False)
-            input_ids = torch.tensor([ids["input_ids"][-max_len:]])
+            input_ids = torch.tensor([ids["input_ids"][-max_len:]], device=_device(model))
             generated = model.generate(
                 input_ids=input_ids,
                 attention_mask=torch.ones_like(input_ids),

@@ -2,8 +2,15 @@
 
 The backend starts this (``backend.tuneup``; it never imports the trainer)::
 
-    python -m trainer.job --home DIR --model NAME --base-gguf PATH --method sft|dpo
-                          [--exclude CONVERSATION_ID ...] [--steps N] [--dry-run]
+    python -m trainer.job --home DIR --model NAME (--base-gguf PATH | --base-hf DIR)
+                          --method sft|dpo [--quantize auto|none|4bit|8bit]
+                          [--device auto|cpu|cuda] [--exclude CONVERSATION_ID ...]
+                          [--steps N] [--dry-run]
+
+``--base-gguf`` tunes a llama.cpp model (its GGUF file); ``--base-hf`` a
+transformers-runtime model (its Hugging Face folder), which may be loaded
+4/8-bit for QLoRA (``--quantize``; policy in ``trainer.hf_model``:
+``auto`` is 4-bit on CUDA, none on the CPU).
 
 Protocol: stdout carries ONLY report lines, one JSON object per line,
 flushed as it happens (everything a library prints, at the Python or the C
@@ -16,7 +23,8 @@ level, is redirected to stderr, which the backend logs)::
                      "preference_margin": float|null, "samples": [str]}
         verdict: {"helps": bool, "summary": str, "reasons": [str]}
     {"event": "done", "run_dir": str|null, "run_id": str|null, "verdict": {...}|null,
-     "gguf": str|null, "dry_run": bool}
+     "gguf": str|null, "dry_run": bool,
+     "base_kind": "gguf"|"hf", "export_skipped": str|null}   (the last two: not on a dry run)
     {"event": "error", "type": str, "title": str, "message": str}
     {"event": "cancelled", "message": str}
 
@@ -36,9 +44,14 @@ reports ``cancelled`` and exits 0: a cancelled or failed tune-up leaves no
 run behind.
 
 A finished run directory (``backend.adapters`` layout) holds ``run.json``
-with ``method``, ``config``, ``dataset``, ``metrics`` (training losses plus
-the base/tuned figures), ``verdict``, ``timings`` and ``gguf``; the peft
-adapter; and ``adapter.gguf``, already checked against the base.
+with ``method``, ``base`` (kind, path, quantize, device, dtype),
+``config``, ``dataset``, ``metrics`` (training losses plus the base/tuned
+figures), ``verdict``, ``timings`` and ``gguf``; the peft adapter; and,
+for a GGUF base, ``adapter.gguf``, already checked against the base. For
+a Hugging Face base export and the GGUF check are skipped: ``gguf`` is
+null and ``export``/``validation`` say ``{"skipped": <why>}`` (the
+transformers runtime loads the peft adapter itself); ``done`` carries the
+same reason as ``export_skipped``.
 """
 
 from __future__ import annotations
@@ -56,10 +69,11 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
-from backend.errors import AssistantError, NotFoundError
+from backend.errors import AssistantError, ModelError, NotFoundError
 from backend.locations import Locations
 from trainer.dataset import TuneupDataset, load_dataset
 from trainer.errors import TrainingCancelled
+from trainer.hf_model import DEVICE_CHOICES, NO_GGUF_REASON, QUANTIZE_CHOICES, base_kind
 from trainer.sft import Progress
 
 
@@ -113,18 +127,18 @@ def _train(args: argparse.Namespace, ds: TuneupDataset, report: Reporter, cancel
         from trainer.dpo import DPOConfig, default_steps, train_dpo
 
         steps = args.steps or default_steps(ds.summary.train_pairs)
-        cfg = DPOConfig(max_steps=steps)
+        cfg = DPOConfig(max_steps=steps, quantize=args.quantize, device=args.device)
         return cfg, train_dpo(
-            ds, args.base_gguf, Locations(args.home), args.model, cfg,
+            ds, args.base, Locations(args.home), args.model, cfg,
             progress=on_progress, cancel=cancel,
         )  # fmt: skip
     from trainer.sft import SFTConfig, train_sft
     from trainer.sft import default_steps as sft_steps
 
     steps = args.steps or sft_steps(ds.summary.train_sft)
-    scfg = SFTConfig(max_steps=steps, evaluate=False)
+    scfg = SFTConfig(max_steps=steps, evaluate=False, quantize=args.quantize, device=args.device)
     return scfg, train_sft(
-        ds, args.base_gguf, Locations(args.home), args.model, scfg,
+        ds, args.base, Locations(args.home), args.model, scfg,
         progress=on_progress, cancel=cancel,
     )  # fmt: skip
 
@@ -134,6 +148,7 @@ def run(args: argparse.Namespace, report: Reporter, cancel: threading.Event) -> 
     started = time.perf_counter()
     if not (args.home / "assistant.db").is_file():
         raise NotFoundError(f"no assistant profile at {args.home} (no assistant.db there)")
+    kind = _check_base(args)
     ds = load_dataset(Locations(args.home), exclude_conversations=args.exclude)
     report("dataset", method=args.method, **ds.summary.as_dict())
     if args.dry_run:
@@ -163,8 +178,11 @@ def run(args: argparse.Namespace, report: Reporter, cancel: threading.Event) -> 
         report("eval", base=base.as_dict(), tuned=tuned.as_dict(), verdict=verdict.as_dict())
         _check(cancel, "after evaluation")
         t = time.perf_counter()
-        gguf = export_gguf_lora(run_dir, args.base_gguf)
-        info = validate_adapter(gguf, args.base_gguf)
+        gguf: Path | None = None
+        skipped = NO_GGUF_REASON if kind == "hf" else None
+        if kind == "gguf":
+            gguf = export_gguf_lora(run_dir, args.base)
+            info = validate_adapter(gguf, args.base)
         export_s = time.perf_counter() - t
         _check(cancel, "after export")
 
@@ -181,7 +199,11 @@ def run(args: argparse.Namespace, report: Reporter, cancel: threading.Event) -> 
         }
         record["eval"] = {"base": base.as_dict(), "tuned": tuned.as_dict()}
         record["verdict"] = verdict.as_dict()
-        record["gguf"] = {"file": gguf.name, "size": gguf.stat().st_size, "check": repr(info)}
+        if gguf is not None:
+            record["gguf"] = {"file": gguf.name, "size": gguf.stat().st_size, "check": repr(info)}
+        else:
+            record["gguf"] = None
+            record["export"] = record["validation"] = {"skipped": skipped}
         record["timings"] = {
             **record.get("timings", {}),
             "eval_s": eval_s,
@@ -194,22 +216,53 @@ def run(args: argparse.Namespace, report: Reporter, cancel: threading.Event) -> 
         raise
     report(
         "done", run_dir=str(run_dir), run_id=run_dir.name, verdict=verdict.as_dict(),
-        gguf=str(gguf), dry_run=False,
+        gguf=str(gguf) if gguf else None, base_kind=kind, export_skipped=skipped,
+        dry_run=False,
     )  # fmt: skip
+
+
+def _check_base(args: argparse.Namespace) -> str:
+    """The base's kind, which must be the one its flag names.
+
+    Raises:
+        ModelError: nothing at the path, or a folder given as ``--base-gguf``
+            (a file as ``--base-hf``).
+    """
+    kind = base_kind(args.base)
+    if kind == "hf" and args.base_gguf is not None:
+        raise ModelError(
+            f"--base-gguf {args.base} is a folder; a Hugging Face model folder is --base-hf"
+        )
+    if kind == "gguf" and args.base_hf is not None:
+        raise ModelError(
+            f"--base-hf {args.base} is a file, not a Hugging Face model folder "
+            "(config.json + *.safetensors + tokenizer); a GGUF file is --base-gguf"
+        )
+    return kind
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m trainer.job", description=__doc__.split("\n")[0])
     p.add_argument("--home", type=Path, required=True, help="the profile's data directory")
     p.add_argument("--model", required=True, help="model name (names the run folder)")
-    p.add_argument("--base-gguf", type=Path, required=True, help="the GGUF being tuned")
+    base = p.add_mutually_exclusive_group(required=True)
+    base.add_argument("--base-gguf", type=Path, help="the GGUF being tuned (llama.cpp models)")
+    base.add_argument(
+        "--base-hf", type=Path, help="the Hugging Face model folder being tuned (transformers)"
+    )
     p.add_argument("--method", choices=["sft", "dpo"], default="sft")
+    p.add_argument(
+        "--quantize", choices=QUANTIZE_CHOICES, default="auto",
+        help="load the base 4/8-bit for QLoRA (Hugging Face bases; auto: 4bit on CUDA)",
+    )  # fmt: skip
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="cpu, cuda or auto")
     p.add_argument("--exclude", type=int, action="append", default=[], metavar="ID")
     p.add_argument("--steps", type=int, help="training steps (default: chosen from the data)")
     p.add_argument("--dry-run", action="store_true", help="only report the dataset")
     args = p.parse_args(argv)
     if args.steps is not None and args.steps < 1:
         p.error("--steps must be at least 1")
+    args.base = args.base_gguf if args.base_gguf is not None else args.base_hf
     return args
 
 

