@@ -22,7 +22,11 @@ Plain DPO only widens the chosen-minus-rejected gap and on a few dozen
 pairs often does it by pushing BOTH down ("likelihood displacement"); the
 NLL term keeps the chosen replies likely, which is what the before/after
 verdict (held-out NLL of preferred replies) measures. ``sft_weight=0``
-is plain DPO.
+is plain DPO. Weight 1.0 (RPO's): on the 200-turn benchmark history
+(``benchmarks/tuneup.py``) 0.2 let held-out NLL rise (1.006 -> 1.030) and
+greedy replies drift (adherence 0.80 -> 0.26); 1.0 gives NLL 1.006 ->
+0.598 and adherence 0.80 -> 0.66, still short of the verdict's "not
+worse", so SFT stays the method to use on a 135M model.
 
 Bases: a GGUF file or a Hugging Face model folder, plain or quantized
 (``trainer.hf_model``; ``quantize``/``device`` as in SFT). On a 4-bit or
@@ -68,7 +72,7 @@ class DPOConfig:
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     beta: float = 0.1
     """Strength of the pull back to the reference (trl's default)."""
-    sft_weight: float = 0.2
+    sft_weight: float = 1.0
     """Weight of the chosen-reply NLL term (0 = plain DPO); see the module docstring."""
     learning_rate: float = 5e-4
     warmup_steps: int = 2
