@@ -50,19 +50,34 @@ def _device(model: Any) -> Any:
     return next(model.parameters()).device
 
 
-def _per_example_nll(
-    model: Any, tokenizer: Any, examples: list[SFTExample], max_len: int, batch_size: int
-) -> list[tuple[float, int]]:
-    """``(summed NLL, target tokens)`` per example, in order.
+def target_token_nll(model: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
+    """``(NLL of each target token, mask of the target positions)`` for a
+    collated batch already on the model's device; training takes the mean,
+    evaluation sums per example.
 
     The vocabulary projection (49k x 576 for SmolLM2, the largest matrix of a
     small model) is applied only at positions that predict a target token,
     not at every prompt and padding position as ``model(...).logits`` would:
-    on a 2-core CPU that is most of an evaluation pass's time and memory.
+    on a 2-core CPU that is most of a pass's time and memory.
     """
     import torch
 
     decoder, head = _parts(model)
+    hidden = decoder(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+    ).last_hidden_state
+    labels = batch["labels"][:, 1:]  # token t is predicted from position t-1
+    keep = labels != IGNORE
+    logits = head(hidden[:, :-1][keep]).float()
+    return torch.nn.functional.cross_entropy(logits, labels[keep], reduction="none"), keep
+
+
+def _per_example_nll(
+    model: Any, tokenizer: Any, examples: list[SFTExample], max_len: int, batch_size: int
+) -> list[tuple[float, int]]:
+    """``(summed NLL, target tokens)`` per example, in order."""
+    import torch
+
     out: list[tuple[float, int]] = []
     model.eval()
     with torch.no_grad():
@@ -72,16 +87,9 @@ def _per_example_nll(
                 tokenizer.pad_token_id,
             )
             batch = {name: t.to(_device(model)) for name, t in batch.items()}
-            hidden = decoder(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-            ).last_hidden_state
-            labels = batch["labels"][:, 1:]  # token t is predicted from position t-1
-            keep = labels != IGNORE
-            logits = head(hidden[:, :-1][keep]).float()
-            token_nll = torch.nn.functional.cross_entropy(logits, labels[keep], reduction="none")
-            rows = keep.nonzero()[:, 0]
-            sums = torch.zeros(labels.shape[0], dtype=torch.float64, device=token_nll.device)
-            sums.index_add_(0, rows, token_nll.double())
+            token_nll, keep = target_token_nll(model, batch)
+            sums = torch.zeros(keep.shape[0], dtype=torch.float64, device=token_nll.device)
+            sums.index_add_(0, keep.nonzero()[:, 0], token_nll.double())
             sums, counts = sums.cpu(), keep.sum(dim=1).cpu()
             out.extend((float(s), int(n)) for s, n in zip(sums, counts, strict=True))
     return out

@@ -188,28 +188,13 @@ def _load_folder(path: Path, bits: str, device: str, torch: Any) -> TrainBase:
     problem = hf.entry_problem(HFModelEntry(name=path.name, path=path))
     if problem is not None:
         raise ModelError(f"cannot train on this model folder: {problem}")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
     dtype = (
         torch.float32
         if device == "cpu"
         else hf.resolve_dtype("auto", device, hf.read_config(path), torch)
     )
     quant = hf.quantization_config(bits, dtype)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(path),
-            dtype=dtype,
-            device_map=device,
-            quantization_config=quant,
-            local_files_only=True,
-            use_safetensors=True,
-        )
-    except Exception as err:
-        raise ModelError(f"cannot load {path} for training: {err}") from None
+    tokenizer, model = hf.load_folder(path, dtype, device, quant)
     if quant is not None:
         from peft import prepare_model_for_kbit_training
 

@@ -20,8 +20,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,9 @@ from backend.locations import Locations
 from trainer.dataset import TuneupDataset
 from trainer.encode import collate, encode
 from trainer.errors import TrainingCancelled
-from trainer.evaluate import heldout_nll
-from trainer.hf_model import Device, Quantize, TrainBase, load_base
+from trainer.evaluate import heldout_nll, target_token_nll
+from trainer.hf_model import Device, Quantize, load_base
+from trainer.lora_run import add_lora, run_record
 from trainer.runs import new_run_dir, write_run
 
 
@@ -85,25 +85,6 @@ def _lr_at(step: int, cfg: SFTConfig) -> float:
     return cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
 
 
-def _target_loss(model: Any, batch: dict[str, Any]) -> Any:
-    """Cross-entropy over the target tokens only.
-
-    The vocabulary projection is the largest matrix of a small model (49k x
-    576 for SmolLM2), so it is applied only where a label exists instead of
-    at every prompt and padding position as ``model(labels=...)`` would.
-    """
-    import torch
-
-    base = model.get_base_model()
-    hidden = base.model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-    ).last_hidden_state
-    labels = batch["labels"][:, 1:]  # token t is predicted at position t-1
-    keep = labels != -100
-    logits = base.lm_head(hidden[:, :-1][keep])
-    return torch.nn.functional.cross_entropy(logits.float(), labels[keep])
-
-
 def train_sft(
     dataset: TuneupDataset,
     base: Path,
@@ -123,7 +104,6 @@ def train_sft(
         TrainingCancelled: ``cancel`` was set; the partial run is removed.
     """
     import torch
-    from peft import LoraConfig, get_peft_model
 
     cfg = config or SFTConfig()
     dataset.require_enough()
@@ -137,17 +117,7 @@ def train_sft(
 
     run_dir = new_run_dir(locations, model_name, "sft")
     try:
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=cfg.rank,
-                lora_alpha=cfg.alpha,
-                lora_dropout=cfg.dropout,
-                target_modules=list(cfg.target_modules),
-                bias="none",
-                task_type="CAUSAL_LM",
-            ),
-        )
+        model = add_lora(model, cfg)
         metrics: dict[str, Any] = {}
         t = time.perf_counter()
         if cfg.evaluate:
@@ -179,7 +149,7 @@ def train_sft(
             batch = {k: v.to(loaded.device) for k, v in batch.items()}
             for group in optim.param_groups:
                 group["lr"] = _lr_at(step, cfg)
-            loss = _target_loss(model, batch)
+            loss = target_token_nll(model, batch)[0].mean()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optim.step()
@@ -205,33 +175,12 @@ def train_sft(
         model.eval()
         model.save_pretrained(str(run_dir))
         timings["total_s"] = time.perf_counter() - t0
-        record = {
-            "kind": "sft",
-            "method": "sft",
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "model": model_name,
-            **base_fields(loaded),
-            "config": {**asdict(cfg), "target_modules": list(cfg.target_modules)},
-            "dataset": dataset.summary.as_dict(),
-            "metrics": metrics,
-            "timings": timings,
-            "trainable_params": sum(p.numel() for p in params),
-        }
+        record = run_record("sft", model_name, loaded, cfg, dataset, metrics, timings, model)
         write_run(run_dir, record)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return SFTResult(run_dir, record, model, tokenizer)
-
-
-def base_fields(loaded: TrainBase) -> dict[str, Any]:
-    """What ``run.json`` says about the base: ``base`` (kind, path, size,
-    quantize, device, dtype), and for a GGUF base also ``base_gguf`` and
-    ``base_size`` as before."""
-    fields: dict[str, Any] = {"base": loaded.describe()}
-    if loaded.kind == "gguf":
-        fields.update(base_gguf=str(loaded.path), base_size=loaded.path.stat().st_size)
-    return fields
 
 
 def default_steps(examples: int, batch_size: int = SFTConfig.batch_size) -> int:

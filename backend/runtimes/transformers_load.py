@@ -189,6 +189,33 @@ def quantization_config(kind: str, dtype: Any) -> Any:
     return BitsAndBytesConfig(load_in_8bit=True)
 
 
+def load_folder(path: Path, dtype: Any, device: str, quant: Any) -> tuple[Any, Any]:
+    """``(tokenizer, model)`` from a Hugging Face folder: local files and
+    safetensors only (a pickle checkpoint can run code), as the runtime and
+    the trainer both load it.
+
+    Raises:
+        ModelError: transformers cannot load the folder.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a progress bar on stderr would garble the TUI
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path),
+            dtype=dtype,
+            device_map=device,
+            quantization_config=quant,
+            local_files_only=True,
+            use_safetensors=True,
+        )
+    except Exception as err:
+        raise ModelError(f"transformers could not load {path}: {err}") from None
+    return tokenizer, model
+
+
 def load_model(entry: HFModelEntry, adapter: Path | None) -> HFLoaded:
     """Load ``entry`` (and ``adapter``) as the entry says.
 
@@ -205,26 +232,13 @@ def load_model(entry: HFModelEntry, adapter: Path | None) -> HFLoaded:
     path = model_dir(entry)
     try:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+        import transformers  # noqa: F401
     except ImportError as err:
         raise ModelError(f"transformers/torch are not installed ({err}).") from None
-    hf_logging.disable_progress_bar()  # a progress bar on stderr would garble the TUI
     device = resolve_device(entry.device, torch)
     dtype = resolve_dtype(entry.dtype, device, read_config(path), torch)
     quant = quantization_config(entry.quantization, dtype)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(path),
-            dtype=dtype,
-            device_map=device,
-            quantization_config=quant,
-            local_files_only=True,
-            use_safetensors=True,
-        )
-    except Exception as err:
-        raise ModelError(f"transformers could not load {path}: {err}") from None
+    tokenizer, model = load_folder(path, dtype, device, quant)
     if adapter is not None:
         model = _apply_adapter(model, adapter, merge=quant is None)
     model.eval()

