@@ -30,7 +30,8 @@ from backend.tools.base import Tool
 from backend.tools.builtin import ToolContext, builtin_tools
 from backend.tools.calling import ToolRouter, decide
 from backend.tools.evaluate import load_cases, score_case, summarize
-from backend.tools.mcp_client import McpConnections, ServerStatus
+from backend.tools.mcp_client import McpConnections
+from backend.tools.mcp_connection import ServerStatus
 
 T = TypeVar("T")
 

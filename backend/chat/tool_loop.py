@@ -38,7 +38,7 @@ from backend.rag.injection import neutralise
 from backend.runtimes.base import ChatMessage
 from backend.tools.base import Tool, ToolOutput
 from backend.tools.calling import ToolRouter, decide
-from backend.tools.registry import call_tool
+from backend.tools.runner import call_tool
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -24,8 +24,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from backend.tools.errors import ToolError
 from backend.tools.math_words import expression_from_words
-from backend.tools.registry import ToolError
 
 Number = int | float
 MAX_LENGTH = 500

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from backend.tools.registry import ToolError
+from backend.tools.errors import ToolError
 
 
 class PathOutsideFolders(ToolError):

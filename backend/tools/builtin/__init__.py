@@ -22,8 +22,9 @@ from backend.tools.builtin.documents import (
 )
 from backend.tools.builtin.notes import make_save_note
 from backend.tools.calculator import evaluate, format_number
+from backend.tools.errors import ToolError
+from backend.tools.function_tools import tool_from_function
 from backend.tools.math_words import expression_from_words
-from backend.tools.registry import ToolError, tool_from_function
 
 __all__ = ["BUILTIN_NAMES", "Search", "ToolContext", "builtin_tools", "utc_now"]
 

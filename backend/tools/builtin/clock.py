@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from backend.tools.base import Tool, ToolExample, ToolOutput
 from backend.tools.builtin.context import ToolContext
-from backend.tools.registry import ToolError, tool_from_function
+from backend.tools.errors import ToolError
+from backend.tools.function_tools import tool_from_function
 
 _UTC_NAMES = frozenset({"utc", "z", "gmt", "zulu", "etc/utc", "utc+0", "utc+00:00"})
 _LOCAL_NAMES = frozenset({"local", "localtime"})

@@ -27,8 +27,9 @@ from backend.knowledge.scanner import scan_folder
 from backend.rag.injection import neutralise, scan
 from backend.tools.base import Tool, ToolExample, ToolOutput
 from backend.tools.builtin.context import ToolContext
+from backend.tools.errors import ToolError
+from backend.tools.function_tools import tool_from_function
 from backend.tools.paths import PathOutsideFolders, real_roots, resolve_inside, root_of
-from backend.tools.registry import ToolError, tool_from_function
 
 MAX_FILE_BYTES = 20_000_000
 """Files larger than this are not read (the indexer's default limit)."""

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from backend.tools.base import Tool, ToolExample, ToolOutput
 from backend.tools.builtin.context import ToolContext
-from backend.tools.registry import ToolError, tool_from_function
+from backend.tools.errors import ToolError
+from backend.tools.function_tools import tool_from_function
 
 MAX_TITLE_CHARS = 200
 MAX_NOTE_CHARS = 100_000
