@@ -93,6 +93,15 @@ class Embedder(ABC):
     def embed(self, texts: list[str]) -> np.ndarray:
         """Return an ``(len(texts), dim)`` float32 array, rows L2-normalised."""
 
+    def embed_queries(self, queries: list[str]) -> np.ndarray:
+        """Embed search queries (what the index compares with chunk vectors).
+
+        The default is ``embed``: queries and chunks share one model. An
+        asymmetric model (a query prefix, a query adapter such as
+        ``trainer.query_adapter_embedder``) overrides only this, so the
+        index's vectors stay valid."""
+        return self.embed(queries)
+
     def chunk_tokenizer(self) -> Any | None:
         """A tokenizer counting tokens as this model does, in the shape of
         ``tokenizers.Tokenizer`` that the ``Chunker`` uses; ``None`` (the
@@ -125,6 +134,14 @@ class DelegatingEmbedder(Embedder):
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return self.inner.embed(texts)
+
+    def embed_queries(self, queries: list[str]) -> np.ndarray:
+        # Through this wrapper's own ``embed`` when the inner embedder has no
+        # query side of its own, so a subclass that counts or caches ``embed``
+        # still sees queries.
+        if type(self.inner).embed_queries is Embedder.embed_queries:
+            return self.embed(queries)
+        return self.inner.embed_queries(queries)
 
 
 class SentenceTransformerEmbedder(Embedder):

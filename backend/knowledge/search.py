@@ -148,7 +148,7 @@ def keyword_count(
 
 def embed_query(embedder: Embedder, query: str) -> bytes:
     """The query's vector as the float32 blob sqlite-vec compares."""
-    return np.asarray(embedder.embed([query])[0], dtype="<f4").tobytes()
+    return np.asarray(embedder.embed_queries([query])[0], dtype="<f4").tobytes()
 
 
 def dense_ids(

@@ -1,0 +1,255 @@
+"""Train a query adapter: the query side of the embedder, fitted to one index.
+
+The index's chunk vectors stay exactly as they are (no re-embedding, the
+index stays valid for the plain model); only how a *question* is embedded
+changes, so it lands nearer the chunk that answers it. Training pairs come
+from the index's structure (``trainer.query_adapter_data``), and every
+training step scores a query against *all* of the index's chunk vectors
+(a full softmax, not in-batch negatives), so the near neighbours that the
+plain model confuses -- ``PyDict_SetDefault`` for ``dict.setdefault`` --
+are exactly the negatives it learns from. Chunks of the answer's own
+section are left out of the negatives.
+
+Two kinds:
+
+- ``linear``: ``q' = normalise(W q + b)`` on the frozen model's query
+  vector, ``W`` started at the identity and held near it by an L2 penalty.
+  Trains in seconds on precomputed vectors; applying it costs nothing.
+- ``encoder``: the whole MiniLM fine-tuned on the queries (passages fixed),
+  saved as a sentence-transformers folder. Minutes on 2 cores.
+
+A run directory holds ``adapter.json`` (kind, the passage model's name and
+dimension, the chunk count, the configuration, the held-out figures of the
+plain and the adapted query side) and ``adapter.npz`` (``linear``, plain
+arrays, loaded with ``allow_pickle=False``) or ``model/`` (``encoder``).
+``trainer.query_adapter_embedder`` loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from trainer.errors import TrainingCancelled
+from trainer.query_adapter_data import QueryPair
+
+AdapterKind = Literal["linear", "encoder"]
+Progress = Callable[[int, int, float], None]
+"""Called as ``progress(step, total, loss)`` after each step."""
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    kind: AdapterKind = "linear"
+    epochs: int = 3
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    scale: float = 20.0
+    """Cosine similarities are multiplied by this before the softmax
+    (temperature 0.05, sentence-transformers' MultipleNegativesRankingLoss)."""
+    identity_penalty: float = 1.0
+    """``linear``: weight of ``||W - I||^2`` (keeps the plain model's geometry)."""
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class PassageMatrix:
+    """The index's chunk vectors as the loss sees them."""
+
+    ids: np.ndarray
+    """chunk ids, one per row."""
+    vectors: np.ndarray
+    """``(n, dim)`` float32, L2-normalised (as stored by the index)."""
+
+    def rows(self, chunk_ids: Sequence[int]) -> np.ndarray:
+        position = {int(c): i for i, c in enumerate(self.ids)}
+        return np.array([position[c] for c in chunk_ids], dtype=np.int64)
+
+
+def _targets(pairs: Sequence[QueryPair], passages: PassageMatrix) -> tuple[Any, list[Any]]:
+    """Each pair's row in the matrix and the rows of its own section (not
+    negatives) other than that one."""
+    import torch
+
+    position = {int(c): i for i, c in enumerate(passages.ids)}
+    by_group: dict[str, list[int]] = {}
+    for pair in pairs:
+        by_group.setdefault(pair.group, []).append(position[pair.chunk_id])
+    targets = torch.tensor([position[p.chunk_id] for p in pairs], dtype=torch.long)
+    siblings = [
+        torch.tensor([r for r in set(by_group[p.group]) if r != position[p.chunk_id]] or [0])
+        if len(set(by_group[p.group])) > 1
+        else None
+        for p in pairs
+    ]
+    return targets, siblings
+
+
+def _loss(queries: Any, matrix: Any, targets: Any, siblings: list[Any], scale: float) -> Any:
+    import torch
+
+    logits = scale * queries @ matrix.T
+    for row, sib in enumerate(siblings):
+        if sib is not None:
+            logits[row, sib] = float("-inf")
+    return torch.nn.functional.cross_entropy(logits, targets)
+
+
+def rank_metrics(query_vectors: np.ndarray, targets: np.ndarray, matrix: np.ndarray) -> dict:
+    """Top-1 accuracy and MRR@10 of each query's own chunk among all chunks."""
+    scores = query_vectors @ matrix.T
+    own = scores[np.arange(len(targets)), targets]
+    rank = (scores > own[:, None]).sum(axis=1) + 1
+    return {
+        "n": len(targets),
+        "top1": float(np.mean(rank == 1)),
+        "mrr@10": float(np.mean(np.where(rank <= 10, 1.0 / rank, 0.0))),
+    }
+
+
+def train_linear(
+    query_vectors: np.ndarray,
+    pairs: Sequence[QueryPair],
+    passages: PassageMatrix,
+    config: AdapterConfig,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Fit ``W, b`` on the plain model's query vectors. Returns them and the
+    per-step losses."""
+    import torch
+
+    torch.manual_seed(config.seed)
+    dim = passages.vectors.shape[1]
+    matrix = torch.from_numpy(np.ascontiguousarray(passages.vectors))
+    queries = torch.from_numpy(np.ascontiguousarray(query_vectors, dtype=np.float32))
+    targets, siblings = _targets(pairs, passages)
+    weight = torch.nn.Parameter(torch.eye(dim))
+    bias = torch.nn.Parameter(torch.zeros(dim))
+    optimiser = torch.optim.Adam([weight, bias], lr=config.learning_rate)
+    order = list(range(len(pairs)))
+    rng = random.Random(config.seed)
+    steps_per_epoch = math.ceil(len(order) / config.batch_size)
+    total, losses = steps_per_epoch * config.epochs, []
+    eye = torch.eye(dim)
+    for _ in range(config.epochs):
+        rng.shuffle(order)
+        for start in range(0, len(order), config.batch_size):
+            if cancelled():
+                raise TrainingCancelled("query adapter training cancelled")
+            batch = order[start : start + config.batch_size]
+            adapted = torch.nn.functional.normalize(queries[batch] @ weight.T + bias, dim=1)
+            loss = _loss(
+                adapted, matrix, targets[batch], [siblings[i] for i in batch], config.scale
+            )
+            loss = loss + config.identity_penalty * ((weight - eye) ** 2).sum()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(float(loss.detach()))
+            if progress is not None:
+                progress(len(losses), total, losses[-1])
+    return weight.detach().numpy().copy(), bias.detach().numpy().copy(), losses
+
+
+def apply_linear(vectors: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    out = vectors @ weight.T + bias
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (out / norms).astype(np.float32)
+
+
+def train_encoder(
+    model_dir: Path,
+    pairs: Sequence[QueryPair],
+    passages: PassageMatrix,
+    config: AdapterConfig,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> tuple[Any, list[float]]:
+    """Fine-tune the sentence-transformers model at ``model_dir`` as a query
+    encoder. Returns the model (in eval mode) and the per-step losses."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.manual_seed(config.seed)
+    model = SentenceTransformer(str(model_dir), device="cpu")
+    model.train()
+    # sentence-transformers 5 renamed ``tokenize`` to ``preprocess``.
+    tokenize = getattr(model, "preprocess", None) or model.tokenize
+    matrix = torch.from_numpy(np.ascontiguousarray(passages.vectors))
+    targets, siblings = _targets(pairs, passages)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
+    order = list(range(len(pairs)))
+    rng = random.Random(config.seed)
+    total = math.ceil(len(order) / config.batch_size) * config.epochs
+    losses: list[float] = []
+    for _ in range(config.epochs):
+        rng.shuffle(order)
+        for start in range(0, len(order), config.batch_size):
+            if cancelled():
+                raise TrainingCancelled("query adapter training cancelled")
+            batch = order[start : start + config.batch_size]
+            features = tokenize([pairs[i].query for i in batch])
+            embedded = model(features)["sentence_embedding"]
+            adapted = torch.nn.functional.normalize(embedded, dim=1)
+            loss = _loss(
+                adapted, matrix, targets[batch], [siblings[i] for i in batch], config.scale
+            )
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(float(loss.detach()))
+            if progress is not None:
+                progress(len(losses), total, losses[-1])
+    model.eval()
+    return model, losses
+
+
+def write_run(
+    out_dir: Path,
+    config: AdapterConfig,
+    passage_model: str,
+    passages: PassageMatrix,
+    pairs: dict[str, int],
+    heldout: dict[str, Any],
+    seconds: float,
+    linear: tuple[np.ndarray, np.ndarray] | None = None,
+    encoder: Any = None,
+) -> Path:
+    """Save a finished adapter (see the module docstring for the layout)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if config.kind == "linear":
+        if linear is None:
+            raise ValueError("a linear adapter needs its weight and bias")
+        np.savez(out_dir / "adapter.npz", weight=linear[0], bias=linear[1])
+    else:
+        if encoder is None:
+            raise ValueError("an encoder adapter needs its model")
+        encoder.save(str(out_dir / "model"))
+    meta = {
+        "kind": config.kind,
+        "passage_model": passage_model,
+        "dim": int(passages.vectors.shape[1]),
+        "chunks": len(passages.ids),
+        "pairs": pairs,
+        "config": asdict(config),
+        "heldout": heldout,
+        "seconds": round(seconds, 1),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    (out_dir / "adapter.json").write_text(json.dumps(meta, indent=1))
+    return out_dir
+
+
+def now() -> float:
+    return time.perf_counter()
