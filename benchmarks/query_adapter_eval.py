@@ -122,38 +122,30 @@ def main() -> None:
         config = CONFIGS[kind]
         started = time.perf_counter()
         progress = _printer(kind)
+        linear, encoder = None, None
         if config.kind == "linear":
             weight, bias, _ = train_linear(train_vecs, train, passages, config, progress)
+            linear = (weight, bias)
+            seconds = time.perf_counter() - started
             adapted = apply_linear(held_vecs, weight, bias)
-            seconds = time.perf_counter() - started
-            metrics = rank_metrics(adapted, held_rows, passages.vectors)
-            out = write_run(
-                save / kind,
-                config,
-                plain.name,
-                passages,
-                kinds_count,
-                {"plain": report["heldout"]["plain"], "adapted": metrics},
-                seconds,
-                linear=(weight, bias),
-            )
         else:
-            model, _ = train_encoder(bundled_embedder_dir(), train, passages, config, progress)
+            encoder, _ = train_encoder(bundled_embedder_dir(), train, passages, config, progress)
             seconds = time.perf_counter() - started
-            adapted = model.encode(
+            adapted = encoder.encode(
                 [p.query for p in heldout], normalize_embeddings=True, convert_to_numpy=True
             )
-            metrics = rank_metrics(adapted, held_rows, passages.vectors)
-            out = write_run(
-                save / kind,
-                config,
-                plain.name,
-                passages,
-                kinds_count,
-                {"plain": report["heldout"]["plain"], "adapted": metrics},
-                seconds,
-                encoder=model,
-            )
+        metrics = rank_metrics(adapted, held_rows, passages.vectors)
+        out = write_run(
+            save / kind,
+            config,
+            plain.name,
+            passages,
+            kinds_count,
+            {"plain": report["heldout"]["plain"], "adapted": metrics},
+            seconds,
+            linear=linear,
+            encoder=encoder,
+        )
         report["heldout"][kind] = {**metrics, "train_s": round(seconds, 1)}
         print(f"{kind} held-out: {metrics} ({seconds:.0f} s)")
         embedders[kind] = CachingEmbedder(QueryAdaptedEmbedder(plain, out))

@@ -104,6 +104,36 @@ def _loss(queries: Any, matrix: Any, targets: Any, siblings: list[Any], scale: f
     return torch.nn.functional.cross_entropy(logits, targets)
 
 
+def _fit(
+    n: int,
+    config: AdapterConfig,
+    optimiser: Any,
+    batch_loss: Callable[[list[int]], Any],
+    progress: Progress | None,
+    cancelled: Callable[[], bool],
+) -> list[float]:
+    """The training loop both kinds share: ``config.epochs`` passes over the
+    ``n`` pairs in a fresh seeded order, one optimiser step a batch, checking
+    for cancellation before each. Returns the per-step losses."""
+    order = list(range(n))
+    rng = random.Random(config.seed)
+    total = math.ceil(n / config.batch_size) * config.epochs
+    losses: list[float] = []
+    for _ in range(config.epochs):
+        rng.shuffle(order)
+        for start in range(0, n, config.batch_size):
+            if cancelled():
+                raise TrainingCancelled("query adapter training cancelled")
+            loss = batch_loss(order[start : start + config.batch_size])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(float(loss.detach()))
+            if progress is not None:
+                progress(len(losses), total, losses[-1])
+    return losses
+
+
 def rank_metrics(query_vectors: np.ndarray, targets: np.ndarray, matrix: np.ndarray) -> dict:
     """Top-1 accuracy and MRR@10 of each query's own chunk among all chunks."""
     scores = query_vectors @ matrix.T
@@ -136,28 +166,14 @@ def train_linear(
     weight = torch.nn.Parameter(torch.eye(dim))
     bias = torch.nn.Parameter(torch.zeros(dim))
     optimiser = torch.optim.Adam([weight, bias], lr=config.learning_rate)
-    order = list(range(len(pairs)))
-    rng = random.Random(config.seed)
-    steps_per_epoch = math.ceil(len(order) / config.batch_size)
-    total, losses = steps_per_epoch * config.epochs, []
     eye = torch.eye(dim)
-    for _ in range(config.epochs):
-        rng.shuffle(order)
-        for start in range(0, len(order), config.batch_size):
-            if cancelled():
-                raise TrainingCancelled("query adapter training cancelled")
-            batch = order[start : start + config.batch_size]
-            adapted = torch.nn.functional.normalize(queries[batch] @ weight.T + bias, dim=1)
-            loss = _loss(
-                adapted, matrix, targets[batch], [siblings[i] for i in batch], config.scale
-            )
-            loss = loss + config.identity_penalty * ((weight - eye) ** 2).sum()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            losses.append(float(loss.detach()))
-            if progress is not None:
-                progress(len(losses), total, losses[-1])
+
+    def batch_loss(batch: list[int]) -> Any:
+        adapted = torch.nn.functional.normalize(queries[batch] @ weight.T + bias, dim=1)
+        loss = _loss(adapted, matrix, targets[batch], [siblings[i] for i in batch], config.scale)
+        return loss + config.identity_penalty * ((weight - eye) ** 2).sum()
+
+    losses = _fit(len(pairs), config, optimiser, batch_loss, progress, cancelled)
     return weight.detach().numpy().copy(), bias.detach().numpy().copy(), losses
 
 
@@ -189,28 +205,13 @@ def train_encoder(
     matrix = torch.from_numpy(np.ascontiguousarray(passages.vectors))
     targets, siblings = _targets(pairs, passages)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
-    order = list(range(len(pairs)))
-    rng = random.Random(config.seed)
-    total = math.ceil(len(order) / config.batch_size) * config.epochs
-    losses: list[float] = []
-    for _ in range(config.epochs):
-        rng.shuffle(order)
-        for start in range(0, len(order), config.batch_size):
-            if cancelled():
-                raise TrainingCancelled("query adapter training cancelled")
-            batch = order[start : start + config.batch_size]
-            features = tokenize([pairs[i].query for i in batch])
-            embedded = model(features)["sentence_embedding"]
-            adapted = torch.nn.functional.normalize(embedded, dim=1)
-            loss = _loss(
-                adapted, matrix, targets[batch], [siblings[i] for i in batch], config.scale
-            )
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            losses.append(float(loss.detach()))
-            if progress is not None:
-                progress(len(losses), total, losses[-1])
+
+    def batch_loss(batch: list[int]) -> Any:
+        features = tokenize([pairs[i].query for i in batch])
+        adapted = torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=1)
+        return _loss(adapted, matrix, targets[batch], [siblings[i] for i in batch], config.scale)
+
+    losses = _fit(len(pairs), config, optimiser, batch_loss, progress, cancelled)
     model.eval()
     return model, losses
 
