@@ -211,8 +211,10 @@ class ChatActions(_Base):
                         await widget.sources.retrieved(event)
                 elif isinstance(event, CitationsParsed):
                     if widget is not None and widget.is_attached:
-                        cited = set(event.cited)
-                        marked = [replace(s, cited=s.n in cited) for s in sources]
+                        cited, matched = set(event.cited), set(event.matched)
+                        marked = [
+                            replace(s, cited=s.n in cited, matched=s.n in matched) for s in sources
+                        ]
                         await widget.sources.show(event.message_id, marked, event.unknown)
                 elif isinstance(event, ToolCallProposed):
                     await self.tool_proposed(stream, widget, event)

@@ -88,6 +88,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
         sources: tuple[SourceRef, ...] = ()
         retrieved: SourcesRetrieved | None = None
         cited: tuple[int, ...] = ()
+        matched: tuple[int, ...] = ()
         answer: list[str] = []
         usage: Usage | None = None
         stop = "stop"
@@ -116,7 +117,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                 if not args.json and event.rewritten:
                     print(f"note: query rewritten: {event.rewritten}", file=sys.stderr)
             elif isinstance(event, CitationsParsed):
-                cited = event.cited
+                cited, matched = event.cited, event.matched
             elif isinstance(event, MessageSaved):
                 message_id = event.message_id
             else:
@@ -137,8 +138,12 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                     "message_id": message_id,
                     "model": conv.model or backend.settings.default_model,
                     "stop_reason": stop,
-                    "sources": [{**source_json(s), "cited": s.n in cited} for s in sources],
+                    "sources": [
+                        {**source_json(s), "cited": s.n in cited, "matched": s.n in matched}
+                        for s in sources
+                    ],
                     "cited": list(cited),
+                    "matched": list(matched),
                     "tool_calls": [call_json(c) for c in reporter.calls],
                     "rag": None
                     if retrieved is None
@@ -170,6 +175,11 @@ async def cmd_ask(args: argparse.Namespace) -> int:
             print("\nSources:")
             for s in listed:
                 print("  " + source_label(s))
+        elif matched:
+            print("\nMatched (not cited by the model):")
+            for s in sources:
+                if s.n in matched:
+                    print("  " + source_label(s))
         elif sources:
             print(f"\n({len(sources)} passages retrieved; none cited)")
     return 0

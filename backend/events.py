@@ -100,7 +100,9 @@ class SourceRef:
     """A passage the model was given, numbered as it saw it (``[S{n}]``).
 
     ``flags`` name injection attempts found in it (the UI warns); ``cited``
-    says whether the answer cited it (known once the reply is done).
+    says whether the answer cited it (known once the reply is done);
+    ``matched`` that an answer citing nothing restates it
+    (``backend.rag.attribution``), shown apart and never a citation.
     """
 
     n: int
@@ -114,6 +116,7 @@ class SourceRef:
     score: float = 0.0
     flags: tuple[str, ...] = ()
     cited: bool = False
+    matched: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,11 +140,14 @@ class SourcesRetrieved:
 class CitationsParsed:
     """The reply's ``[Sn]`` markers mapped back to sources (before
     ``MessageSaved``): ``cited`` S-numbers in order of first mention,
-    ``unknown`` numbers the model cited but was never given."""
+    ``unknown`` numbers the model cited but was never given; ``matched``,
+    only when it cited none, the sources its sentences restate
+    (``backend.rag.attribution``)."""
 
     message_id: int
     cited: tuple[int, ...]
     unknown: tuple[int, ...] = ()
+    matched: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -203,15 +203,27 @@ class SourcesPanel(Vertical):
             self.display = False
             return
         cited = sorted((s for s in sources if s.cited), key=lambda s: s.n)
-        others = sorted((s for s in sources if not s.cited), key=lambda s: s.n)
-        self._status("" if cited or unknown else "Sources: none cited")
+        matched = sorted((s for s in sources if s.matched and not s.cited), key=lambda s: s.n)
+        others = sorted((s for s in sources if not s.cited and not s.matched), key=lambda s: s.n)
+        self._status("" if cited or unknown or matched else "Sources: none cited")
         if cited or unknown:
             await self.mount(
                 SourceLine(message_id, cited, unknown, heading="Sources", classes="-cited")
             )
+        elif matched:
+            # The model cited nothing but restated these (backend.rag.attribution).
+            await self.mount(
+                SourceLine(
+                    message_id,
+                    matched,
+                    (),
+                    heading="Matched (not cited by the model)",
+                    classes="-cited -matched",
+                )
+            )
         if others:
             n = len(others)
-            label = f"{n} {'more ' if cited else ''}retrieved, not cited"
+            label = f"{n} {'more ' if cited or matched else ''}retrieved, not cited"
             await self.mount(
                 Collapsible(
                     SourceLine(message_id, others, classes="-uncited"),

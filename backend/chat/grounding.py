@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from backend.events import CitationsParsed, SourceRef, SourcesRetrieved
+from backend.rag.attribution import matched_sources
 from backend.rag.citations import mark_cited, parse_citations
 from backend.rag.context import SYSTEM_RULES, user_turn
 from backend.rag.query import generate_with
@@ -130,10 +131,11 @@ def finish(
     if not grounded.sources:
         return
     cited, unknown = parse_citations(content, len(grounded.sources))
-    sources = mark_cited(grounded.sources, cited)
+    matched = [] if cited or unknown else matched_sources(content, grounded.sources)
+    sources = mark_cited(grounded.sources, cited, matched)
     grounded.sources = sources
     rag.sources.save(reply_id, sources)
-    emit(CitationsParsed(reply_id, tuple(cited), tuple(unknown)))
+    emit(CitationsParsed(reply_id, tuple(cited), tuple(unknown), tuple(matched)))
 
 
 def record_stages(

@@ -88,9 +88,15 @@ def _unique(numbers: Iterable[int]) -> list[int]:
     return list(dict.fromkeys(numbers))
 
 
-def mark_cited(sources: Sequence[SourceRef], cited: Iterable[int]) -> list[SourceRef]:
+def mark_cited(
+    sources: Sequence[SourceRef], cited: Iterable[int], matched: Iterable[int] = ()
+) -> list[SourceRef]:
     """``sources`` in their ``[Sn]`` order with ``cited`` set from the
-    answer's citations (retrieved-but-uncited ones stay, ``cited=False``,
-    so the UI can list them separately)."""
-    chosen = set(cited)
-    return [replace(s, cited=s.n in chosen) for s in sources]
+    answer's citations and ``matched`` from ``backend.rag.attribution``
+    (retrieved-but-uncited ones stay, both False, so the UI can list them
+    separately)."""
+    chosen, restated = set(cited), set(matched)
+    return [
+        replace(s, cited=s.n in chosen, matched=s.n not in chosen and s.n in restated)
+        for s in sources
+    ]

@@ -33,7 +33,9 @@ class SourceStore:
                 s.text,
                 s.score,
                 json.dumps(list(s.flags)),
-                int(s.cited),
+                # 0 retrieved, 1 cited by the model, 2 matched to an answer
+                # that cited nothing (backend.rag.attribution): no new column.
+                1 if s.cited else 2 if s.matched else 0,
             )
             for s in sources
         ]
@@ -70,5 +72,6 @@ def _source(row: Any) -> SourceRef:
         text=row["text"],
         score=row["score"],
         flags=tuple(json.loads(row["flags"])),
-        cited=bool(row["cited"]),
+        cited=row["cited"] == 1,
+        matched=row["cited"] == 2,
     )

@@ -228,3 +228,32 @@ async def test_retrieve_modes(setup: tuple[Backend, FakeRuntime, Path]) -> None:
         await backend.retrieve("cats", mode="psychic")
     with pytest.raises(ValueError, match="empty"):
         await backend.retrieve("   ")
+
+
+async def test_an_uncited_answer_that_restates_a_source_is_matched(
+    setup: tuple[Backend, FakeRuntime, Path],
+) -> None:
+    backend, runtime, root = setup
+    await index(backend, root)
+    runtime.responder = lambda messages: (
+        "Cats sleep between twelve and sixteen hours a day, mostly in short naps."
+    )
+    conv = await backend.create_conversation()
+    events = await (await backend.send(conv.id, "How long do cats sleep?")).collect()
+    retrieved = next(e for e in events if isinstance(e, SourcesRetrieved))
+    cat = next(s for s in retrieved.sources if "sleep" in s.text.lower())
+    parsed = next(e for e in events if isinstance(e, CitationsParsed))
+    assert parsed.cited == () and parsed.matched == (cat.n,)
+    saved = next(e for e in events if isinstance(e, MessageSaved))
+    stored = await backend.message_sources(saved.message_id)
+    assert [s.n for s in stored if s.matched] == [cat.n]
+    assert not any(s.cited for s in stored)
+    rows = await backend.request_log(conversation_id=conv.id)
+    retrieve = next(r for r in rows if r.stage == "retrieve")
+    assert json.loads(retrieve.detail or "{}")["cited"] == 0
+
+    # An answer that cites is never "matched", even where it restates others.
+    runtime.responder = cite_the_source_about("sleep")
+    events = await (await backend.send(conv.id, "How long do cats sleep?")).collect()
+    parsed = next(e for e in events if isinstance(e, CitationsParsed))
+    assert parsed.cited and parsed.matched == ()

@@ -25,8 +25,10 @@ def test_folder_tokens_and_citation_numbers() -> None:
     assert resolve_folders(["nope"], []) == ([], ["nope"])
 
 
-def source(n: int, cited: bool = False) -> SourceRef:
-    return SourceRef(n, n, f"/docs/file{n}.pdf", "Intro", 3, 0, 4, "text", cited=cited)
+def source(n: int, cited: bool = False, matched: bool = False) -> SourceRef:
+    return SourceRef(
+        n, n, f"/docs/file{n}.pdf", "Intro", 3, 0, 4, "text", cited=cited, matched=matched
+    )
 
 
 class PanelApp(App[None]):
@@ -50,6 +52,14 @@ async def test_panel_states() -> None:
         assert panel.query_one(Collapsible).title == "2 retrieved, not cited"
         await panel.show(7, [source(1, cited=True)], [])
         assert line_text(panel, "-cited") == "Sources  [S1] file1.pdf › Intro (p. 3)"
+        # An answer that cited nothing but restated S2: shown apart, never "Sources".
+        await panel.show(7, [source(1), source(2, matched=True)], [])
+        await pilot.pause()
+        assert panel.status_text == ""
+        assert line_text(panel, "-matched") == (
+            "Matched (not cited by the model)  [S2] file2.pdf › Intro (p. 3)"
+        )
+        assert panel.query_one(Collapsible).title == "1 more retrieved, not cited"
         await panel.show(7, [], [])
         assert not panel.display
         await panel.retrieved(SourcesRetrieved("q", "q", ()))
