@@ -103,7 +103,7 @@ def _qualified(path: Sequence[str]) -> str | None:
     if "." not in name and len(path) > 1:
         parent = signature_name(path[-2])
         if parent is not None and path[-2].lstrip().startswith(("class ", "exception ")):
-            return f"{parent.split('.')[-1]}.{name}" if parent else name
+            return f"{parent.split('.')[-1]}.{name}"
     return name
 
 

@@ -5,16 +5,17 @@ sources they were given without writing a single ``[Sn]`` marker, which
 would leave the user with "none cited" under an answer that plainly
 restates a passage. When -- and only when -- an answer cites nothing, each
 of its prose sentences is matched lexically against the passages: a source
-is *matched* when at least ``MIN_CONTAINMENT`` of a sentence's content
+is *matched* when at least ``CONTAINMENT`` (0.6) of a sentence's content
 words (``backend.rag.judge.content_words``: stop words out, light stemming)
 occur in it, for a sentence of at least ``MIN_WORDS`` content words. Code
 is left out (an example the model wrote is not evidence of reading).
 
 Matched sources are shown apart from cited ones ("matched to the answer,
 not cited by the model") and never count as citations: ``eval answers``
-scores what the model cited. The match is lexical and cheap (no model
-call, microseconds a reply), so it errs towards showing nothing: a
-paraphrase is not matched.
+scores what the model cited. The match is lexical (no model call, no
+embedding), so it errs towards showing nothing: a paraphrase is not
+matched. The share is the judge's containment (``backend.rag.judge``),
+with the judge's threshold.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from collections.abc import Sequence
 
 from backend.events import SourceRef
 from backend.rag.citations import strip_code
-from backend.rag.judge import content_words, split_sentences
+from backend.rag.judge import CONTAINMENT, containment, content_words, split_sentences
 
-MIN_CONTAINMENT = 0.6
 MIN_WORDS = 4
 MAX_MATCHED = 3
 
@@ -42,8 +42,8 @@ def matched_sources(answer: str, sources: Sequence[SourceRef]) -> list[int]:
         if len(words) < MIN_WORDS:
             continue
         for n, passage in passages:
-            share = len(words & passage) / len(words)
-            if share >= MIN_CONTAINMENT and share > best.get(n, 0.0):
+            share = containment(words, passage)
+            if share >= CONTAINMENT and share > best.get(n, 0.0):
                 best[n] = share
     ranked = sorted(best, key=lambda n: (-best[n], n))
     return ranked[:MAX_MATCHED]

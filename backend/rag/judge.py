@@ -98,6 +98,11 @@ def content_words(text: str) -> set[str]:
     return {_stem(w) for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())}
 
 
+def containment(words: set[str], passage_words: set[str]) -> float:
+    """The share of a sentence's content words found in a passage."""
+    return len(words & passage_words) / len(words) if words else 0.0
+
+
 @dataclass(frozen=True)
 class SentenceVerdict:
     text: str
@@ -167,7 +172,7 @@ class Judge:
             words = content_words(sentence)
             by, best_sim, best_cont = [], 0.0, 0.0
             for j, n in enumerate(cited_known):
-                cont = len(words & passage_words[j]) / len(words)
+                cont = containment(words, passage_words[j])
                 sim = float(sims[i, j]) if sims is not None else 0.0
                 best_sim, best_cont = max(best_sim, sim), max(best_cont, cont)
                 if self._supports(sim, cont):
