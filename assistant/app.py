@@ -28,7 +28,7 @@ from assistant.screens.picker import PickerScreen
 from assistant.screens.request_log import RequestLogScreen
 from assistant.theming import DEFAULT_THEME, choose_theme, load_themes
 from backend import AssistantError, Backend
-from backend.errors import StoreError
+from backend.common.errors import StoreError
 
 THEME_STATE = "theme"
 

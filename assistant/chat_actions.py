@@ -31,7 +31,7 @@ from assistant.widgets.message import MessageWidget, last_code_block, usage_from
 from assistant.widgets.sources import SourceOpened, citation_numbers
 from backend import AssistantError, Backend
 from backend.chat.stream import ChatStream
-from backend.events import (
+from backend.common.events import (
     CitationsParsed,
     ErrorEvent,
     HistoryTrimmed,

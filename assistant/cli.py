@@ -13,7 +13,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from backend.errors import AssistantError
+from backend.common.errors import AssistantError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from typing import Any
 
 from assistant.commands_tools import ToolReporter, call_json
 from backend import Backend
-from backend.events import (
+from backend.common.events import (
     CitationsParsed,
     Done,
     ErrorEvent,
@@ -327,7 +327,7 @@ async def cmd_log(args: argparse.Namespace) -> int:
 
 
 async def cmd_locate(args: argparse.Namespace) -> int:
-    from backend.locations import default_locations
+    from backend.common.locations import default_locations
 
     paths = default_locations().as_dict()
     if args.json:

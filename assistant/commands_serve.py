@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from backend.locations import default_locations
+from backend.common.locations import default_locations
 from backend.server.run import DEFAULT_HOST, DEFAULT_PORT, Server, warn_if_exposed
 from backend.server.security import load_or_create_token
 

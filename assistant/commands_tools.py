@@ -20,7 +20,7 @@ from typing import Any
 from backend import Backend
 from backend.chat.stream import ChatStream
 from backend.chat.tool_loop import Choice
-from backend.events import ToolCallFinished, ToolCallProposed
+from backend.common.events import ToolCallFinished, ToolCallProposed
 
 CHOICES: dict[str, Choice] = {
     "o": "once",

@@ -19,8 +19,8 @@ from dataclasses import asdict
 from typing import Any
 
 from backend import Backend
-from backend.adapters import Adapter
-from backend.tuneup import TuneupUpdate, describe
+from backend.modelfiles.adapters import Adapter
+from backend.tuneup.job import TuneupUpdate, describe
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

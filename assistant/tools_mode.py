@@ -31,7 +31,7 @@ from assistant.widgets.message import MessageWidget
 from backend import AssistantError, Backend
 from backend.chat.stream import ChatStream
 from backend.chat.tool_loop import Choice
-from backend.events import ToolCallFinished, ToolCallProposed
+from backend.common.events import ToolCallFinished, ToolCallProposed
 from backend.store.records import Conversation
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import logging
 # is fine; the warning is noise in every CLI command.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
-from backend.errors import AssistantError  # noqa: E402
+from backend.common.errors import AssistantError  # noqa: E402
 from backend.facade import Backend  # noqa: E402
 
 __all__ = ["AssistantError", "Backend"]

@@ -16,14 +16,14 @@ from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
-from backend.adapters import active_adapter
 from backend.chat.grounding import RagTurn
 from backend.chat.history import TrimState
 from backend.chat.stream import ChatStream
 from backend.chat.turn import TurnPlan, run_turn
-from backend.config import Settings, load_settings
-from backend.errors import ModelError
-from backend.events import ChatEvent
+from backend.common.config import Settings, load_settings
+from backend.common.errors import ModelError
+from backend.common.events import ChatEvent
+from backend.common.locations import Locations, default_locations
 from backend.facade_api import ApiMethods
 from backend.facade_conversations import ConversationMethods
 from backend.facade_eval import EvalMethods
@@ -35,9 +35,10 @@ from backend.facade_tuneup import TuneupMethods
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.embedder_fast import make_embedder
 from backend.knowledge.service import KnowledgeBase
-from backend.locations import Locations, default_locations
+from backend.modelfiles.adapters import active_adapter
+from backend.modelfiles.catalog import ModelInfo
 from backend.rag.pipeline import RagPipeline
-from backend.runtimes.base import GenerationParams, ModelInfo, Runtime
+from backend.runtimes.base import GenerationParams, Runtime
 from backend.runtimes.registry import UnavailableRuntime, discover_runtimes
 from backend.store.conversations import ConversationStore
 from backend.store.db import Database

@@ -37,7 +37,7 @@ from backend.chat.grounding import Grounded, RagTurn, ground
 from backend.chat.history import surely_fits
 from backend.chat.stream import ChatStream
 from backend.chat.turn import TurnPlan
-from backend.events import (
+from backend.common.events import (
     ChatEvent,
     CitationsParsed,
     Done,
@@ -46,15 +46,10 @@ from backend.events import (
     ToolCallProposed,
     Usage,
 )
+from backend.modelfiles.catalog import ModelInfo
 from backend.rag.citations import mark_cited, parse_citations
 from backend.rag.pipeline import RagPipeline
-from backend.runtimes.base import (
-    ChatMessage,
-    GenerationParams,
-    GenerationRequest,
-    ModelInfo,
-    Runtime,
-)
+from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, Runtime
 from backend.store.requests import RequestLog
 from backend.store.sources import SourceStore
 from backend.tools.calling import Decision, ToolRouter

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from backend.errors import NotFoundError
+from backend.common.errors import NotFoundError
 from backend.store.conversations import ConversationStore
 from backend.store.records import (
     Conversation,
@@ -23,7 +23,8 @@ from backend.store.settings_store import PresetStore, StateStore
 if TYPE_CHECKING:
     from backend.chat.history import TrimState
     from backend.chat.stream import ChatStream
-    from backend.runtimes.base import ModelInfo, Runtime
+    from backend.modelfiles.catalog import ModelInfo
+    from backend.runtimes.base import Runtime
 
 T = TypeVar("T")
 DEFAULT_PRESET = "Assistant"

@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from backend.errors import NotFoundError
-from backend.events import CitationsParsed, ErrorEvent, MessageSaved, SourcesRetrieved
+from backend.common.errors import NotFoundError
+from backend.common.events import CitationsParsed, ErrorEvent, MessageSaved, SourcesRetrieved
 from backend.facade_eval_questions import QuestionMethods
 from backend.knowledge.embedder import DEFAULT_MODEL_NAME, Embedder, SentenceTransformerEmbedder
 from backend.knowledge.index_store import Folder
@@ -44,10 +44,11 @@ from backend.rag.judge import AnswerJudgement, Judge, summarise
 
 if TYPE_CHECKING:
     from backend.chat.stream import ChatStream
-    from backend.config import Settings
+    from backend.common.config import Settings
     from backend.knowledge.service import KnowledgeBase
+    from backend.modelfiles.catalog import ModelInfo
     from backend.rag.types import RetrievalResult
-    from backend.runtimes.base import ModelInfo, Runtime
+    from backend.runtimes.base import Runtime
     from backend.store.records import Conversation
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from backend.errors import NotFoundError
+from backend.common.errors import NotFoundError
 from backend.rag.eval_inputs import EvalCancelled, EvalProgress, Progress
 from backend.rag.eval_runs import EvalQuestion, EvalStore
 from backend.rag.query import generate_with
@@ -18,8 +18,9 @@ from backend.runtimes.base import ChatMessage, GenerationParams
 
 if TYPE_CHECKING:
     from backend.knowledge.service import KnowledgeBase
+    from backend.modelfiles.catalog import ModelInfo
     from backend.rag.types import Generate
-    from backend.runtimes.base import ModelInfo, Runtime
+    from backend.runtimes.base import Runtime
 
 T = TypeVar("T")
 SAMPLES_PER_QUESTION = 3

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from backend.runtimes.base import ModelInfo, Runtime
+from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import Runtime
 from backend.runtimes.registry import UnavailableRuntime
 
 T = TypeVar("T")

@@ -9,16 +9,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from backend.config import Settings
-from backend.errors import NotFoundError
-from backend.events import SourceRef
+from backend.common.config import Settings
+from backend.common.errors import NotFoundError
+from backend.common.events import SourceRef
+from backend.knowledge.injection import flagged_documents
 from backend.knowledge.parsers import parse_file
 from backend.knowledge.service import KnowledgeBase
-from backend.rag.injection import flagged_documents
+from backend.modelfiles.catalog import ModelInfo
 from backend.rag.pipeline import RagPipeline
 from backend.rag.query import generate_with
 from backend.rag.types import RetrievalResult, SourceView
-from backend.runtimes.base import ChatMessage, GenerationParams, ModelInfo, Runtime
+from backend.runtimes.base import ChatMessage, GenerationParams, Runtime
 from backend.store.conversations import ConversationStore
 from backend.store.records import Conversation
 from backend.store.sources import SourceStore

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from backend.chat.tool_loop import Approvals, ToolTurn
-from backend.config import Settings
-from backend.errors import AssistantError
-from backend.events import ToolCallFinished
+from backend.common.config import Settings
+from backend.common.errors import AssistantError
+from backend.common.events import ToolCallFinished
+from backend.common.locations import Locations
 from backend.knowledge.service import KnowledgeBase
-from backend.locations import Locations
-from backend.runtimes.base import ChatMessage, ModelInfo, Runtime
+from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import ChatMessage, Runtime
 from backend.store.conversations import ConversationStore
 from backend.store.records import Conversation
 from backend.store.tool_calls import ToolCallStore

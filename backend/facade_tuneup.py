@@ -18,15 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from backend import adapters as adapter_store
-from backend.adapters import Adapter
-from backend.errors import ModelError
-from backend.runtimes.base import ModelInfo, Runtime
-from backend.tuneup import TuneupBusyError, TuneupJob, job_command
+from backend.common.errors import ModelError
+from backend.modelfiles import adapters as adapter_store
+from backend.modelfiles.adapters import Adapter
+from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import Runtime
+from backend.tuneup.job import TuneupBusyError, TuneupJob, job_command
 
 if TYPE_CHECKING:
-    from backend.config import Settings
-    from backend.locations import Locations
+    from backend.common.config import Settings
+    from backend.common.locations import Locations
 
 T = TypeVar("T")
 
@@ -116,7 +117,7 @@ class TuneupMethods:
         return await self._run(adapter_store.adapters, self.locations, model)
 
     async def activate_adapter(self, run_id: str, *, force: bool = False) -> Adapter:
-        """Raises: NotFoundError, AdapterError (see ``backend.adapters.activate``)."""
+        """Raises: NotFoundError, AdapterError (see ``backend.modelfiles.adapters.activate``)."""
         return await self._run(adapter_store.activate, self.locations, run_id, force=force)
 
     async def deactivate_adapter(self, model: str | None = None) -> bool:

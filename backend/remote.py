@@ -39,8 +39,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from backend.config import Settings
-from backend.errors import AssistantError
+from backend.common.config import Settings
+from backend.common.errors import AssistantError
 from backend.knowledge.indexer import IndexProgress, IndexSummary
 from backend.rag.eval_inputs import EvalProgress
 from backend.remote_methods import RemoteMethods
@@ -81,7 +81,7 @@ def resolve_token(url: str, token: str | None = None) -> str:
     """
     token = token or os.environ.get(TOKEN_ENV)
     if not token and is_loopback_url(url):
-        from backend.secrets import get_secret
+        from backend.common.secrets import get_secret
 
         token = get_secret("server-token")
     if not token:

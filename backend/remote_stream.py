@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from backend.errors import AssistantError
-from backend.events import ChatEvent
+from backend.common.errors import AssistantError
+from backend.common.events import ChatEvent
 from backend.wire import decode
 
 CHOICES = ("once", "conversation", "deny")

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from backend.adapters import Adapter
-from backend.errors import AssistantError
-from backend.tuneup import TuneupBusyError, TuneupUpdate
+from backend.common.errors import AssistantError
+from backend.modelfiles.adapters import Adapter
+from backend.tuneup.job import TuneupBusyError, TuneupUpdate
 from backend.wire import decode
 
 Lines = tuple[httpx.Response, AsyncIterator[dict[str, Any]]]

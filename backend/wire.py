@@ -31,9 +31,8 @@ from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any
 
-from backend.adapters import Adapter
-from backend.errors import AssistantError
-from backend.events import (
+from backend.common.errors import AssistantError
+from backend.common.events import (
     CitationsParsed,
     Done,
     ErrorEvent,
@@ -53,10 +52,11 @@ from backend.knowledge.indexer import IndexProgress, IndexSummary
 from backend.knowledge.records import Document, Folder
 from backend.knowledge.records import SearchHit as DocumentHit
 from backend.knowledge.service import FolderStatus
+from backend.modelfiles.adapters import Adapter
+from backend.modelfiles.catalog import ModelInfo
 from backend.rag.eval_inputs import EvalProgress
 from backend.rag.eval_runs import EvalQuestion, EvalRun
 from backend.rag.types import SourceView
-from backend.runtimes.base import ModelInfo
 from backend.runtimes.registry import UnavailableRuntime
 from backend.store.records import (
     Conversation,
@@ -66,7 +66,7 @@ from backend.store.records import (
     RequestRecord,
     SearchHit,
 )
-from backend.tuneup import TuneupUpdate
+from backend.tuneup.job import TuneupUpdate
 
 TAG = "__type__"
 

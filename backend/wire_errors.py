@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.errors import (
+from backend.common.errors import (
     AdapterError,
     AssistantError,
     ConfigError,
@@ -26,7 +26,7 @@ from backend.knowledge.index_store import IndexStoreError, ModelMismatch
 from backend.knowledge.service import FolderError
 from backend.rag.eval_inputs import EvalCancelled
 from backend.rag.rerank_base import RerankerError
-from backend.tuneup import TuneupBusyError
+from backend.tuneup.job import TuneupBusyError
 from backend.wire import WireError
 
 ERRORS: dict[str, type[Exception]] = {

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from backend import Backend
-from backend.config import Settings
-from backend.events import TextDelta, Usage
-from backend.locations import Locations
-from backend.models import bundled_model_path
+from backend.common.config import Settings
+from backend.common.events import TextDelta, Usage
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import bundled_model_path
 from backend.runtimes.llamacpp import physical_cores
 
 PROMPT = "Write a detailed story about a lighthouse keeper who finds a message in a bottle."

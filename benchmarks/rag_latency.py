@@ -43,10 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from query_latency import grow, percentile
 
 from backend import Backend
-from backend.config import Settings
-from backend.events import MessageSaved
+from backend.common.config import Settings
+from backend.common.events import MessageSaved
+from backend.common.locations import Locations
 from backend.knowledge.search import fts_query
-from backend.locations import Locations
 
 EVAL = Path("/work/shared/eval")
 QUESTION_FILES = (EVAL / "pydocs_facts_dev.jsonl", EVAL / "pydocs_dev.jsonl")

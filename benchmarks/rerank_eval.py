@@ -35,7 +35,7 @@ from typing import Any
 from backend.knowledge.embedder import SentenceTransformerEmbedder
 from backend.knowledge.records import SearchHit
 from backend.knowledge.search import search
-from backend.models import bundled_model_path
+from backend.modelfiles.catalog import bundled_model_path
 from backend.rag.evaluate import Question, aggregate, hit_flags, load_questions, score_question
 from backend.rag.rerank import LlmReranker, NoReranker
 from backend.rag.types import Reranker

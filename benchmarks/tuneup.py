@@ -43,9 +43,9 @@ from typing import Any
 import psutil
 
 from backend import Backend
-from backend.config import Settings
-from backend.locations import Locations
-from backend.models import BUNDLED_MODEL_NAME, bundled_model_path
+from backend.common.config import Settings
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, bundled_model_path
 from backend.runtimes.base import ChatMessage
 from backend.runtimes.fake import FakeRuntime
 

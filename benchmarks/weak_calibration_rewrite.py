@@ -99,9 +99,9 @@ def run_rewrites(
 
 
 def bundled_generate() -> tuple[Any, Generate]:
-    from backend.config import Settings
-    from backend.locations import Locations
-    from backend.models import BUNDLED_MODEL_NAME
+    from backend.common.config import Settings
+    from backend.common.locations import Locations
+    from backend.modelfiles.catalog import BUNDLED_MODEL_NAME
     from backend.runtimes.llamacpp import LlamaCppRuntime
 
     home = Path(tempfile.mkdtemp(prefix="weakcal-home-"))

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from backend import Backend
-from backend.config import Settings
-from backend.locations import Locations
-from backend.models import bundled_model_path
+from backend.common.config import Settings
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import bundled_model_path
 from backend.runtimes.fake import FakeRuntime
 
 

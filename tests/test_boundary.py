@@ -16,7 +16,7 @@ import pytest
         "backend.facade",
         "backend.runtimes.llamacpp",
         "backend.runtimes.fake",
-        "backend.models",
+        "backend.modelfiles.catalog",
         "trainer",
     ],
 )

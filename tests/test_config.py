@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.config import Settings, load_settings
-from backend.errors import ConfigError
+from backend.common.config import Settings, load_settings
+from backend.common.errors import ConfigError
 
 
 def test_missing_file_means_defaults(tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_every_field_is_documented() -> None:
     import ast
     import inspect
 
-    import backend.config as cfg
+    import backend.common.config as cfg
 
     tree = ast.parse(inspect.getsource(cfg))
     for node in tree.body:

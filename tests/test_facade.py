@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from backend import Backend
-from backend.config import Settings
-from backend.errors import ModelError, NotFoundError
-from backend.events import (
+from backend.common.config import Settings
+from backend.common.errors import ModelError, NotFoundError
+from backend.common.events import (
     Done,
     ErrorEvent,
     HistoryTrimmed,
@@ -18,7 +18,7 @@ from backend.events import (
     TextDelta,
     Usage,
 )
-from backend.locations import Locations
+from backend.common.locations import Locations
 from backend.runtimes.fake import FakeRuntime
 
 

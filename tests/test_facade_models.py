@@ -7,10 +7,10 @@ import socket
 from pathlib import Path
 
 from backend import Backend
-from backend.config import OllamaSettings, OpenAIEndpoint, Settings
+from backend.common.config import OllamaSettings, OpenAIEndpoint, Settings
+from backend.common.locations import Locations
 from backend.facade_models import RuntimeStatus, model_origin
-from backend.locations import Locations
-from backend.runtimes.base import ModelInfo
+from backend.modelfiles.catalog import ModelInfo
 from backend.runtimes.fake import FakeRuntime
 from backend.runtimes.ollama import OllamaRuntime
 from backend.runtimes.openai_compat import OpenAICompatRuntime

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.config import Settings
-from backend.events import Done, TextDelta
-from backend.locations import Locations
+from backend.common.config import Settings
+from backend.common.events import Done, TextDelta
+from backend.common.locations import Locations
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
 from backend.runtimes.llamacpp import LlamaCppRuntime
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from backend.errors import ModelError
+from backend.common.errors import ModelError
 from backend.runtimes.llamacpp_grammar import GrammarCache
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from backend.chat.history import TrimState, fit_history
-from backend.errors import ContextOverflowError
+from backend.common.errors import ContextOverflowError
 from backend.runtimes.base import ChatMessage
 
 SYS = ChatMessage("system", "sys")

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from backend.config import Settings
-from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
-from backend.locations import Locations
-from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, ModelInfo
+from backend.common.config import Settings
+from backend.common.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
 from backend.runtimes.llamacpp import LlamaCppRuntime
 from backend.runtimes.llamacpp_process import LlamaCppProcessRuntime, create_llamacpp_runtime
 
@@ -149,7 +150,7 @@ def test_errors_in_the_worker_keep_their_type(
     err = next(e for e in events if isinstance(e, ErrorEvent))
     assert err.title == "Model problem"
     assert events[-1] == Done("error")
-    from backend.errors import ModelError
+    from backend.common.errors import ModelError
 
     with pytest.raises(ModelError):
         runtime.count_tokens(broken, [ChatMessage("user", "hi")])

@@ -13,11 +13,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from backend.config import LlamaSettings, ModelEntry, Settings
-from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
-from backend.locations import Locations
-from backend.models import BUNDLED_MODEL_NAME, bundled_model_path
-from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, ModelInfo
+from backend.common.config import LlamaSettings, ModelEntry, Settings
+from backend.common.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, ModelInfo, bundled_model_path
+from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
 from backend.runtimes.llamacpp import LlamaCppRuntime, physical_cores
 from backend.runtimes.llamacpp_stream import StopMatcher
 

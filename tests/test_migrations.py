@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.errors import StoreError
+from backend.common.errors import StoreError
 from backend.store.db import Database
 from backend.store.migrations import MIGRATIONS, migrate
 

@@ -1,4 +1,4 @@
-"""The model catalog and GGUF validation (backend.models).
+"""The model catalog and GGUF validation (backend.modelfiles.catalog).
 
 Validation must turn every kind of bad file into a ``ModelError`` with a
 clear message, because llama.cpp itself may abort on them. Small valid GGUF
@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.config import ModelEntry, Settings
-from backend.errors import ModelError
-from backend.locations import Locations
-from backend.models import (
+from backend.common.config import ModelEntry, Settings
+from backend.common.errors import ModelError
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import (
     BUNDLED_FILE,
     BUNDLED_MODEL_NAME,
     bundled_model_path,

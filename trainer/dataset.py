@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from backend.locations import Locations
+from backend.common.locations import Locations
 from backend.store.db import Database
 from backend.store.migrations import migrate
 from trainer.errors import NotEnoughDataError

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from backend.locations import Locations
+from backend.common.locations import Locations
 from trainer.dataset import PreferencePair, TuneupDataset, Turn
 from trainer.encode import render_prompt
 from trainer.errors import NotEnoughDataError, TrainingCancelled

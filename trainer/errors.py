@@ -3,7 +3,7 @@ shows them in a modal and the CLI prints ``title: message``)."""
 
 from __future__ import annotations
 
-from backend.errors import AdapterError, AssistantError
+from backend.common.errors import AdapterError, AssistantError
 
 __all__ = ["AdapterError", "NotEnoughDataError", "TrainingCancelled"]
 

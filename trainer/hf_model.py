@@ -49,9 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from backend.adapter_check import BaseModelFacts, read_base_facts
-from backend.config import HFModelEntry
-from backend.errors import ModelError
+from backend.common.config import HFModelEntry
+from backend.common.errors import ModelError
+from backend.modelfiles.adapter_check import BaseModelFacts, read_base_facts
 from backend.runtimes import transformers_load as hf
 
 __all__ = [

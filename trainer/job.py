@@ -1,6 +1,6 @@
 """A tune-up as one process: dataset -> train -> evaluate -> export -> validate.
 
-The backend starts this (``backend.tuneup``; it never imports the trainer)::
+The backend starts this (``backend.tuneup.job``; it never imports the trainer)::
 
     python -m trainer.job --home DIR --model NAME (--base-gguf PATH | --base-hf DIR)
                           --method sft|dpo [--quantize auto|none|4bit|8bit]
@@ -43,7 +43,7 @@ at the next training step or between phases, removes its run directory,
 reports ``cancelled`` and exits 0: a cancelled or failed tune-up leaves no
 run behind.
 
-A finished run directory (``backend.adapters`` layout) holds ``run.json``
+A finished run directory (``backend.modelfiles.adapters`` layout) holds ``run.json``
 with ``method``, ``base`` (kind, path, quantize, device, dtype),
 ``config``, ``dataset``, ``metrics`` (training losses plus the base/tuned
 figures), ``verdict``, ``timings`` and ``gguf``; the peft adapter; and,
@@ -69,8 +69,8 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
-from backend.errors import AssistantError, ModelError, NotFoundError
-from backend.locations import Locations
+from backend.common.errors import AssistantError, ModelError, NotFoundError
+from backend.common.locations import Locations
 from trainer.dataset import TuneupDataset, load_dataset
 from trainer.errors import TrainingCancelled
 from trainer.hf_model import DEVICE_CHOICES, NO_GGUF_REASON, QUANTIZE_CHOICES, base_kind

@@ -1,5 +1,5 @@
 """What SFT and DPO runs share: the LoRA adapter put on the base, and the
-``run.json`` record a finished run writes (``backend.adapters`` layout)."""
+``run.json`` record a finished run writes (``backend.modelfiles.adapters`` layout)."""
 
 from __future__ import annotations
 

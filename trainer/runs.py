@@ -1,7 +1,7 @@
-"""Where tune-up runs live: the layout is the backend's (``backend.adapters``,
+"""Where tune-up runs live: the layout is the backend's (``backend.modelfiles.adapters``,
 which also keeps the active adapter); re-exported for the trainer."""
 
-from backend.adapters import (
+from backend.modelfiles.adapters import (
     GGUF_FILE,
     RUN_FILE,
     RunInfo,

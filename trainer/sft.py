@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend.locations import Locations
+from backend.common.locations import Locations
 from trainer.dataset import TuneupDataset
 from trainer.encode import collate, encode
 from trainer.errors import TrainingCancelled

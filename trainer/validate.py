@@ -1,7 +1,7 @@
 """The adapter check before llama.cpp sees a file: it lives in
-``backend.adapter_check`` (the chat runtime runs it before every load);
+``backend.modelfiles.adapter_check`` (the chat runtime runs it before every load);
 re-exported here for the trainer's export step."""
 
-from backend.adapter_check import AdapterInfo, validate_adapter
+from backend.modelfiles.adapter_check import AdapterInfo, validate_adapter
 
 __all__ = ["AdapterInfo", "validate_adapter"]

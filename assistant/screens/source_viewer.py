@@ -40,7 +40,7 @@ from textual.widgets.text_area import Selection
 from assistant.clipboard import copy_text
 from assistant.widgets.sources import source_label
 from backend import AssistantError, Backend
-from backend.events import SourceRef
+from backend.common.events import SourceRef
 
 if TYPE_CHECKING:
     from backend.rag.types import SourceView

@@ -24,7 +24,7 @@ from textual.widgets import Button, Label, Static
 
 from assistant.widgets.tool_call import pretty_arguments, source_label
 from backend.chat.tool_loop import Choice
-from backend.events import ToolCallProposed
+from backend.common.events import ToolCallProposed
 
 _CHOICES: dict[str, Choice] = {"once": "once", "conversation": "conversation", "deny": "deny"}
 

@@ -23,8 +23,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar
 
 from backend import AssistantError, Backend
-from backend.adapters import Adapter
-from backend.tuneup import TuneupJob, describe
+from backend.modelfiles.adapters import Adapter
+from backend.tuneup.job import TuneupJob, describe
 
 
 def adapter_row(a: Adapter) -> tuple[str, ...]:
@@ -64,7 +64,7 @@ class TuneupScreen(Screen[None]):
         self.query_one("#adapters", DataTable).add_columns(
             "Active", "Run", "Model", "Method", "Helps", "Before → after"
         )
-        job = self.backend.tuneup
+        job = self.backend.tuneup.job
         if job is not None and (job.running or job.last is None or not job.last.final):
             self.follow(job)
         else:
@@ -93,7 +93,7 @@ class TuneupScreen(Screen[None]):
     # -- running -------------------------------------------------------------
 
     def _busy(self) -> bool:
-        job = self.backend.tuneup
+        job = self.backend.tuneup.job
         if job is not None and job.running:
             self.notify("A tune-up is running; x cancels it", severity="warning")
             return True
@@ -145,7 +145,7 @@ class TuneupScreen(Screen[None]):
         self.load()
 
     def action_cancel(self) -> None:
-        job = self.backend.tuneup
+        job = self.backend.tuneup.job
         if job is None or not job.running:
             self.notify("No tune-up is running", severity="information", timeout=2)
             return

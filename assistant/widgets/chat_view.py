@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from assistant.widgets.message import MessageWidget
-from backend.events import Usage
+from backend.common.events import Usage
 from backend.store.records import Message
 
 WELCOME = (

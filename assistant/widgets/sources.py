@@ -44,7 +44,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Collapsible, Static
 
-from backend.events import SourceRef, SourcesRetrieved
+from backend.common.events import SourceRef, SourcesRetrieved
 
 _BRACKET = re.compile(r"\[([^\[\]]{1,80})\]")
 _S_NUMBER = re.compile(r"\bS(\d{1,3})\b")

@@ -31,7 +31,7 @@ from textual.containers import Vertical
 from textual.markup import escape
 from textual.widgets import Collapsible, Static
 
-from backend.events import ToolCallFinished, ToolCallProposed
+from backend.common.events import ToolCallFinished, ToolCallProposed
 
 State = Literal["waiting", "running", "done", "error", "declined"]
 STATE_LABELS: dict[State, str] = {

@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backend.chat.history import fit_history, surely_fits
-from backend.errors import ContextOverflowError
-from backend.runtimes.base import ChatMessage, ModelInfo, Runtime
+from backend.common.errors import ContextOverflowError
+from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import ChatMessage, Runtime
 
 LOW_WATER = 1.0
 """Trim only what is needed: without a remembered cut there is no KV-cache

@@ -41,11 +41,11 @@ import json
 import threading
 from dataclasses import dataclass, field
 
+from backend.modelfiles.catalog import ModelInfo
 from backend.runtimes.base import (
     ChatMessage,
     GenerationParams,
     GenerationRequest,
-    ModelInfo,
     Runtime,
     complete,
     complete_calls,

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from backend.events import CitationsParsed, SourceRef, SourcesRetrieved
+from backend.common.events import CitationsParsed, SourceRef, SourcesRetrieved
 from backend.rag.attribution import matched_sources
 from backend.rag.citations import mark_cited, parse_citations
 from backend.rag.context import SYSTEM_RULES, user_turn
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from backend.chat.turn import TurnPlan
-    from backend.events import ChatEvent
+    from backend.common.events import ChatEvent
     from backend.rag.pipeline import RagPipeline
 
 HIDDEN_CALL_TOKENS = 64

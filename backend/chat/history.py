@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend.errors import ContextOverflowError
+from backend.common.errors import ContextOverflowError
 from backend.runtimes.base import ChatMessage
 
 # Bytes allowed per message for the chat template's framing (role markers,

@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from backend.chat.tool_loop import Approvals, Choice
-from backend.events import ChatEvent
+from backend.common.events import ChatEvent
 
 _END = object()
 

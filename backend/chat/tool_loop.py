@@ -33,8 +33,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from backend.events import ToolCallFinished, ToolCallProposed, Usage
-from backend.rag.injection import neutralise
+from backend.common.events import ToolCallFinished, ToolCallProposed, Usage
+from backend.knowledge.injection import neutralise
 from backend.runtimes.base import ChatMessage
 from backend.tools.base import Tool, ToolOutput
 from backend.tools.calling import ToolRouter, decide
@@ -44,8 +44,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from backend.chat.turn import TurnPlan
-    from backend.events import ChatEvent
-    from backend.runtimes.base import ModelInfo, Runtime
+    from backend.common.events import ChatEvent
+    from backend.modelfiles.catalog import ModelInfo
+    from backend.runtimes.base import Runtime
     from backend.store.requests import RequestLog
     from backend.store.tool_calls import ToolCallStore
 

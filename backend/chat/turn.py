@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from backend.chat.grounding import Grounded, RagTurn, finish, ground, record_stages
 from backend.chat.history import TrimState, fit_history, surely_fits
 from backend.chat.tool_loop import ToolTurn, record_tool_stages, results_turn, run_tools
-from backend.errors import AssistantError
-from backend.events import (
+from backend.common.errors import AssistantError
+from backend.common.events import (
     ChatEvent,
     Done,
     ErrorEvent,
@@ -28,13 +28,8 @@ from backend.events import (
     TextDelta,
     Usage,
 )
-from backend.runtimes.base import (
-    ChatMessage,
-    GenerationParams,
-    GenerationRequest,
-    ModelInfo,
-    Runtime,
-)
+from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, Runtime
 from backend.store.conversations import ConversationStore
 from backend.store.records import Message
 from backend.store.requests import RequestLog

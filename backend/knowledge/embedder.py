@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.errors import AssistantError
+from backend.common.errors import AssistantError
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 

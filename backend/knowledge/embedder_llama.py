@@ -63,7 +63,7 @@ def file_digest(path: Path) -> str:
 
 
 def _default_gguf() -> Path:
-    from backend.models import bundled_model_path
+    from backend.modelfiles.catalog import bundled_model_path
 
     path = bundled_model_path()
     if path is None:
@@ -103,7 +103,7 @@ class LlamaCppEmbedder(Embedder):
     def _info(self) -> Any:
         """The GGUF header (validated: llama.cpp must never get a bad file)."""
         if self._header is None:
-            from backend.gguf_header import validate_gguf
+            from backend.modelfiles.gguf_header import validate_gguf
 
             try:
                 self._header = validate_gguf(self.model_path)

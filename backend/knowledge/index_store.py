@@ -13,7 +13,7 @@ whenever the chunk row goes, including through ``ON DELETE CASCADE`` from a
 document or folder, so chunk, FTS and vector counts always agree.
 
 Each chunk is also scanned for prompt injection as it is written
-(``backend.rag.injection``) and its ``chunk_flags`` row goes in the same
+(``backend.knowledge.injection``) and its ``chunk_flags`` row goes in the same
 transaction, so a chunk is never searchable without its warning.
 """
 
@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from backend.errors import AssistantError
+from backend.common.errors import AssistantError
+from backend.knowledge.injection import write_flags
 from backend.knowledge.records import Chunk, Document, Folder, document_from_row, folder_from_row
-from backend.rag.injection import write_flags
 from backend.store.db import Database, DatabaseError
 
 HEADING_SEPARATOR = " > "

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.errors import AssistantError, NotFoundError
+from backend.common.errors import AssistantError, NotFoundError
 from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder
 from backend.knowledge.index_store import Document, Folder, IndexStore
 from backend.knowledge.indexer import Indexer, IndexProgress, IndexSummary
+from backend.knowledge.injection import backfill_flags
 from backend.knowledge.records import SearchHit
 from backend.knowledge.scanner import ScanRules
 from backend.knowledge.search import Mode, search
 from backend.knowledge.watcher import FolderWatcher
-from backend.rag.injection import backfill_flags
 from backend.store.db import Database
 
 DEFAULT_MAX_FILE_BYTES = 20_000_000

@@ -118,7 +118,7 @@ class LlamaChunkTokenizer:
 
     def _load(self) -> Any:
         if self._vocab is None:
-            from backend.gguf_header import validate_gguf
+            from backend.modelfiles.gguf_header import validate_gguf
 
             try:
                 validate_gguf(self.model_path)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from backend.events import SourceRef
+from backend.common.events import SourceRef
 from backend.rag.citations import strip_code
 from backend.rag.judge import CONTAINMENT, containment, content_words, split_sentences
 

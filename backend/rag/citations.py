@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from backend.events import SourceRef
+from backend.common.events import SourceRef
 
 MAX_RANGE = 10
 

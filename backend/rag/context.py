@@ -26,9 +26,9 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import PurePath
 
-from backend.events import SourceRef
+from backend.common.events import SourceRef
+from backend.knowledge.injection import neutralise
 from backend.knowledge.records import SearchHit
-from backend.rag.injection import neutralise
 
 SYSTEM_RULES = (
     "When the user's message has <source> passages, answer from them. "

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.errors import AssistantError, NotFoundError
+from backend.common.errors import AssistantError, NotFoundError
 from backend.rag.evaluate import Question, load_questions
 from backend.rag.pipeline import EVAL_MODES
 

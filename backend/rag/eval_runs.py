@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from backend.errors import NotFoundError
+from backend.common.errors import NotFoundError
 from backend.store.conversations import now
 from backend.store.db import Database
 

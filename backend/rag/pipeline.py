@@ -20,17 +20,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Literal
 
-from backend.config import LlamaSettings, RagSettings
-from backend.events import SourceRef
+from backend.common.config import LlamaSettings, RagSettings
+from backend.common.events import SourceRef
+from backend.knowledge.injection import flags_for
 from backend.knowledge.service import KnowledgeBase
+from backend.modelfiles.catalog import ModelInfo
 from backend.rag import condense as c
 from backend.rag import query as q
 from backend.rag.context import build_context
-from backend.rag.injection import flags_for
 from backend.rag.rerank import make_reranker
 from backend.rag.retrieval import retrieve
 from backend.rag.types import Generate, Reranker, RetrievalResult, StageTiming
-from backend.runtimes.base import ChatMessage, ModelInfo
+from backend.runtimes.base import ChatMessage
 
 EvalMode = Literal["keyword", "dense", "hybrid", "hybrid+rerank", "rewrite", "default"]
 EVAL_MODES: tuple[str, ...] = ("keyword", "dense", "hybrid", "hybrid+rerank", "rewrite", "default")

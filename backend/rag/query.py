@@ -27,13 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from backend.knowledge.records import SearchHit
+from backend.modelfiles.catalog import ModelInfo
 from backend.rag.condense import MAX_QUERY_WORDS, clean_line, word_list
 from backend.rag.types import Completion, Generate, RetrievalSignals
 from backend.runtimes.base import (
     ChatMessage,
     GenerationParams,
     GenerationRequest,
-    ModelInfo,
     Runtime,
     complete,
 )

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from backend.config import LlamaSettings, RagSettings
-from backend.errors import ConfigError
+from backend.common.config import LlamaSettings, RagSettings
+from backend.common.errors import ConfigError
+from backend.modelfiles.catalog import ModelInfo
 from backend.rag.rerank_base import NoReranker, RerankerError, passage_text
 from backend.rag.rerank_cross import CrossEncoderReranker, check_cross_encoder_dir
 from backend.rag.rerank_llm import LlmReranker, resolve_llm_model
 from backend.rag.types import Reranker
-from backend.runtimes.base import ModelInfo
 
 __all__ = [
     "CrossEncoderReranker",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from backend.errors import AssistantError
+from backend.common.errors import AssistantError
 from backend.knowledge.records import SearchHit
 
 

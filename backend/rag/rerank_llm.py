@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backend.errors import AssistantError, ConfigError, ModelError
-from backend.gguf_header import validate_gguf
+from backend.common.errors import AssistantError, ConfigError, ModelError
 from backend.knowledge.records import SearchHit
+from backend.modelfiles.catalog import ModelInfo
+from backend.modelfiles.gguf_header import validate_gguf
 from backend.rag.rerank_base import RerankerError, passage_text, rescored
-from backend.runtimes.base import ModelInfo
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -228,10 +228,10 @@ def resolve_llm_model(name: str | None, catalog: Sequence[ModelInfo] = ()) -> Pa
 
     ``None``: the bundled SmolLM2. A value ending in ``.gguf`` or containing a
     path separator: that file. Otherwise a model name looked up in
-    ``catalog`` (``backend.models.discover_models``), falling back to the
+    ``catalog`` (``backend.modelfiles.catalog.discover_models``), falling back to the
     bundled model's own name.
     """
-    from backend.models import BUNDLED_MODEL_NAME, bundled_model_path
+    from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, bundled_model_path
 
     if name is None or name == BUNDLED_MODEL_NAME:
         for m in catalog:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from backend.events import Usage
+from backend.common.events import Usage
 from backend.knowledge.records import SearchHit
 from backend.runtimes.base import ChatMessage
 

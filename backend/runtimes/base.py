@@ -13,11 +13,11 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-from backend.errors import ModelError
-from backend.events import ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent, Usage
+from backend.common.errors import ModelError
+from backend.common.events import ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent, Usage
+from backend.modelfiles.catalog import ModelInfo
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -26,34 +26,6 @@ Role = Literal["system", "user", "assistant", "tool"]
 class ChatMessage:
     role: Role
     content: str
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A model a runtime can run.
-
-    ``name`` is the id users pick (unique across runtimes); ``path`` is set for
-    file-backed models; ``source`` says where it came from (``bundled``,
-    ``models-dir``, ``config``, or a server URL).
-    """
-
-    name: str
-    runtime: str
-    path: Path | None = None
-    source: str = ""
-    size_bytes: int | None = None
-    context_length: int | None = None
-    description: str = ""
-    adapter: Path | None = None
-    """A LoRA adapter applied on top (the model's active tune-up, set by the
-    facade from ``backend.adapters``); runtimes that cannot apply one
-    ignore it."""
-
-    @property
-    def log_name(self) -> str:
-        """The name in the request log: with the adapter's run id, so a
-        tune-up's effect on speed and feedback can be told apart."""
-        return f"{self.name}+{self.adapter.parent.name}" if self.adapter else self.name
 
 
 @dataclass(frozen=True)

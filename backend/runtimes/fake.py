@@ -18,8 +18,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
-from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Runtime
+from backend.common.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
+from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import ChatMessage, GenerationRequest, Runtime
 
 FRAMING_TOKENS = 4
 

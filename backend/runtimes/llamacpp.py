@@ -40,13 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backend.adapter_check import validate_adapter
-from backend.config import Settings
-from backend.errors import AssistantError, ContextOverflowError, ModelError
-from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent
-from backend.locations import Locations
-from backend.models import RUNTIME_NAME, discover_models, validate_gguf
-from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Runtime
+from backend.common.config import Settings
+from backend.common.errors import AssistantError, ContextOverflowError, ModelError
+from backend.common.events import Done, ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent
+from backend.common.locations import Locations
+from backend.modelfiles.adapter_check import validate_adapter
+from backend.modelfiles.catalog import RUNTIME_NAME, ModelInfo, discover_models, validate_gguf
+from backend.runtimes.base import ChatMessage, GenerationRequest, Runtime
 from backend.runtimes.llamacpp_grammar import GrammarCache
 from backend.runtimes.llamacpp_stream import StopMatcher, StreamClock
 from backend.runtimes.native_tools import envelope_grammar, gguf_tool_format, parse_tool_calls
@@ -91,7 +91,7 @@ class _Loaded:
 
 
 class LlamaCppRuntime(Runtime):
-    """Runs the catalog's GGUF models (``backend.models``) with llama.cpp."""
+    """Runs the catalog's GGUF models (``backend.modelfiles.catalog``) with llama.cpp."""
 
     name = RUNTIME_NAME
     supports_json_schema = True

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from backend.errors import ModelError
+from backend.common.errors import ModelError
 
 GRAMMAR_CACHE = 8
 """Compiled JSON-schema grammars kept (one per distinct tool set)."""

@@ -47,11 +47,12 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
-from backend import errors
-from backend.config import Settings
-from backend.events import Done, ErrorEvent, RuntimeEvent
-from backend.locations import Locations
-from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Runtime
+from backend.common import errors
+from backend.common.config import Settings
+from backend.common.events import Done, ErrorEvent, RuntimeEvent
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import ChatMessage, GenerationRequest, Runtime
 from backend.runtimes.llamacpp import LlamaCppRuntime
 
 POLL_S = 0.05

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from backend.events import Usage
+from backend.common.events import Usage
 
 
 @dataclass

@@ -15,9 +15,9 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
-from backend import errors
-from backend.config import Settings
-from backend.locations import Locations
+from backend.common import errors
+from backend.common.config import Settings
+from backend.common.locations import Locations
 from backend.runtimes.llamacpp import LlamaCppRuntime
 
 _CLOSE = ("close",)

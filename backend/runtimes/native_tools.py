@@ -220,7 +220,7 @@ def gguf_tool_format(path: Any) -> ToolFormat | None:
     model; kept per path, size and mtime)."""
     from pathlib import Path
 
-    from backend.models import validate_gguf
+    from backend.modelfiles.catalog import validate_gguf
 
     file = Path(path).expanduser()
     try:

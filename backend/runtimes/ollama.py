@@ -34,11 +34,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from backend.config import OllamaSettings, Settings
-from backend.errors import ModelError
-from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent, Usage
-from backend.locations import Locations
-from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Runtime
+from backend.common.config import OllamaSettings, Settings
+from backend.common.errors import ModelError
+from backend.common.events import Done, ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent, Usage
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import ChatMessage, GenerationRequest, Runtime
 from backend.runtimes.remote_common import ModelCache, estimate_tokens
 from backend.runtimes.remote_tools import ollama_calls, tools_rejected
 

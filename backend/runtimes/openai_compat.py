@@ -11,7 +11,7 @@ Design choices, and why:
   never holds up start-up. With no endpoints configured nothing is imported
   (the ``openai`` client costs ~0.5 s to import).
 * **Keys are secrets.** The entry names a key (``api_key_name``); the key is
-  read from the OS keyring through ``backend.secrets.get_secret`` (keyring,
+  read from the OS keyring through ``backend.common.secrets.get_secret`` (keyring,
   else a 0600 file). ``ASSISTANT_OPENAI_API_KEY`` overrides it for every
   endpoint (CI, one-off runs). Keys never appear in errors or logs.
 * **Usage.** ``stream_options={"include_usage": True}`` asks for token
@@ -38,11 +38,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from backend.config import OpenAIEndpoint, Settings
-from backend.errors import ModelError
-from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent, Usage
-from backend.locations import Locations
-from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Runtime
+from backend.common.config import OpenAIEndpoint, Settings
+from backend.common.errors import ModelError
+from backend.common.events import Done, ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent, Usage
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import ChatMessage, GenerationRequest, Runtime
 from backend.runtimes.remote_common import ModelCache, estimate_tokens
 from backend.runtimes.remote_tools import StreamedCalls, openai_tool_choice, tools_rejected
 
@@ -57,7 +58,7 @@ def read_api_key(name: str | None, locations: Locations | None = None) -> str | 
         return os.environ[KEY_ENV]
     if name is None:
         return None
-    from backend.secrets import get_secret
+    from backend.common.secrets import get_secret
 
     return get_secret(name, locations)
 

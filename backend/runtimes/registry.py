@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from backend.config import Settings
-from backend.locations import Locations
+from backend.common.config import Settings
+from backend.common.locations import Locations
 from backend.runtimes.base import Runtime
 
 GROUP = "local_assistant.runtimes"

@@ -17,7 +17,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from backend.runtimes.base import ChatMessage, ModelInfo
+from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import ChatMessage
 
 FRAMING_TOKENS = 4
 CHARS_PER_TOKEN = 3

@@ -34,8 +34,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.errors import ModelError
-from backend.events import ToolCallEvent
+from backend.common.errors import ModelError
+from backend.common.events import ToolCallEvent
 
 ARGUMENTS_SHOWN = 200
 """How much of unparseable arguments an error quotes."""

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.config import HFModelEntry
-from backend.errors import AdapterError, ModelError
+from backend.common.config import HFModelEntry
+from backend.common.errors import AdapterError, ModelError
 
 CONFIG_FILE = "config.json"
 ADAPTER_CONFIG = "adapter_config.json"

@@ -39,12 +39,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from backend.config import HFModelEntry, Settings
-from backend.errors import AssistantError, ContextOverflowError, ModelError
-from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent
-from backend.locations import Locations
+from backend.common.config import HFModelEntry, Settings
+from backend.common.errors import AssistantError, ContextOverflowError, ModelError
+from backend.common.events import Done, ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import ModelInfo
 from backend.runtimes import transformers_load as hf
-from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, Runtime
+from backend.runtimes.base import ChatMessage, GenerationRequest, Runtime
 from backend.runtimes.llamacpp_stream import StopMatcher, StreamClock
 from backend.runtimes.native_tools import parse_tool_calls, template_supports_tools, tool_format
 from backend.runtimes.token_costs import message_costs

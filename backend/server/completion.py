@@ -17,8 +17,8 @@ from typing import Any
 
 from backend import Backend
 from backend.chat.api_tools import ToolsUnsupportedError
-from backend.errors import ContextOverflowError, ModelError
-from backend.events import (
+from backend.common.errors import ContextOverflowError, ModelError
+from backend.common.events import (
     CitationsParsed,
     Done,
     ErrorEvent,

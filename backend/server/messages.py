@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from backend.chat.tool_loop import results_turn
-from backend.events import ToolCallFinished
+from backend.common.events import ToolCallFinished
 from backend.runtimes.base import ChatMessage, Role
 from backend.server.errors import ApiError
 

@@ -56,7 +56,7 @@ from starlette.routing import Route
 
 from backend import Backend
 from backend.chat.stream import ChatStream
-from backend.errors import AssistantError, NotFoundError
+from backend.common.errors import AssistantError, NotFoundError
 from backend.wire import decode, encode
 from backend.wire_errors import encode_error, status_for
 

@@ -37,9 +37,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from backend.errors import AssistantError, NotFoundError
+from backend.common.errors import AssistantError, NotFoundError
 from backend.server.rpc import Live, _arguments, _backend, _BadCall, _error, _ndjson
-from backend.tuneup import TuneupBusyError, TuneupJob, TuneupUpdate
+from backend.tuneup.job import TuneupBusyError, TuneupJob, TuneupUpdate
 from backend.wire import encode
 from backend.wire_errors import status_for
 

@@ -11,7 +11,7 @@
   reading a chunked body.
 
 The token is created (``secrets.token_urlsafe``) on first start and kept
-with ``backend.secrets`` (OS keyring, else a 0600 file) as ``server-token``.
+with ``backend.common.secrets`` (OS keyring, else a 0600 file) as ``server-token``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from backend.locations import Locations
-from backend.secrets import SecretStore
+from backend.common.locations import Locations
+from backend.common.secrets import SecretStore
 from backend.server.errors import ApiError
 
 TOKEN_NAME = "server-token"

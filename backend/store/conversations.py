@@ -14,7 +14,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from backend.errors import NotFoundError
+from backend.common.errors import NotFoundError
 from backend.store.db import Database
 from backend.store.records import Conversation, Message, SearchHit
 

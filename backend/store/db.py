@@ -23,7 +23,7 @@ try:  # pragma: no cover - which branch runs depends on the platform
 except ImportError:  # pragma: no cover
     import sqlite3
 
-from backend.errors import StoreError
+from backend.common.errors import StoreError
 
 Row = sqlite3.Row
 IntegrityError = sqlite3.IntegrityError

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from backend.errors import StoreError
+from backend.common.errors import StoreError
 from backend.store.db import Database, DatabaseError
 
 Migration = Callable[[], str]

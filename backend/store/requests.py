@@ -9,7 +9,7 @@ from __future__ import annotations
 from statistics import quantiles
 from typing import Any
 
-from backend.events import Usage
+from backend.common.events import Usage
 from backend.store.conversations import now
 from backend.store.db import Database
 from backend.store.records import ModelStats, RequestRecord

@@ -4,7 +4,7 @@ user's hand-edited config file."""
 
 from __future__ import annotations
 
-from backend.errors import NotFoundError
+from backend.common.errors import NotFoundError
 from backend.store.db import Database
 from backend.store.records import Preset
 

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from backend.events import SourceRef
+from backend.common.events import SourceRef
 from backend.store.db import Database
 
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from backend.events import ToolCallFinished
+from backend.common.events import ToolCallFinished
 from backend.store.db import Database
 
 

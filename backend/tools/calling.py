@@ -43,13 +43,13 @@ from typing import Any
 
 import numpy as np
 
-from backend.events import Usage
+from backend.common.events import Usage
 from backend.knowledge.embedder import Embedder
+from backend.modelfiles.catalog import ModelInfo
 from backend.runtimes.base import (
     ChatMessage,
     GenerationParams,
     GenerationRequest,
-    ModelInfo,
     Runtime,
     complete,
     complete_calls,

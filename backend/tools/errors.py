@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from backend.errors import AssistantError
+from backend.common.errors import AssistantError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)?$")
 """A tool name: ``snake_case``, or ``server.tool`` for MCP tools."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from backend.errors import AssistantError
+from backend.common.errors import AssistantError
 from backend.tools.base import Tool, ToolExample, ToolOutput
 from backend.tools.errors import InvalidToolError, check_name
 from backend.tools.runner import argument_errors, as_output, shorten

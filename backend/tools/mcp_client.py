@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from backend.config import McpServer
+from backend.common.config import McpServer
 from backend.tools.base import Tool, ToolOutput
 from backend.tools.mcp_connection import WAIT_MARGIN_S, ServerConnection, ServerStatus
 

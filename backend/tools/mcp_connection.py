@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
-from backend.config import McpServer
+from backend.common.config import McpServer
 from backend.tools.base import ToolOutput
 from backend.tools.mcp_tools import (
     ListedTool,

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
-from backend.errors import NotFoundError
+from backend.common.errors import NotFoundError
 from backend.tools.base import Tool, ToolCall, ToolOutput, ToolResult
 from backend.tools.errors import InvalidToolError, check_name
 from backend.tools.runner import call_tool

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from backend.config import parse_settings
-from backend.errors import ConfigError
+from backend.common.config import parse_settings
+from backend.common.errors import ConfigError
 from backend.knowledge.chunking import Chunker
 from backend.knowledge.embedder import Embedder, EmbeddingError
 from backend.knowledge.embedder_fast import make_embedder
@@ -24,7 +24,7 @@ from backend.knowledge.embedder_ollama import OllamaEmbedder
 from backend.knowledge.index_store import ModelMismatch
 from backend.knowledge.records import ParsedDocument, Section
 from backend.knowledge.service import KnowledgeBase
-from backend.models import bundled_model_path
+from backend.modelfiles.catalog import bundled_model_path
 from backend.store.db import Database
 from backend.store.migrations import migrate
 

@@ -184,9 +184,9 @@ async def test_configured_embedding_model_is_used_and_a_missing_one_is_a_clear_e
     tmp_path: Path,
 ) -> None:
     from backend import Backend
-    from backend.config import KnowledgeSettings, Settings
+    from backend.common.config import KnowledgeSettings, Settings
+    from backend.common.locations import Locations
     from backend.knowledge.embedder import EmbeddingError
-    from backend.locations import Locations
     from backend.runtimes.fake import FakeRuntime
 
     settings = Settings(knowledge=KnowledgeSettings(embedding_model_dir=tmp_path / "nomodel"))

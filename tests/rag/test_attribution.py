@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.events import SourceRef
+from backend.common.events import SourceRef
 from backend.rag.attribution import MAX_MATCHED, matched_sources
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.events import SourceRef
+from backend.common.events import SourceRef
 from backend.rag.citations import mark_cited, parse_citations, strip_code
 
 

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 from llama_cpp import Llama
 
-from backend.config import Settings
-from backend.events import TextDelta
+from backend.common.config import Settings
+from backend.common.events import TextDelta
+from backend.common.locations import Locations
 from backend.knowledge.chunking import Chunker
+from backend.knowledge.injection import INSTRUCTION_OVERRIDE, ROLE_MARKUP, scan
 from backend.knowledge.parsers import parse_file
 from backend.knowledge.records import SearchHit
-from backend.locations import Locations
-from backend.models import BUNDLED_MODEL_NAME, bundled_model_path
+from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, ModelInfo, bundled_model_path
 from backend.rag.context import SYSTEM_RULES, TRUNCATED, build_context, short_names, user_turn
-from backend.rag.injection import INSTRUCTION_OVERRIDE, ROLE_MARKUP, scan
-from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, ModelInfo
+from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
 from backend.runtimes.llamacpp import LlamaCppRuntime
 
 PY_DOCS = Path("/usr/share/doc/python3.11/html")

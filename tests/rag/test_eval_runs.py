@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from backend import Backend
-from backend.config import Settings
-from backend.errors import NotFoundError
+from backend.common.config import Settings
+from backend.common.errors import NotFoundError
+from backend.common.locations import Locations
 from backend.knowledge.embedder import Embedder
-from backend.locations import Locations
 from backend.rag.eval_inputs import EvalCancelled, EvalProgress
 from backend.rag.eval_runs import EvalQuestion, EvalStore
 from backend.rag.evaluate import METRIC_KEYS

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 from backend import Backend
-from backend.config import Settings
-from backend.events import (
+from backend.common.config import Settings
+from backend.common.events import (
     CitationsParsed,
     MessageSaved,
     SourcesRetrieved,
     TextDelta,
 )
+from backend.common.locations import Locations
 from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder
-from backend.locations import Locations
 from backend.rag.context import SYSTEM_RULES
 from backend.runtimes.base import ChatMessage
 from backend.runtimes.fake import FakeRuntime

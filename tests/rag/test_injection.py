@@ -12,10 +12,7 @@ import pytest
 from llama_cpp import Llama
 
 from backend.knowledge.chunking import Chunker
-from backend.knowledge.parsers import parse_file
-from backend.knowledge.service import KnowledgeBase
-from backend.models import bundled_model_path
-from backend.rag.injection import (
+from backend.knowledge.injection import (
     EXFILTRATION,
     FENCE_MARKUP,
     HIDDEN_HTML,
@@ -31,6 +28,9 @@ from backend.rag.injection import (
     neutralise,
     scan,
 )
+from backend.knowledge.parsers import parse_file
+from backend.knowledge.service import KnowledgeBase
+from backend.modelfiles.catalog import bundled_model_path
 from tests.knowledge.conftest import embedder, kb, minilm  # noqa: F401  (fixtures)
 
 PY_DOCS = Path("/usr/share/doc/python3.11/html")
@@ -112,7 +112,7 @@ PAGES = [  # pages that talk about systems, instructions, prompts, tokens and JS
 
 def test_real_python_docs_pages_are_not_flagged() -> None:
     """The negative side on real text (the whole corpus is measured in the
-    module docstring of backend.rag.injection: 0 of 24,020 chunks)."""
+    module docstring of backend.knowledge.injection: 0 of 24,020 chunks)."""
     assert PY_DOCS.is_dir(), "the python3.11 docs corpus is part of the test machine"
     chunker = Chunker(max_tokens=256)
     chunks = [c.text for page in PAGES for c in chunker.chunk(parse_file(PY_DOCS / page))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backend.config import RagSettings
+from backend.common.config import RagSettings
 from backend.knowledge.service import KnowledgeBase
 from backend.rag.pipeline import RagPipeline
 from backend.rag.types import Completion, Generate

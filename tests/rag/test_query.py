@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from backend.config import Settings
-from backend.errors import ModelError
+from backend.common.config import Settings
+from backend.common.errors import ModelError
+from backend.common.locations import Locations
 from backend.knowledge.records import SearchHit
 from backend.knowledge.service import KnowledgeBase
-from backend.locations import Locations
-from backend.models import BUNDLED_MODEL_NAME, bundled_model_path
+from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, bundled_model_path
 from backend.rag import condense as c
 from backend.rag import query as q
 from backend.rag.retrieval import retrieve

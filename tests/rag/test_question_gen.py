@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.config import Settings
+from backend.common.config import Settings
+from backend.common.locations import Locations
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.service import KnowledgeBase
-from backend.locations import Locations
 from backend.rag.query import generate_with
 from backend.rag.question_gen import (
     BLANK,

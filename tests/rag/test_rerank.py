@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.config import RagSettings
-from backend.errors import ConfigError, ModelError
-from backend.models import bundled_model_path
+from backend.common.config import RagSettings
+from backend.common.errors import ConfigError, ModelError
+from backend.modelfiles.catalog import bundled_model_path
 from backend.rag.rerank import LlmReranker, NoReranker, make_reranker, passage_text
 from tests.rag.rerank_cases import hits_of
 

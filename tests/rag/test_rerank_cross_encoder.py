@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.config import RagSettings
-from backend.errors import ConfigError
+from backend.common.config import RagSettings
+from backend.common.errors import ConfigError
 from backend.knowledge.chunking import default_model_dir
 from backend.rag.rerank import CrossEncoderReranker, NoReranker, RerankerError, make_reranker
 from tests.rag.rerank_cases import HELD_OUT, TOPICS, TRAIN, held_out_case

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from backend.models import bundled_model_path
+from backend.modelfiles.catalog import bundled_model_path
 
 
 def free_port() -> int:

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from backend.config import OllamaSettings, Settings
-from backend.events import Done, ErrorEvent, TextDelta, Usage
-from backend.models import bundled_model_path
-from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, ModelInfo
+from backend.common.config import OllamaSettings, Settings
+from backend.common.events import Done, ErrorEvent, TextDelta, Usage
+from backend.modelfiles.catalog import ModelInfo, bundled_model_path
+from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
 from backend.runtimes.ollama import OllamaRuntime
 
 from .ollama_protocol_server import MODEL_NAME, OllamaProtocolServer

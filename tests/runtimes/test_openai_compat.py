@@ -11,9 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from backend.config import OpenAIEndpoint, Settings
-from backend.events import Done, ErrorEvent, TextDelta, Usage
-from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, ModelInfo
+from backend.common.config import OpenAIEndpoint, Settings
+from backend.common.events import Done, ErrorEvent, TextDelta, Usage
+from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
 from backend.runtimes.openai_compat import KEY_ENV, OpenAICompatRuntime
 
 from .llama_openai_server import free_port, llama_openai_server
@@ -117,8 +118,8 @@ def test_unknown_endpoint_model_is_an_error() -> None:
 
 
 def test_no_key_env_reads_the_named_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend.common.secrets import delete_secret, set_secret
     from backend.runtimes.openai_compat import read_api_key
-    from backend.secrets import delete_secret, set_secret
 
     monkeypatch.delenv(KEY_ENV)
     set_secret("openai-test-work", "sk-stored")

@@ -15,11 +15,11 @@ from types import SimpleNamespace
 import jsonschema
 import pytest
 
-from backend.config import OllamaSettings, OpenAIEndpoint, Settings
-from backend.errors import ModelError
-from backend.events import Done, ErrorEvent, TextDelta, ToolCallEvent, Usage
+from backend.common.config import OllamaSettings, OpenAIEndpoint, Settings
+from backend.common.errors import ModelError
+from backend.common.events import Done, ErrorEvent, TextDelta, ToolCallEvent, Usage
 from backend.knowledge.embedder import SentenceTransformerEmbedder
-from backend.models import bundled_model_path
+from backend.modelfiles.catalog import bundled_model_path
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, Runtime
 from backend.runtimes.native_tools import openai_tools
 from backend.runtimes.ollama import OllamaRuntime

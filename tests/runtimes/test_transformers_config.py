@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from backend.config import HFModelEntry, Settings, parse_settings
-from backend.errors import ConfigError, ModelError
-from backend.events import Done, ErrorEvent
-from backend.locations import Locations
-from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, ModelInfo
+from backend.common.config import HFModelEntry, Settings, parse_settings
+from backend.common.errors import ConfigError, ModelError
+from backend.common.events import Done, ErrorEvent
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
 from backend.runtimes.transformers_rt import TransformersRuntime
 
 QUESTION = [ChatMessage("user", "What is the capital of France?")]

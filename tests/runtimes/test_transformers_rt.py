@@ -19,9 +19,10 @@ from typing import Any, Literal
 
 import pytest
 
-from backend.config import HFModelEntry, Settings
-from backend.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
-from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, ModelInfo
+from backend.common.config import HFModelEntry, Settings
+from backend.common.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
+from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
 from backend.runtimes.native_tools import openai_tools
 from backend.runtimes.transformers_load import HFLoaded
 from backend.runtimes.transformers_rt import TransformersRuntime

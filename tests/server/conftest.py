@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from backend.config import Settings
-from backend.locations import Locations
+from backend.common.config import Settings
+from backend.common.locations import Locations
 from backend.runtimes.fake import FakeRuntime
 from backend.server.run import Server
 

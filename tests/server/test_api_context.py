@@ -11,8 +11,8 @@ import ollama
 import openai
 import pytest
 
-from backend.config import Settings
-from backend.locations import Locations
+from backend.common.config import Settings
+from backend.common.locations import Locations
 from backend.runtimes.fake import FakeRuntime
 
 from .conftest import Running, start_server

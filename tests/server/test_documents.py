@@ -11,8 +11,8 @@ import openai
 import pytest
 
 from backend import Backend
-from backend.config import Settings
-from backend.locations import Locations
+from backend.common.config import Settings
+from backend.common.locations import Locations
 from backend.runtimes.base import ChatMessage
 from backend.runtimes.fake import FakeRuntime
 

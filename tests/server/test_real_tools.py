@@ -12,8 +12,8 @@ import ollama
 import openai
 import pytest
 
-from backend.config import LlamaSettings, Settings
-from backend.locations import Locations
+from backend.common.config import LlamaSettings, Settings
+from backend.common.locations import Locations
 
 from .conftest import Running, start_server
 from .test_tool_calls import CALC

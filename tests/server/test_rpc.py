@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from backend import Backend
-from backend.config import GenerationSettings, Settings
-from backend.errors import AssistantError, NotFoundError
-from backend.events import (
+from backend.common.config import GenerationSettings, Settings
+from backend.common.errors import AssistantError, NotFoundError
+from backend.common.events import (
     Done,
     MessageSaved,
     MessageStarted,
@@ -25,12 +25,12 @@ from backend.events import (
     ToolCallFinished,
     ToolCallProposed,
 )
+from backend.common.locations import Locations
 from backend.knowledge.indexer import IndexProgress
-from backend.locations import Locations
 from backend.remote import RemoteBackend, RemoteStream, RemoteTuneupJob
 from backend.runtimes.fake import FakeRuntime
 from backend.server import rpc, rpc_tuneup
-from backend.tuneup import TuneupJob
+from backend.tuneup.job import TuneupJob
 from backend.wire import REGISTRY, WireError, decode, encode
 from backend.wire_errors import decode_error, encode_error
 

@@ -67,12 +67,12 @@ def test_cli_connect_errors_are_one_line_exit_1(
 def test_token_comes_from_flag_env_or_local_store_for_loopback_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from backend.common.secrets import set_secret
     from backend.remote import resolve_token
-    from backend.secrets import set_secret
 
     monkeypatch.setenv("ASSISTANT_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("ASSISTANT_TOKEN", raising=False)
-    import backend.secrets as secrets_module
+    import backend.common.secrets as secrets_module
 
     monkeypatch.setattr(secrets_module, "_keyring_usable", lambda: False)
     with pytest.raises(NotAuthorized, match="--token"):

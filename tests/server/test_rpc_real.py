@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.config import Settings
-from backend.events import MessageSaved, TextDelta
-from backend.locations import Locations
+from backend.common.config import Settings
+from backend.common.events import MessageSaved, TextDelta
+from backend.common.locations import Locations
 from backend.remote import RemoteBackend
 
 from .conftest import Running, start_server

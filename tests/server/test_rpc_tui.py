@@ -15,8 +15,8 @@ from assistant import clipboard
 from assistant.app import AssistantApp
 from assistant.widgets.composer import Composer
 from backend import Backend
-from backend.config import GenerationSettings, Settings
-from backend.locations import Locations
+from backend.common.config import GenerationSettings, Settings
+from backend.common.locations import Locations
 from backend.remote import RemoteBackend
 from backend.runtimes.fake import FakeRuntime
 

@@ -21,9 +21,9 @@ from tui.test_tuneup import JOB, add_run, rows, status
 from assistant.app import AssistantApp
 from assistant.screens.tuneup import TuneupScreen
 from backend import Backend
-from backend.errors import AdapterError, ModelError, NotFoundError
+from backend.common.errors import AdapterError, ModelError, NotFoundError
 from backend.remote import RemoteBackend, RemoteTuneupJob
-from backend.tuneup import TuneupBusyError, TuneupJob, TuneupUpdate
+from backend.tuneup.job import TuneupBusyError, TuneupJob, TuneupUpdate
 
 from .conftest import Running
 

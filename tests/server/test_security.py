@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.locations import Locations
-from backend.secrets import SecretStore
+from backend.common.locations import Locations
+from backend.common.secrets import SecretStore
 from backend.server.run import is_loopback, warn_if_exposed
 from backend.server.security import TOKEN_NAME, load_or_create_token
 

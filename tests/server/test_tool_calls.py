@@ -17,8 +17,8 @@ import ollama
 import openai
 import pytest
 
-from backend.config import Settings
-from backend.locations import Locations
+from backend.common.config import Settings
+from backend.common.locations import Locations
 from backend.runtimes.base import GenerationRequest
 from backend.runtimes.fake import FakeRuntime
 from backend.store.db import connect

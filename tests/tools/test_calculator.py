@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from backend.errors import AssistantError
+from backend.common.errors import AssistantError
 from backend.tools.calculator import CalculatorError, evaluate, format_number
 
 

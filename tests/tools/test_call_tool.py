@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from backend.errors import AssistantError
+from backend.common.errors import AssistantError
 from backend.tools.base import Tool, ToolOutput
 from backend.tools.errors import ToolError
 from backend.tools.function_tools import tool_from_function

@@ -11,11 +11,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from backend.config import Settings
+from backend.common.config import Settings
+from backend.common.locations import Locations
 from backend.knowledge.embedder import SentenceTransformerEmbedder
-from backend.locations import Locations
-from backend.models import BUNDLED_MODEL_NAME
-from backend.runtimes.base import ChatMessage, ModelInfo
+from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, ModelInfo
+from backend.runtimes.base import ChatMessage
 from backend.runtimes.llamacpp import LlamaCppRuntime
 from backend.tools.base import Tool, ToolCall
 from backend.tools.builtin import ToolContext, arithmetic_form, builtin_tools
@@ -225,7 +225,7 @@ def test_elliptic_follow_ups_are_routed_like_the_question_before(
 
 
 def test_a_failing_runtime_is_a_model_error(tools: list[Tool]) -> None:
-    from backend.errors import ModelError
+    from backend.common.errors import ModelError
     from backend.runtimes.fake import FakeRuntime
 
     runtime = FakeRuntime(fail_with="out of memory")

@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
-from backend.config import McpServer
+from backend.common.config import McpServer
 from backend.tools.base import Tool
 from backend.tools.mcp_client import McpConnections
 from backend.tools.mcp_schema import ANY_VALUE, grammar_safe_schema, tool_name, unique_tool_names

@@ -16,13 +16,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from backend.config import Settings
-from backend.events import TextDelta, ToolCallEvent
-from backend.gguf_header import validate_gguf
+from backend.common.config import Settings
+from backend.common.events import TextDelta, ToolCallEvent
+from backend.common.locations import Locations
 from backend.knowledge.embedder import SentenceTransformerEmbedder
-from backend.locations import Locations
-from backend.models import bundled_model_path
-from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo, complete_calls
+from backend.modelfiles.catalog import ModelInfo, bundled_model_path
+from backend.modelfiles.gguf_header import validate_gguf
+from backend.runtimes.base import ChatMessage, GenerationRequest, complete_calls
 from backend.runtimes.llamacpp import LlamaCppRuntime
 from backend.runtimes.llamacpp_process import LlamaCppProcessRuntime
 from backend.runtimes.native_tools import (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.errors import AssistantError
+from backend.common.errors import AssistantError
 from backend.tools.paths import (
     FileNotInFolders,
     PathOutsideFolders,

@@ -6,7 +6,7 @@ from typing import Literal
 
 import pytest
 
-from backend.errors import NotFoundError
+from backend.common.errors import NotFoundError
 from backend.tools.base import Tool, ToolCall, ToolOutput
 from backend.tools.errors import InvalidToolError
 from backend.tools.function_tools import tool_from_function

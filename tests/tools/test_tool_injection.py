@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from backend import Backend
-from backend.config import Settings, ToolsSettings
-from backend.events import MessageSaved, SourcesRetrieved, ToolCallFinished, ToolCallProposed
+from backend.common.config import Settings, ToolsSettings
+from backend.common.events import MessageSaved, SourcesRetrieved, ToolCallFinished, ToolCallProposed
+from backend.common.locations import Locations
 from backend.facade_tools import ToolMethods
-from backend.locations import Locations
 from backend.runtimes.fake import FakeRuntime
 from tests.tools.test_tool_loop import Script, drive, notes
 

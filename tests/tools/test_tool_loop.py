@@ -12,9 +12,9 @@ import pytest
 
 from backend import Backend
 from backend.chat.stream import ChatStream
-from backend.config import Settings, ToolsSettings
-from backend.events import ChatEvent, MessageSaved, ToolCallFinished, ToolCallProposed
-from backend.locations import Locations
+from backend.common.config import Settings, ToolsSettings
+from backend.common.events import ChatEvent, MessageSaved, ToolCallFinished, ToolCallProposed
+from backend.common.locations import Locations
 from backend.runtimes.base import GenerationRequest
 from backend.runtimes.fake import FakeRuntime
 

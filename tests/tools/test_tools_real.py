@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from backend import Backend
-from backend.config import GenerationSettings, McpServer, Settings, ToolsSettings
-from backend.events import TextDelta, ToolCallFinished
-from backend.locations import Locations
+from backend.common.config import GenerationSettings, McpServer, Settings, ToolsSettings
+from backend.common.events import TextDelta, ToolCallFinished
+from backend.common.locations import Locations
 
 from .test_tool_loop import drive
 

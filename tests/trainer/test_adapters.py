@@ -1,6 +1,6 @@
-"""The adapter registry (backend.adapters), the facade's model resolution
+"""The adapter registry (backend.modelfiles.adapters), the facade's model resolution
 with the active adapter, the llama.cpp runtime refusing a bad adapter
-before llama.cpp sees it, the tune-up job runner (backend.tuneup) on real
+before llama.cpp sees it, the tune-up job runner (backend.tuneup.job) on real
 child processes, and the `assistant adapters` CLI."""
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ from pathlib import Path
 import pytest
 
 from backend import Backend
-from backend.adapters import (
+from backend.common.config import Settings
+from backend.common.errors import AdapterError, NotFoundError
+from backend.common.events import Done, ErrorEvent
+from backend.common.locations import Locations
+from backend.modelfiles.adapters import (
     activate,
     active_adapter,
     adapters,
@@ -23,15 +27,11 @@ from backend.adapters import (
     new_run_dir,
     write_run,
 )
-from backend.config import Settings
-from backend.errors import AdapterError, NotFoundError
-from backend.events import Done, ErrorEvent
-from backend.locations import Locations
-from backend.models import BUNDLED_MODEL_NAME, bundled_model_path
-from backend.runtimes.base import ChatMessage, GenerationRequest, ModelInfo
+from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, ModelInfo, bundled_model_path
+from backend.runtimes.base import ChatMessage, GenerationRequest
 from backend.runtimes.fake import FakeRuntime
 from backend.runtimes.llamacpp import LlamaCppRuntime
-from backend.tuneup import TuneupJob, job_command, parse_line
+from backend.tuneup.job import TuneupJob, job_command, parse_line
 
 
 def make_run(locations: Locations, model: str, helps: bool | None, gguf: bool = True) -> str:
@@ -187,13 +187,13 @@ def test_report_lines_and_command() -> None:
 
 
 async def test_one_tuneup_at_a_time_and_gguf_only(locations: Locations) -> None:
-    from backend.tuneup import TuneupBusyError
+    from backend.tuneup.job import TuneupBusyError
 
     b = await Backend.open(
         locations=locations, settings=Settings(default_model="fake-model"), runtimes=[FakeRuntime()]
     )
     try:
-        from backend.errors import ModelError
+        from backend.common.errors import ModelError
 
         with pytest.raises(ModelError, match="not a local GGUF"):
             await b.start_tuneup()

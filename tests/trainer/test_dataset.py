@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from backend import Backend
-from backend.config import Settings
-from backend.locations import Locations
+from backend.common.config import Settings
+from backend.common.locations import Locations
 from backend.runtimes.fake import FakeRuntime
 from trainer.dataset import Turn, load_dataset
 from trainer.errors import NotEnoughDataError

@@ -11,9 +11,9 @@ import threading
 import pytest
 
 from backend import Backend
-from backend.config import Settings
-from backend.locations import Locations
-from backend.models import BUNDLED_MODEL_NAME, bundled_model_path
+from backend.common.config import Settings
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, bundled_model_path
 from backend.runtimes.fake import FakeRuntime
 from trainer.dataset import load_dataset
 from trainer.dpo import DPOConfig, require_pairs, train_dpo

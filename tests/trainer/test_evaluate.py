@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from backend.locations import Locations
-from backend.models import BUNDLED_MODEL_NAME, bundled_model_path
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, bundled_model_path
 from trainer.dataset import load_dataset
 from trainer.evaluate import EvalFigures, adherence, compare, evaluate_tuneup, minilm_embed
 from trainer.sft import SFTConfig, train_sft

@@ -13,7 +13,7 @@ import gguf
 import numpy as np
 import pytest
 
-from backend.models import bundled_model_path
+from backend.modelfiles.catalog import bundled_model_path
 from trainer.export_gguf import export_gguf_lora, permute_rows
 from trainer.hf_model import load_hf_model, read_base_facts
 from trainer.validate import validate_adapter

@@ -19,16 +19,16 @@ from typing import Any
 import pytest
 
 from backend import Backend
-from backend.adapters import activate, active_adapter, new_run_dir, write_run
-from backend.config import GenerationSettings, HFModelEntry, Settings
-from backend.errors import AdapterError, ModelError
-from backend.events import MessageSaved, TextDelta
-from backend.locations import Locations
-from backend.models import bundled_model_path
+from backend.common.config import GenerationSettings, HFModelEntry, Settings
+from backend.common.errors import AdapterError, ModelError
+from backend.common.events import MessageSaved, TextDelta
+from backend.common.locations import Locations
+from backend.modelfiles.adapters import activate, active_adapter, new_run_dir, write_run
+from backend.modelfiles.catalog import bundled_model_path
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
 from backend.runtimes.transformers_rt import TransformersRuntime
 from backend.store.db import Database
-from backend.tuneup import job_command
+from backend.tuneup.job import job_command
 from trainer.dataset import load_dataset
 from trainer.dpo import DPOConfig, train_dpo
 from trainer.evaluate import heldout_nll, pair_margins

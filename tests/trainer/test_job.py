@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from backend.locations import Locations
-from backend.models import BUNDLED_MODEL_NAME, bundled_model_path
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, bundled_model_path
 from backend.store.db import Database
 from trainer.runs import adapters_root
 from trainer.validate import validate_adapter

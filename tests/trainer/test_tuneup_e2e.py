@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from backend import Backend
-from backend.config import Settings
-from backend.locations import Locations
-from backend.models import BUNDLED_MODEL_NAME, bundled_model_path
+from backend.common.config import Settings
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, bundled_model_path
 from backend.runtimes.fake import FakeRuntime
 from trainer.dataset import load_dataset
 from trainer.errors import TrainingCancelled
@@ -128,7 +128,7 @@ async def test_a_tuneup_teaches_the_users_style(locations: Locations) -> None:
 async def chat_with_the_active_adapter(locations: Locations, run_id: str) -> None:
     """The chat runtime (llama.cpp worker process, through the facade) uses
     the activated adapter, logs it, and rolls back in one call."""
-    from backend.events import MessageSaved
+    from backend.common.events import MessageSaved
 
     b = await Backend.open(locations=locations, settings=Settings(default_model=BUNDLED_MODEL_NAME))
     try:

@@ -9,7 +9,7 @@ import gguf
 import numpy as np
 import pytest
 
-from backend.models import bundled_model_path
+from backend.modelfiles.catalog import bundled_model_path
 from trainer.errors import AdapterError
 from trainer.validate import validate_adapter
 

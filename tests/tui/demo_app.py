@@ -14,8 +14,8 @@ from pathlib import Path
 
 from assistant.app import run_tui
 from backend import Backend
-from backend.config import Settings
-from backend.locations import Locations
+from backend.common.config import Settings
+from backend.common.locations import Locations
 from backend.runtimes.fake import FakeRuntime
 
 

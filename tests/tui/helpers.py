@@ -12,8 +12,8 @@ from textual.pilot import Pilot
 from assistant.app import AssistantApp
 from assistant.widgets.message import MessageWidget
 from backend import Backend
-from backend.config import GenerationSettings, Settings, UISettings
-from backend.locations import Locations
+from backend.common.config import GenerationSettings, Settings, UISettings
+from backend.common.locations import Locations
 from backend.runtimes.fake import FakeRuntime
 
 SIZE = (120, 40)

@@ -17,7 +17,7 @@ from assistant.screens.presets import PresetsScreen
 from assistant.screens.request_log import RequestLogScreen
 from assistant.theming import load_themes
 from backend import Backend
-from backend.locations import Locations
+from backend.common.locations import Locations
 from backend.runtimes.fake import FakeRuntime
 
 from .helpers import (

@@ -12,9 +12,9 @@ from textual.widgets import OptionList
 
 from assistant.screens.picker import PickerScreen
 from backend import Backend
-from backend.config import GenerationSettings, OllamaSettings, OpenAIEndpoint, Settings
-from backend.locations import Locations
-from backend.models import bundled_model_path
+from backend.common.config import GenerationSettings, OllamaSettings, OpenAIEndpoint, Settings
+from backend.common.locations import Locations
+from backend.modelfiles.catalog import bundled_model_path
 from backend.runtimes.fake import FakeRuntime
 from backend.runtimes.ollama import OllamaRuntime
 from backend.runtimes.registry import UnavailableRuntime

@@ -17,8 +17,8 @@ from textual.widgets import Markdown
 from assistant.app import AssistantApp
 from assistant.widgets.composer import Composer
 from backend import Backend
-from backend.config import GenerationSettings, Settings
-from backend.locations import Locations
+from backend.common.config import GenerationSettings, Settings
+from backend.common.locations import Locations
 
 from .helpers import SIZE, messages, settle, wait_for
 

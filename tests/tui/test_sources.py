@@ -22,8 +22,8 @@ from assistant.screens.source_viewer import SourceViewerScreen
 from assistant.widgets.composer import Composer
 from assistant.widgets.sources import SourceLine
 from backend import Backend
-from backend.config import GenerationSettings, RagSettings, Settings
-from backend.locations import Locations
+from backend.common.config import GenerationSettings, RagSettings, Settings
+from backend.common.locations import Locations
 from backend.runtimes.base import ChatMessage
 from backend.runtimes.fake import FakeRuntime
 

@@ -10,7 +10,7 @@ from textual.widgets import Collapsible
 from assistant.documents_mode import folder_tokens, resolve_folders
 from assistant.screens.source_viewer import location
 from assistant.widgets.sources import SourcesPanel, citation_numbers
-from backend.events import SourceRef, SourcesRetrieved
+from backend.common.events import SourceRef, SourcesRetrieved
 
 from .sources_helpers import line_text
 

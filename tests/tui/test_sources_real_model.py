@@ -10,8 +10,8 @@ import pytest
 
 from assistant.app import AssistantApp
 from backend import Backend
-from backend.config import GenerationSettings, Settings
-from backend.locations import Locations
+from backend.common.config import GenerationSettings, Settings
+from backend.common.locations import Locations
 
 from .helpers import SIZE, settle
 from .sources_helpers import INDEX_TIMEOUT, add_and_index, ask, reply

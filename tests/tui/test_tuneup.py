@@ -16,8 +16,8 @@ from textual.widgets import DataTable, Label
 
 from assistant.app import AssistantApp
 from assistant.screens.tuneup import TuneupScreen
-from backend.adapters import new_run_dir, write_run
-from backend.tuneup import TuneupJob
+from backend.modelfiles.adapters import new_run_dir, write_run
+from backend.tuneup.job import TuneupJob
 
 from .helpers import SIZE, MakeBackend, make_app, notices, settle, wait_for
 
@@ -47,7 +47,7 @@ def rows(app: AssistantApp) -> list[tuple[str, ...]]:
 
 
 def add_run(home: Path, model: str, helps: bool) -> str:
-    from backend.locations import Locations
+    from backend.common.locations import Locations
 
     run = new_run_dir(Locations(home), model)
     verdict = {"helps": helps, "summary": "NLL 3.4 -> 2.1" if helps else "NLL 3.4 -> 3.6"}
@@ -97,8 +97,8 @@ async def test_tuneup_screen_follows_a_job_and_manages_adapters(
         await pilot.press("x")
         await wait_for(pilot, lambda: "Cancelled" in status(app), timeout=30)
 
-        good = add_run(app.backend.locations.home, "fake-model", helps=True)
-        bad = add_run(app.backend.locations.home, "fake-model", helps=False)
+        good = add_run(app.backend.common.locations.home, "fake-model", helps=True)
+        bad = add_run(app.backend.common.locations.home, "fake-model", helps=False)
         screen.load()
         await wait_for(pilot, lambda: len(rows(app)) == 2)
         by_id = {r[1]: i for i, r in enumerate(rows(app))}

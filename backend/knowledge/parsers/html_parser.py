@@ -26,10 +26,10 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, Tag
 
+from backend.knowledge.injection import HIDDEN_PLACEHOLDER, scan
 from backend.knowledge.parsers.base import DocumentBuilder, Parser
 from backend.knowledge.parsers.sniff import decode_text
 from backend.knowledge.records import ParsedDocument
-from backend.rag.injection import HIDDEN_PLACEHOLDER, scan
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside",
               "form", "button", "iframe", "svg")  # fmt: skip

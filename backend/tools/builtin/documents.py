@@ -19,12 +19,12 @@ from typing import Annotated
 
 from pydantic import Field
 
+from backend.knowledge.injection import neutralise, scan
 from backend.knowledge.parsers import ParseError, parser_for
 from backend.knowledge.parsers.reading import read_file_bytes
 from backend.knowledge.parsers.sniff import decode_text
 from backend.knowledge.records import SearchHit
 from backend.knowledge.scanner import scan_folder
-from backend.rag.injection import neutralise, scan
 from backend.tools.base import Tool, ToolExample, ToolOutput
 from backend.tools.builtin.context import ToolContext
 from backend.tools.errors import ToolError

@@ -19,7 +19,7 @@ would mean nothing. Measured false-positive rate, every chunk of the Python
 24,020 chunks, of which 1,396 say "system", 642 "ignor...", 519 "send",
 174 "you are", 158 "prompt", 128 "instruction"): 0 chunks flagged
 (0.0 %, i.e. below 1 in 24,000); the run is
-``python -m backend.rag.injection /usr/share/doc/python3.11/html``.
+``python -m backend.knowledge.injection /usr/share/doc/python3.11/html``.
 The true-positive side is the attack list in tests/rag/test_injection.py.
 
 Reasons are short, fixed labels (they are stored and shown as they are).

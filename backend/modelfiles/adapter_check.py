@@ -22,7 +22,7 @@ from typing import Any
 
 import gguf
 
-from backend.errors import AdapterError, ModelError
+from backend.common.errors import AdapterError, ModelError
 
 
 @dataclass(frozen=True)

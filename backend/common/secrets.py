@@ -15,7 +15,7 @@ import os
 import re
 from pathlib import Path
 
-from backend.locations import Locations, default_locations
+from backend.common.locations import Locations, default_locations
 
 SERVICE = "local-assistant"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from backend.errors import ConfigError
+from backend.common.errors import ConfigError
 
 
 class _Section(BaseModel):

@@ -10,7 +10,7 @@ Which adapter is active is one small file, ``adapters/active.json``
 (``{model name: run id}``): one adapter at a time per model, and rolling
 back is removing the model's entry. The facade resolves a model to a
 ``ModelInfo`` whose ``adapter`` is the active run's GGUF, and the llama.cpp
-runtime loads it (after ``backend.adapter_check`` has vetted it). The
+runtime loads it (after ``backend.modelfiles.adapter_check`` has vetted it). The
 trainer writes runs through ``new_run_dir``/``write_run``; the backend
 never imports the trainer.
 
@@ -32,8 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backend.errors import AdapterError, NotFoundError
-from backend.locations import Locations
+from backend.common.errors import AdapterError, NotFoundError
+from backend.common.locations import Locations
 
 RUN_FILE = "run.json"
 GGUF_FILE = "adapter.gguf"

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend.errors import AssistantError
+from backend.common.errors import AssistantError
 
 FINAL = frozenset({"done", "error", "cancelled"})
 
