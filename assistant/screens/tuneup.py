@@ -64,7 +64,7 @@ class TuneupScreen(Screen[None]):
         self.query_one("#adapters", DataTable).add_columns(
             "Active", "Run", "Model", "Method", "Helps", "Before → after"
         )
-        job = self.backend.tuneup.job
+        job = self.backend.tuneup
         if job is not None and (job.running or job.last is None or not job.last.final):
             self.follow(job)
         else:
@@ -93,7 +93,7 @@ class TuneupScreen(Screen[None]):
     # -- running -------------------------------------------------------------
 
     def _busy(self) -> bool:
-        job = self.backend.tuneup.job
+        job = self.backend.tuneup
         if job is not None and job.running:
             self.notify("A tune-up is running; x cancels it", severity="warning")
             return True
@@ -145,7 +145,7 @@ class TuneupScreen(Screen[None]):
         self.load()
 
     def action_cancel(self) -> None:
-        job = self.backend.tuneup.job
+        job = self.backend.tuneup
         if job is None or not job.running:
             self.notify("No tune-up is running", severity="information", timeout=2)
             return
