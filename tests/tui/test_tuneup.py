@@ -97,8 +97,8 @@ async def test_tuneup_screen_follows_a_job_and_manages_adapters(
         await pilot.press("x")
         await wait_for(pilot, lambda: "Cancelled" in status(app), timeout=30)
 
-        good = add_run(app.backend.common.locations.home, "fake-model", helps=True)
-        bad = add_run(app.backend.common.locations.home, "fake-model", helps=False)
+        good = add_run(app.backend.locations.home, "fake-model", helps=True)
+        bad = add_run(app.backend.locations.home, "fake-model", helps=False)
         screen.load()
         await wait_for(pilot, lambda: len(rows(app)) == 2)
         by_id = {r[1]: i for i, r in enumerate(rows(app))}
