@@ -21,7 +21,7 @@ from backend.common.events import (
     TextDelta,
     Usage,
 )
-from backend.facade_models import model_origin
+from backend.runtimes.status import model_origin
 
 
 def run_tui() -> int:

@@ -15,10 +15,10 @@ import sys
 from typing import Any
 
 from backend import Backend
-from backend.rag.eval_inputs import EvalProgress
 from backend.rag.eval_runs import EvalRun
 from backend.rag.evaluate import METRIC_KEYS
 from backend.rag.pipeline import EVAL_MODES
+from backend.rag.types import EvalProgress
 
 COLUMNS = {
     "recall@1": "R@1",

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backend import Backend
-from backend.knowledge.indexer import IndexProgress, IndexSummary
+from backend.knowledge.records import IndexProgress, IndexSummary
 
 
 def _progress_printer() -> Callable[[IndexProgress], None]:

@@ -28,7 +28,7 @@ from textual import work
 
 from assistant.screens.picker import PickerScreen
 from backend import AssistantError, Backend
-from backend.knowledge.service import FolderStatus
+from backend.knowledge.records import FolderStatus
 from backend.store.records import Conversation
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 from backend import AssistantError
-from backend.knowledge.indexer import IndexProgress, IndexSummary
+from backend.knowledge.records import IndexProgress, IndexSummary
 
 if TYPE_CHECKING:
     from assistant.app import AssistantApp

@@ -30,17 +30,11 @@ from backend.common.events import CitationsParsed, ErrorEvent, MessageSaved, Sou
 from backend.facade_eval_questions import QuestionMethods
 from backend.knowledge.embedder import DEFAULT_MODEL_NAME, Embedder, SentenceTransformerEmbedder
 from backend.knowledge.index_store import Folder
-from backend.rag.eval_inputs import (
-    EvalCancelled,
-    EvalProgress,
-    Progress,
-    check_modes,
-    fingerprint,
-    read_questions,
-)
+from backend.rag.eval_inputs import Progress, check_modes, fingerprint, read_questions
 from backend.rag.eval_runs import EvalRun, EvalStore
 from backend.rag.evaluate import METRIC_KEYS, Question, aggregate, score_question
 from backend.rag.judge import AnswerJudgement, Judge, summarise
+from backend.rag.types import EvalCancelled, EvalProgress
 
 if TYPE_CHECKING:
     from backend.chat.stream import ChatStream

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from backend.common.errors import NotFoundError
-from backend.rag.eval_inputs import EvalCancelled, EvalProgress, Progress
+from backend.rag.eval_inputs import Progress
 from backend.rag.eval_runs import EvalQuestion, EvalStore
 from backend.rag.query import generate_with
 from backend.rag.question_gen import QUESTION_TOKENS, generate_questions, sample_chunks
-from backend.rag.types import Completion
+from backend.rag.types import Completion, EvalCancelled, EvalProgress
 from backend.runtimes.base import ChatMessage, GenerationParams
 
 if TYPE_CHECKING:

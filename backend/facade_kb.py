@@ -9,9 +9,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from backend.knowledge.index_store import Document, Folder
-from backend.knowledge.indexer import IndexProgress, IndexSummary
-from backend.knowledge.records import SearchHit as DocumentHit
-from backend.knowledge.service import FolderStatus, KnowledgeBase
+from backend.knowledge.records import DocumentHit, FolderStatus, IndexProgress, IndexSummary
+from backend.knowledge.service import KnowledgeBase
 
 T = TypeVar("T")
 

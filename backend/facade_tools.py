@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,20 +31,9 @@ from backend.tools.builtin import ToolContext, builtin_tools
 from backend.tools.calling import ToolRouter, decide
 from backend.tools.evaluate import load_cases, score_case, summarize
 from backend.tools.mcp_client import McpConnections
-from backend.tools.mcp_connection import ServerStatus
+from backend.tools.records import ServerStatus, ToolInfo
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ToolInfo:
-    """A tool as the UI lists it."""
-
-    name: str
-    description: str
-    side_effects: bool
-    source: str
-    parameters: dict[str, Any]
 
 
 class ToolMethods:

@@ -41,8 +41,8 @@ import httpx
 
 from backend.common.config import Settings
 from backend.common.errors import AssistantError
-from backend.knowledge.indexer import IndexProgress, IndexSummary
-from backend.rag.eval_inputs import EvalProgress
+from backend.knowledge.records import IndexProgress, IndexSummary
+from backend.rag.types import EvalProgress
 from backend.remote_methods import RemoteMethods
 from backend.remote_stream import RemoteStream
 from backend.remote_tuneup import RemoteTuneupJob, RemoteTuneupMethods

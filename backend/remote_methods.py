@@ -13,14 +13,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from backend.common.events import SourceRef, ToolCallFinished
-from backend.facade_models import RuntimeStatus
-from backend.knowledge.indexer import IndexSummary
-from backend.knowledge.records import Document, Folder
-from backend.knowledge.records import SearchHit as DocumentHit
-from backend.knowledge.service import FolderStatus
+from backend.knowledge.records import Document, DocumentHit, Folder, FolderStatus, IndexSummary
 from backend.modelfiles.catalog import ModelInfo
 from backend.rag.eval_runs import EvalQuestion, EvalRun
 from backend.rag.types import SourceView
+from backend.runtimes.status import RuntimeStatus
 from backend.store.records import (
     Conversation,
     Message,

@@ -47,17 +47,20 @@ from backend.common.events import (
     ToolCallProposed,
     Usage,
 )
-from backend.facade_models import RuntimeStatus
-from backend.knowledge.indexer import IndexProgress, IndexSummary
-from backend.knowledge.records import Document, Folder
-from backend.knowledge.records import SearchHit as DocumentHit
-from backend.knowledge.service import FolderStatus
+from backend.knowledge.records import (
+    Document,
+    DocumentHit,
+    Folder,
+    FolderStatus,
+    IndexProgress,
+    IndexSummary,
+)
 from backend.modelfiles.adapters import Adapter
 from backend.modelfiles.catalog import ModelInfo
-from backend.rag.eval_inputs import EvalProgress
 from backend.rag.eval_runs import EvalQuestion, EvalRun
-from backend.rag.types import SourceView
+from backend.rag.types import EvalProgress, SourceView
 from backend.runtimes.registry import UnavailableRuntime
+from backend.runtimes.status import RuntimeStatus
 from backend.store.records import (
     Conversation,
     Message,

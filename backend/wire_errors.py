@@ -21,11 +21,9 @@ from backend.common.errors import (
     NotFoundError,
     StoreError,
 )
-from backend.knowledge.embedder import EmbeddingError
-from backend.knowledge.index_store import IndexStoreError, ModelMismatch
-from backend.knowledge.service import FolderError
-from backend.rag.eval_inputs import EvalCancelled
+from backend.knowledge.errors import EmbeddingError, FolderError, IndexStoreError, ModelMismatch
 from backend.rag.rerank_base import RerankerError
+from backend.rag.types import EvalCancelled
 from backend.tuneup.job import TuneupBusyError
 from backend.wire import WireError
 

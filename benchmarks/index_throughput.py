@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from backend.knowledge.embedder import DelegatingEmbedder, Embedder, SentenceTransformerEmbedder
-from backend.knowledge.indexer import IndexSummary
+from backend.knowledge.records import IndexSummary
 from backend.knowledge.service import DEFAULT_MAX_FILE_BYTES, KnowledgeBase
 from backend.store.db import Database
 from backend.store.migrations import migrate

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.knowledge.embedder import SentenceTransformerEmbedder
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 from backend.knowledge.search import search
 from backend.modelfiles.catalog import bundled_model_path
 from backend.rag.evaluate import Question, aggregate, hit_flags, load_questions, score_question
@@ -89,7 +89,7 @@ def run_set(
     questions: list[Question] = load_questions(path)
     if limit > 0:
         questions = questions[:limit]
-    pools: list[list[SearchHit]] = []
+    pools: list[list[DocumentHit]] = []
     search_ms: list[float] = []
     for q in questions:
         started = time.perf_counter()

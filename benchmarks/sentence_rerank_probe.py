@@ -25,7 +25,7 @@ import numpy as np
 
 from backend.knowledge.embedder import SentenceTransformerEmbedder
 from backend.knowledge.index_store import IndexStore
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 from backend.rag.evaluate import aggregate, load_questions, score_question
 from backend.rag.rerank_base import rescored
 from backend.rag.retrieval import retrieve
@@ -52,13 +52,13 @@ class SentenceReranker:
             self.cache.update(zip(missing, self.embedder.embed(missing), strict=True))
         return np.stack([self.cache[t] for t in texts])
 
-    def _units(self, hit: SearchHit) -> list[str]:
+    def _units(self, hit: DocumentHit) -> list[str]:
         last = hit.heading.split(" > ")[-1] if hit.heading else ""
         body = " ".join(hit.text.split())
         found = [s for s in _SENTENCE.split(body) if s][: self.sentences] or [body[:300]]
         return [f"{last}: {s}" if last else s for s in found]
 
-    def rerank(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
+    def rerank(self, query: str, hits: list[DocumentHit]) -> list[DocumentHit]:
         q = self._embed([query])[0]
         best = [float((self._embed(self._units(h)) @ q).max()) for h in hits]
         return rescored(hits, [h.score + self.weight * b for h, b in zip(hits, best, strict=True)])

@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 from backend.store.db import Database
 
 QUESTIONS = (
@@ -93,7 +93,7 @@ def load_questions() -> list[dict[str, Any]]:
     return out
 
 
-def passage_hit(hits: list[SearchHit], gold: list[str], answer: str) -> bool:
+def passage_hit(hits: list[DocumentHit], gold: list[str], answer: str) -> bool:
     needle = answer.lower()
     return any(
         any(h.path.endswith("/" + g) or h.path == g for g in gold) and needle in h.text.lower()

@@ -9,12 +9,12 @@ from pathlib import Path
 from backend import Backend
 from backend.common.config import OllamaSettings, OpenAIEndpoint, Settings
 from backend.common.locations import Locations
-from backend.facade_models import RuntimeStatus, model_origin
 from backend.modelfiles.catalog import ModelInfo
 from backend.runtimes.fake import FakeRuntime
 from backend.runtimes.ollama import OllamaRuntime
 from backend.runtimes.openai_compat import OpenAICompatRuntime
 from backend.runtimes.registry import UnavailableRuntime
+from backend.runtimes.status import RuntimeStatus, model_origin
 
 
 def test_model_origin_labels() -> None:

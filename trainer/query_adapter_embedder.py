@@ -26,10 +26,10 @@ import numpy as np
 from backend.knowledge.embedder import (
     DelegatingEmbedder,
     Embedder,
-    EmbeddingError,
     SentenceTransformerEmbedder,
     normalise,
 )
+from backend.knowledge.errors import EmbeddingError
 
 ADAPTER_META = "adapter.json"
 

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from backend.knowledge.index_store import IndexStore, IndexStoreError
+from backend.knowledge.errors import IndexStoreError
+from backend.knowledge.index_store import IndexStore
 from trainer.query_adapter import PassageMatrix
 from trainer.query_adapter_data import ChunkRow
 

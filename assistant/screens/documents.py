@@ -27,7 +27,7 @@ from assistant.screens.confirm import ConfirmScreen
 from assistant.screens.text_input import TextInputScreen
 from backend import AssistantError
 from backend.knowledge.index_store import Document
-from backend.knowledge.service import FolderStatus
+from backend.knowledge.records import FolderStatus
 
 if TYPE_CHECKING:
     from assistant.app import AssistantApp

@@ -26,9 +26,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Sparkline
 
 from backend import AssistantError, Backend
-from backend.rag.eval_inputs import EvalCancelled, EvalProgress
 from backend.rag.eval_runs import EvalRun
 from backend.rag.pipeline import EVAL_MODES
+from backend.rag.types import EvalCancelled, EvalProgress
 
 SCREEN_MODES = tuple(m for m in EVAL_MODES if m != "rewrite")
 TREND_METRIC = "recall@5"

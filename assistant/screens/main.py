@@ -37,7 +37,7 @@ from assistant.widgets.chat_view import ChatView
 from assistant.widgets.composer import Composer
 from assistant.widgets.sidebar import Sidebar
 from backend import AssistantError, Backend
-from backend.facade_models import model_origin
+from backend.runtimes.status import model_origin
 from backend.store.records import Conversation
 
 if TYPE_CHECKING:

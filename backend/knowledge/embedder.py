@@ -21,15 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from backend.common.errors import AssistantError
+from backend.knowledge.errors import EmbeddingError
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
-
-
-class EmbeddingError(AssistantError):
-    """The embedding model is missing, unreadable, or failed to embed."""
-
-    title = "Embedding model problem"
 
 
 def bundled_embedder_dir() -> Path:

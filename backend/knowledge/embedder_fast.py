@@ -31,11 +31,11 @@ import numpy as np
 
 from backend.knowledge.embedder import (
     Embedder,
-    EmbeddingError,
     SentenceTransformerEmbedder,
     bundled_embedder_dir,
     normalise,
 )
+from backend.knowledge.errors import EmbeddingError
 
 Backend = Literal["torch-fp32", "torch-int8", "torch-int8-ffn", "onnx", "onnx-int8"]
 BACKENDS: tuple[Backend, ...] = ("torch-fp32", "torch-int8", "torch-int8-ffn", "onnx", "onnx-int8")

@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from backend.knowledge.embedder import Embedder, EmbeddingError, normalise
+from backend.knowledge.embedder import Embedder, normalise
+from backend.knowledge.errors import EmbeddingError
 from backend.knowledge.tokenizer_llama import LlamaChunkTokenizer
 
 DEFAULT_N_CTX = 512

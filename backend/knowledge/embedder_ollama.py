@@ -41,7 +41,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from backend.knowledge.embedder import Embedder, EmbeddingError, normalise
+from backend.knowledge.embedder import Embedder, normalise
+from backend.knowledge.errors import EmbeddingError
 
 DEFAULT_URL = "http://127.0.0.1:11434"
 DEFAULT_MODEL = "nomic-embed-text"

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.common.errors import AssistantError
+from backend.knowledge.errors import IndexStoreError, ModelMismatch
 from backend.knowledge.injection import write_flags
 from backend.knowledge.records import Chunk, Document, Folder, document_from_row, folder_from_row
 from backend.store.db import Database, DatabaseError
@@ -36,18 +36,6 @@ HEADING_SEPARATOR = " > "
 _META_MODEL = "embedding_model"
 _META_DIM = "embedding_dim"
 _STATUSES = ("pending", "indexed", "failed", "skipped")
-
-
-class IndexStoreError(AssistantError):
-    """A knowledge-base write was refused or failed (nothing was changed)."""
-
-    title = "Knowledge base problem"
-
-
-class ModelMismatch(IndexStoreError):
-    """The index holds vectors from a different embedding model."""
-
-    title = "Embedding model changed"
 
 
 def _now() -> str:

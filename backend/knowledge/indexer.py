@@ -27,51 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from backend.knowledge.records import Chunk
+from backend.knowledge.records import Chunk, IndexProgress, IndexSummary
 from backend.knowledge.scanner import FileEntry, ScanProblem, ScanRules, scan_folder
 
 BATCH_CHUNKS = 64
 QUEUE_DOCS = 16
-
-
-@dataclass
-class IndexProgress:
-    """Reported after every document (and at the start of a sweep)."""
-
-    total: int
-    done: int
-    failed: int
-    chunks: int
-    current: str | None
-    elapsed_s: float
-
-    @property
-    def eta_s(self) -> float | None:
-        if self.done == 0 or self.total <= self.done:
-            return None
-        return self.elapsed_s / self.done * (self.total - self.done)
-
-
-@dataclass
-class IndexSummary:
-    indexed: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    chunks: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    cancelled: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "indexed": self.indexed,
-            "unchanged": self.unchanged,
-            "removed": self.removed,
-            "chunks": self.chunks,
-            "failed": [{"path": p, "reason": r} for p, r in self.failed],
-            "seconds": round(self.seconds, 3),
-            "cancelled": self.cancelled,
-        }
 
 
 def sha256_of(path: Path) -> str:

@@ -49,7 +49,7 @@ class Chunk:
 
 
 @dataclass(frozen=True)
-class SearchHit:
+class DocumentHit:
     chunk_id: int
     path: str
     heading: str
@@ -97,3 +97,68 @@ def folder_from_row(row: Any) -> Folder:
 
 def document_from_row(row: Any) -> Document:
     return Document(**{k: row[k] for k in Document.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    folder: Folder
+    indexed: int
+    pending: int
+    failed: int
+    skipped: int
+    chunks: int
+
+    def as_dict(self) -> dict[str, Any]:
+        f = self.folder
+        return {
+            "id": f.id,
+            "path": f.path,
+            "include": f.include_globs,
+            "exclude": f.exclude_globs,
+            "max_file_bytes": f.max_file_bytes,
+            "indexed": self.indexed,
+            "pending": self.pending,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "chunks": self.chunks,
+        }
+
+
+@dataclass
+class IndexProgress:
+    """Reported after every document (and at the start of a sweep)."""
+
+    total: int
+    done: int
+    failed: int
+    chunks: int
+    current: str | None
+    elapsed_s: float
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.done == 0 or self.total <= self.done:
+            return None
+        return self.elapsed_s / self.done * (self.total - self.done)
+
+
+@dataclass
+class IndexSummary:
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "indexed": self.indexed,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "chunks": self.chunks,
+            "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "seconds": round(self.seconds, 3),
+            "cancelled": self.cancelled,
+        }

@@ -30,8 +30,9 @@ from typing import Literal
 import numpy as np
 
 from backend.knowledge.embedder import Embedder
-from backend.knowledge.index_store import IndexStore, ModelMismatch
-from backend.knowledge.records import SearchHit
+from backend.knowledge.errors import ModelMismatch
+from backend.knowledge.index_store import IndexStore
+from backend.knowledge.records import DocumentHit
 from backend.store.db import Database
 
 Mode = Literal["hybrid", "dense", "keyword"]
@@ -340,7 +341,7 @@ def first_stage(
     return FirstStage(fused[:n], keyword, dense)
 
 
-def hits_for(db: Database, ranked: list[tuple[int, float]]) -> list[SearchHit]:
+def hits_for(db: Database, ranked: list[tuple[int, float]]) -> list[DocumentHit]:
     """The chunks behind (chunk id, score) pairs, in the same order, as hits
     carrying those scores (ids no longer in the index are skipped)."""
     if not ranked:
@@ -353,7 +354,7 @@ def hits_for(db: Database, ranked: list[tuple[int, float]]) -> list[SearchHit]:
     )
     by_id = {int(r["id"]): r for r in rows}
     return [
-        SearchHit(
+        DocumentHit(
             chunk_id=cid,
             path=by_id[cid]["path"],
             heading=by_id[cid]["heading"],
@@ -375,7 +376,7 @@ def search(
     k: int = 10,
     mode: Mode = "hybrid",
     folder_ids: list[int] | None = None,
-) -> list[SearchHit]:
+) -> list[DocumentHit]:
     """The ``k`` best chunks for ``query``, optionally within some folders.
 
     ``embedder`` may be None for keyword mode (and hybrid then degrades to

@@ -11,51 +11,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.common.errors import AssistantError, NotFoundError
+from backend.common.errors import NotFoundError
 from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder
+from backend.knowledge.errors import FolderError
 from backend.knowledge.index_store import Document, Folder, IndexStore
-from backend.knowledge.indexer import Indexer, IndexProgress, IndexSummary
+from backend.knowledge.indexer import Indexer
 from backend.knowledge.injection import backfill_flags
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit, FolderStatus, IndexProgress, IndexSummary
 from backend.knowledge.scanner import ScanRules
 from backend.knowledge.search import Mode, search
 from backend.knowledge.watcher import FolderWatcher
 from backend.store.db import Database
 
 DEFAULT_MAX_FILE_BYTES = 20_000_000
-
-
-class FolderError(AssistantError):
-    title = "Folder problem"
-
-
-@dataclass(frozen=True)
-class FolderStatus:
-    folder: Folder
-    indexed: int
-    pending: int
-    failed: int
-    skipped: int
-    chunks: int
-
-    def as_dict(self) -> dict[str, Any]:
-        f = self.folder
-        return {
-            "id": f.id,
-            "path": f.path,
-            "include": f.include_globs,
-            "exclude": f.exclude_globs,
-            "max_file_bytes": f.max_file_bytes,
-            "indexed": self.indexed,
-            "pending": self.pending,
-            "failed": self.failed,
-            "skipped": self.skipped,
-            "chunks": self.chunks,
-        }
 
 
 class KnowledgeBase:
@@ -192,7 +163,7 @@ class KnowledgeBase:
     # -- search --------------------------------------------------------------
     def search(
         self, query: str, k: int = 10, mode: Mode = "hybrid", folder_ids: list[int] | None = None
-    ) -> list[SearchHit]:
+    ) -> list[DocumentHit]:
         embedder = None if mode == "keyword" else self.embedder
         return search(self.store, embedder, query, k, mode, folder_ids)
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.knowledge.embedder import EmbeddingError
+from backend.knowledge.errors import EmbeddingError
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from pathlib import PurePath
 
 from backend.common.events import SourceRef
 from backend.knowledge.injection import neutralise
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 
 SYSTEM_RULES = (
     "When the user's message has <source> passages, answer from them. "
@@ -74,7 +74,7 @@ def _heading(heading: str) -> str:
     return "..." + heading[-(MAX_HEADING - 3) :]
 
 
-def fence(n: int, file: str, hit: SearchHit, text: str, reasons: Sequence[str]) -> str:
+def fence(n: int, file: str, hit: DocumentHit, text: str, reasons: Sequence[str]) -> str:
     """One source block; ``text`` is neutralised here."""
     attrs = [f'id="S{n}"', f'file="{_attr(file)}"']
     if hit.heading:
@@ -94,7 +94,7 @@ def _sentence_prefixes(text: str) -> list[str]:
 
 
 def build_context(
-    hits: Sequence[SearchHit],
+    hits: Sequence[DocumentHit],
     flags: dict[int, list[str]],
     budget_tokens: int,
     count_tokens: Callable[[str], int],
@@ -154,7 +154,7 @@ def build_context(
 def _truncate(
     n: int,
     file: str,
-    hit: SearchHit,
+    hit: DocumentHit,
     reasons: list[str],
     room: int,
     count_tokens: Callable[[str], int],
@@ -177,7 +177,7 @@ def _truncate(
     return best
 
 
-def _ref(n: int, hit: SearchHit, text: str, reasons: list[str]) -> SourceRef:
+def _ref(n: int, hit: DocumentHit, text: str, reasons: list[str]) -> SourceRef:
     end = hit.start + len(text) if text != hit.text else hit.end
     return SourceRef(
         n=n,

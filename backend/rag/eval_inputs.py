@@ -6,26 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.common.errors import AssistantError, NotFoundError
+from backend.common.errors import NotFoundError
 from backend.rag.evaluate import Question, load_questions
 from backend.rag.pipeline import EVAL_MODES
-
-
-class EvalCancelled(AssistantError):
-    title = "Evaluation cancelled"
-
-
-@dataclass(frozen=True)
-class EvalProgress:
-    done: int
-    total: int
-    stage: str
-    """The mode being measured, ``answers`` or ``generate``."""
-
+from backend.rag.types import EvalProgress
 
 Progress = Callable[[EvalProgress], None]
 

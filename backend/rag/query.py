@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 from backend.modelfiles.catalog import ModelInfo
 from backend.rag.condense import MAX_QUERY_WORDS, clean_line, word_list
 from backend.rag.types import Completion, Generate, RetrievalSignals
@@ -166,7 +166,7 @@ MERGE_RRF_K = 60
 """The same constant as first-stage hybrid fusion (``search.RRF_K``)."""
 
 
-def merge(first: list[SearchHit], second: list[SearchHit], k: int) -> list[SearchHit]:
+def merge(first: list[DocumentHit], second: list[DocumentHit], k: int) -> list[DocumentHit]:
     """Reciprocal rank fusion of two rankings, one hit per chunk, best first.
 
     A chunk found by both searches sums both contributions, so it outranks
@@ -174,7 +174,7 @@ def merge(first: list[SearchHit], second: list[SearchHit], k: int) -> list[Searc
     replaced by the fused score.
     """
     scores: dict[int, float] = {}
-    hits: dict[int, SearchHit] = {}
+    hits: dict[int, DocumentHit] = {}
     order: dict[int, int] = {}
     for ranking in (first, second):
         seen: set[int] = set()

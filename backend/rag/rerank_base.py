@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from backend.common.errors import AssistantError
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 
 
 class RerankerError(AssistantError):
@@ -16,14 +16,14 @@ class RerankerError(AssistantError):
     title = "Reranker problem"
 
 
-def passage_text(hit: SearchHit) -> str:
+def passage_text(hit: DocumentHit) -> str:
     """What a reranker reads of a hit: its heading path, then its text (the
     heading often carries the words that make a passage relevant, e.g. the
     function name above a short description)."""
     return f"{hit.heading}\n{hit.text}" if hit.heading else hit.text
 
 
-def rescored(hits: Sequence[SearchHit], scores: Sequence[float]) -> list[SearchHit]:
+def rescored(hits: Sequence[DocumentHit], scores: Sequence[float]) -> list[DocumentHit]:
     if len(scores) != len(hits):  # never drop or invent hits
         raise RerankerError(f"the reranker returned {len(scores)} scores for {len(hits)} passages")
     rescored = [replace(h, score=float(s)) for h, s in zip(hits, scores, strict=True)]
@@ -35,5 +35,5 @@ class NoReranker:
 
     name = "none"
 
-    def rerank(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
+    def rerank(self, query: str, hits: list[DocumentHit]) -> list[DocumentHit]:
         return list(hits)

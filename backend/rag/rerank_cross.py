@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 from backend.rag.rerank_base import RerankerError, passage_text, rescored
 
 
@@ -135,7 +135,7 @@ class CrossEncoderReranker:
         with self._lock:
             return int(self._load().max_seq_length)
 
-    def rerank(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
+    def rerank(self, query: str, hits: list[DocumentHit]) -> list[DocumentHit]:
         if not hits:
             return []
         pairs = [(query, passage_text(h)) for h in hits]

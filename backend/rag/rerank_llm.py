@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backend.common.errors import AssistantError, ConfigError, ModelError
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 from backend.modelfiles.catalog import ModelInfo
 from backend.modelfiles.gguf_header import validate_gguf
 from backend.rag.rerank_base import RerankerError, passage_text, rescored
@@ -196,7 +196,7 @@ class LlmReranker:
         logits = self._last_logits(llm, self._prompt(llm, query, passage))
         return _logsumexp(logits[self._yes]) - _logsumexp(logits[self._no])
 
-    def rerank(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
+    def rerank(self, query: str, hits: list[DocumentHit]) -> list[DocumentHit]:
         if not hits:
             return []
         with self._lock:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.index_store import HEADING_SEPARATOR, IndexStore
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 from backend.knowledge.search import (
     DEFAULT_FUSION,
     Fusion,
@@ -82,7 +82,7 @@ def _near_duplicate(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]
     return union > 0 and len(a & b) / union >= DUPLICATE_JACCARD
 
 
-def body_chars(hit: SearchHit) -> int:
+def body_chars(hit: DocumentHit) -> int:
     """Characters of ``hit``'s text besides its heading's last part, which
     chunks of a Sphinx entry repeat as their first line."""
     text = hit.text.strip()
@@ -102,12 +102,12 @@ def _positions(db: Database, ids: list[int]) -> dict[int, tuple[int, int]]:
 
 
 def diversify(
-    hits: list[SearchHit],
+    hits: list[DocumentHit],
     k: int,
     max_per_document: int,
     positions: dict[int, tuple[int, int]] | None = None,
     rules: Diversity = DEFAULT_DIVERSITY,
-) -> list[SearchHit]:
+) -> list[DocumentHit]:
     """The best ``k`` of ``hits`` (best first) such that near-duplicate texts
     appear once, no file has more than ``max_per_document`` passages, and a
     neighbour of a chosen chunk of the same file, or a chunk with next to no
@@ -116,8 +116,8 @@ def diversify(
     in their original order, so the cap never leaves the list short.
     """
     positions = positions or {}
-    chosen: list[SearchHit] = []
-    held: list[SearchHit] = []
+    chosen: list[DocumentHit] = []
+    held: list[DocumentHit] = []
     seen: list[frozenset[tuple[str, ...]]] = []
     per_doc: dict[str, int] = {}
     taken: set[tuple[int, int]] = set()
@@ -150,7 +150,7 @@ def diversify(
 def _signals(
     keyword: list[tuple[int, float]],
     dense: list[tuple[int, float]],
-    hits: list[SearchHit],
+    hits: list[DocumentHit],
     keyword_hits: int,
 ) -> RetrievalSignals:
     dense_top = dense[0][1] if dense else None

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from backend.common.errors import AssistantError
 from backend.common.events import Usage
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 from backend.runtimes.base import ChatMessage
 
 
@@ -46,7 +47,7 @@ class RetrievalResult:
 
     query: str
     """The question as asked."""
-    hits: list[SearchHit]
+    hits: list[DocumentHit]
     signals: RetrievalSignals = field(default_factory=RetrievalSignals)
     stages: list[StageTiming] = field(default_factory=list)
     searched: str = ""
@@ -63,7 +64,7 @@ class Reranker(Protocol):
 
     name: str
 
-    def rerank(self, query: str, hits: list[SearchHit]) -> list[SearchHit]: ...
+    def rerank(self, query: str, hits: list[DocumentHit]) -> list[DocumentHit]: ...
 
 
 @dataclass(frozen=True)
@@ -99,3 +100,15 @@ class SourceView:
     exists: bool = True
     heading: str = ""
     page: int | None = None
+
+
+class EvalCancelled(AssistantError):
+    title = "Evaluation cancelled"
+
+
+@dataclass(frozen=True)
+class EvalProgress:
+    done: int
+    total: int
+    stage: str
+    """The mode being measured, ``answers`` or ``generate``."""

@@ -32,7 +32,8 @@ from typing import Any
 
 from backend.common.config import McpServer
 from backend.tools.base import Tool, ToolOutput
-from backend.tools.mcp_connection import WAIT_MARGIN_S, ServerConnection, ServerStatus
+from backend.tools.mcp_connection import WAIT_MARGIN_S, ServerConnection
+from backend.tools.records import ServerStatus
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import tempfile
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from backend.common.config import McpServer
 from backend.tools.base import ToolOutput
@@ -32,6 +32,7 @@ from backend.tools.mcp_tools import (
     list_tools,
     tool_output,
 )
+from backend.tools.records import ServerStatus, Transport
 
 if TYPE_CHECKING:
     import anyio
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Transport = Literal["stdio", "http"]
 
 WAIT_MARGIN_S = 2.0
 """Extra time a caller's thread waits beyond the server's timeout before it
@@ -47,22 +47,6 @@ gives up on the loop itself (the loop enforces the timeout first)."""
 _GRACEFUL_S = 4.0
 """Time for sessions to close cleanly (a stdio child gets 2 s after its
 stdin closes, then SIGTERM) before they are cancelled."""
-
-
-@dataclass(frozen=True)
-class ServerStatus:
-    """One configured server as the UI shows it."""
-
-    name: str
-    transport: Transport
-    target: str
-    """The command (stdio) or the URL (streamable HTTP)."""
-    enabled: bool
-    connected: bool
-    tools: int
-    """Tools it offers (the last listing; 0 before it ever connected)."""
-    error: str | None = None
-    """Why it is down: cannot start, no answer in time, lost the connection."""
 
 
 @dataclass

@@ -8,12 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.knowledge.embedder import (
-    Embedder,
-    EmbeddingError,
-    SentenceTransformerEmbedder,
-    bundled_embedder_dir,
-)
+from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder, bundled_embedder_dir
+from backend.knowledge.errors import EmbeddingError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

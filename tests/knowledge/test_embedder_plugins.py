@@ -17,11 +17,11 @@ import pytest
 from backend.common.config import parse_settings
 from backend.common.errors import ConfigError
 from backend.knowledge.chunking import Chunker
-from backend.knowledge.embedder import Embedder, EmbeddingError
+from backend.knowledge.embedder import Embedder
 from backend.knowledge.embedder_fast import make_embedder
 from backend.knowledge.embedder_llama import LlamaCppEmbedder
 from backend.knowledge.embedder_ollama import OllamaEmbedder
-from backend.knowledge.index_store import ModelMismatch
+from backend.knowledge.errors import EmbeddingError, ModelMismatch
 from backend.knowledge.records import ParsedDocument, Section
 from backend.knowledge.service import KnowledgeBase
 from backend.modelfiles.catalog import bundled_model_path

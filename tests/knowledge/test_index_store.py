@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.knowledge.index_store import IndexStore, IndexStoreError, ModelMismatch
+from backend.knowledge.errors import IndexStoreError, ModelMismatch
+from backend.knowledge.index_store import IndexStore
 from backend.knowledge.records import Chunk
 from backend.store.db import Database
 from backend.store.migrations import migrate

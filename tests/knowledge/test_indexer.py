@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.knowledge.service import FolderError, KnowledgeBase
+from backend.knowledge.errors import FolderError
+from backend.knowledge.service import KnowledgeBase
 
 from .conftest import CountingEmbedder
 
@@ -154,7 +155,7 @@ def test_cancel_keeps_what_was_written_and_a_new_sweep_finishes(
 def test_changing_the_embedding_model_asks_for_a_reembed(
     kb: KnowledgeBase, embedder: CountingEmbedder, tmp_path: Path
 ) -> None:
-    from backend.knowledge.index_store import ModelMismatch
+    from backend.knowledge.errors import ModelMismatch
 
     root = make_corpus(tmp_path / "docs")
     kb.add_folder(root)
@@ -186,7 +187,7 @@ async def test_configured_embedding_model_is_used_and_a_missing_one_is_a_clear_e
     from backend import Backend
     from backend.common.config import KnowledgeSettings, Settings
     from backend.common.locations import Locations
-    from backend.knowledge.embedder import EmbeddingError
+    from backend.knowledge.errors import EmbeddingError
     from backend.runtimes.fake import FakeRuntime
 
     settings = Settings(knowledge=KnowledgeSettings(embedding_model_dir=tmp_path / "nomodel"))

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from backend.knowledge.embedder import SentenceTransformerEmbedder
-from backend.knowledge.index_store import IndexStore, ModelMismatch
+from backend.knowledge.errors import ModelMismatch
+from backend.knowledge.index_store import IndexStore
 from backend.knowledge.records import Chunk
 from backend.knowledge.search import (
     Fusion,

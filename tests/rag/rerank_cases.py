@@ -4,7 +4,7 @@ texts."""
 
 from __future__ import annotations
 
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 
 # topic: (questions, passages); item i of one answers item i of the other.
 # Items 0-2 train the cross-encoder, item 3 is held out.
@@ -140,17 +140,17 @@ TOPICS: dict[str, tuple[list[str], list[str]]] = {
 TRAIN, HELD_OUT = (0, 1, 2), 3
 
 
-def hits_of(texts: list[str], heading: str = "") -> list[SearchHit]:
+def hits_of(texts: list[str], heading: str = "") -> list[DocumentHit]:
     """Hits in the given order, first-stage scores descending."""
     return [
-        SearchHit(
+        DocumentHit(
             chunk_id=i, path=f"doc{i}.md", heading=heading, page=None, score=1.0 - i / 10, text=t
         )
         for i, t in enumerate(texts)
     ]
 
 
-def held_out_case(topic: str) -> tuple[str, list[SearchHit]]:
+def held_out_case(topic: str) -> tuple[str, list[DocumentHit]]:
     """A held-out question, its answer placed LAST after four other topics'
     held-out passages."""
     questions, passages = TOPICS[topic]

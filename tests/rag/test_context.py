@@ -18,7 +18,7 @@ from backend.common.locations import Locations
 from backend.knowledge.chunking import Chunker
 from backend.knowledge.injection import INSTRUCTION_OVERRIDE, ROLE_MARKUP, scan
 from backend.knowledge.parsers import parse_file
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, ModelInfo, bundled_model_path
 from backend.rag.context import SYSTEM_RULES, TRUNCATED, build_context, short_names, user_turn
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
@@ -45,12 +45,12 @@ def count(vocab: Llama) -> Callable[[str], int]:
 
 
 @pytest.fixture(scope="module")
-def doc_hits() -> list[SearchHit]:
+def doc_hits() -> list[DocumentHit]:
     """Real passages: the chunks of the json module's page, as search hits."""
     page = PY_DOCS / "library" / "json.html"
     chunks = Chunker(max_tokens=256).chunk(parse_file(page))
     return [
-        SearchHit(
+        DocumentHit(
             chunk_id=100 + i,
             path=str(page),
             heading=" > ".join(c.heading_path),
@@ -64,12 +64,12 @@ def doc_hits() -> list[SearchHit]:
     ]
 
 
-def hit(chunk_id: int, text: str, path: str = "/docs/a.md", heading: str = "") -> SearchHit:
-    return SearchHit(chunk_id, path, heading, None, 0.5, text, 10, 10 + len(text))
+def hit(chunk_id: int, text: str, path: str = "/docs/a.md", heading: str = "") -> DocumentHit:
+    return DocumentHit(chunk_id, path, heading, None, 0.5, text, 10, 10 + len(text))
 
 
 def test_sources_are_numbered_and_fenced_in_ranking_order(
-    doc_hits: list[SearchHit], count: Callable[[str], int]
+    doc_hits: list[DocumentHit], count: Callable[[str], int]
 ) -> None:
     text, refs = build_context(doc_hits[:3], {}, 10_000, count)
     assert [r.n for r in refs] == [1, 2, 3]
@@ -84,7 +84,7 @@ def test_sources_are_numbered_and_fenced_in_ranking_order(
 
 @pytest.mark.parametrize("budget", [0, 40, 120, 300, 700, 1500, 4000])
 def test_budget_is_respected_and_cuts_only_at_sentence_ends(
-    budget: int, doc_hits: list[SearchHit], count: Callable[[str], int]
+    budget: int, doc_hits: list[DocumentHit], count: Callable[[str], int]
 ) -> None:
     text, refs = build_context(doc_hits, {}, budget, count)
     assert count(text) <= budget

@@ -15,9 +15,9 @@ from backend.common.config import Settings
 from backend.common.errors import NotFoundError
 from backend.common.locations import Locations
 from backend.knowledge.embedder import Embedder
-from backend.rag.eval_inputs import EvalCancelled, EvalProgress
 from backend.rag.eval_runs import EvalQuestion, EvalStore
 from backend.rag.evaluate import METRIC_KEYS
+from backend.rag.types import EvalCancelled, EvalProgress
 from backend.runtimes.fake import FakeRuntime
 from backend.store.db import Database
 from backend.store.migrations import migrate

@@ -14,7 +14,7 @@ import pytest
 from backend.common.config import Settings
 from backend.common.errors import ModelError
 from backend.common.locations import Locations
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 from backend.knowledge.service import KnowledgeBase
 from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, bundled_model_path
 from backend.rag import condense as c
@@ -60,8 +60,8 @@ def scripted(reply: str) -> tuple[FakeRuntime, Generate]:
     return runtime, q.generate_with(runtime, model)
 
 
-def hit(chunk_id: int, score: float = 1.0) -> SearchHit:
-    return SearchHit(chunk_id, f"/docs/{chunk_id}.md", "", None, score, f"text {chunk_id}")
+def hit(chunk_id: int, score: float = 1.0) -> DocumentHit:
+    return DocumentHit(chunk_id, f"/docs/{chunk_id}.md", "", None, score, f"text {chunk_id}")
 
 
 # ------------------------------------------------------------ needs_condense

@@ -8,14 +8,14 @@ import re
 
 import pytest
 
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 from backend.knowledge.service import KnowledgeBase
 from backend.rag.retrieval import Diversity, diversify, retrieve
 
 _WORDS = re.compile(r"\w+")
 
 
-def _rel(hit: SearchHit) -> str:
+def _rel(hit: DocumentHit) -> str:
     return hit.path.split("/docs/", 1)[1]
 
 
@@ -31,10 +31,10 @@ class OverlapReranker:
 
     name = "word-overlap"
 
-    def rerank(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
+    def rerank(self, query: str, hits: list[DocumentHit]) -> list[DocumentHit]:
         words = set(_WORDS.findall(query.lower()))
         scored = [
-            SearchHit(
+            DocumentHit(
                 **{**h.__dict__, "score": float(len(words & set(_WORDS.findall(h.text.lower()))))}
             )
             for h in hits
@@ -45,8 +45,8 @@ class OverlapReranker:
 # -- the diversity step on hand-made hits -----------------------------------
 
 
-def _hit(i: int, path: str, text: str | None = None) -> SearchHit:
-    return SearchHit(i, path, "", None, 1.0 / i, text or f"passage number {i} about {path}")
+def _hit(i: int, path: str, text: str | None = None) -> DocumentHit:
+    return DocumentHit(i, path, "", None, 1.0 / i, text or f"passage number {i} about {path}")
 
 
 def test_cap_per_document_and_fill_when_nothing_else() -> None:

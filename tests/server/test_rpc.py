@@ -26,7 +26,7 @@ from backend.common.events import (
     ToolCallProposed,
 )
 from backend.common.locations import Locations
-from backend.knowledge.indexer import IndexProgress
+from backend.knowledge.records import IndexProgress
 from backend.remote import RemoteBackend, RemoteStream, RemoteTuneupJob
 from backend.runtimes.fake import FakeRuntime
 from backend.server import rpc, rpc_tuneup

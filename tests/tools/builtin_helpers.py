@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 from backend.tools.base import ToolOutput
 from backend.tools.registry import ToolRegistry
 from backend.tools.runner import call_tool
@@ -16,7 +16,7 @@ from backend.tools.runner import call_tool
 FIXED_NOW = datetime(2024, 7, 1, 12, 0, 0, tzinfo=UTC)
 
 
-def no_search(query: str, k: int) -> Sequence[SearchHit]:
+def no_search(query: str, k: int) -> Sequence[DocumentHit]:
     raise AssertionError("not expected to search")
 
 

@@ -13,7 +13,7 @@ from assistant.app import AssistantApp
 from assistant.screens.confirm import ConfirmScreen
 from assistant.screens.documents import DocumentsScreen
 from assistant.screens.text_input import TextInputScreen
-from backend.knowledge.indexer import IndexProgress
+from backend.knowledge.records import IndexProgress
 
 from .helpers import SIZE, MakeBackend, make_app, messages, notices, settle, wait_for, wait_screen
 

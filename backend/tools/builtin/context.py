@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 
 if TYPE_CHECKING:
     from backend.knowledge.service import KnowledgeBase
 
-Search = Callable[[str, int], Sequence[SearchHit]]
+Search = Callable[[str, int], Sequence[DocumentHit]]
 """(query, k) -> passages, best first."""
 
 DEFAULT_MAX_OUTPUT_CHARS = 6000
@@ -61,7 +61,7 @@ class ToolContext:
         def roots() -> list[Path]:
             return [Path(f.path) for f in kb.store.folders()]
 
-        def search(query: str, k: int) -> list[SearchHit]:
+        def search(query: str, k: int) -> list[DocumentHit]:
             return kb.search(query, k, "hybrid")
 
         return cls(roots, notes_dir, search, now, max_output_chars)

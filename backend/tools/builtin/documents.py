@@ -23,7 +23,7 @@ from backend.knowledge.injection import neutralise, scan
 from backend.knowledge.parsers import ParseError, parser_for
 from backend.knowledge.parsers.reading import read_file_bytes
 from backend.knowledge.parsers.sniff import decode_text
-from backend.knowledge.records import SearchHit
+from backend.knowledge.records import DocumentHit
 from backend.knowledge.scanner import scan_folder
 from backend.tools.base import Tool, ToolExample, ToolOutput
 from backend.tools.builtin.context import ToolContext
@@ -65,7 +65,7 @@ def _warning(text: str) -> str:
 # -- search_documents ------------------------------------------------------------
 
 
-def format_hits(hits: Sequence[SearchHit], query: str, budget: int) -> str:
+def format_hits(hits: Sequence[DocumentHit], query: str, budget: int) -> str:
     """Numbered passages with path, heading and page, within ``budget``
     characters (later passages are dropped rather than all cut short)."""
     if not hits:
