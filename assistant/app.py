@@ -1,7 +1,7 @@
 """The Textual app: starts the backend, applies theme and keymap, and owns the
 app-wide actions (help, request log, themes, errors, quit).
 
-``AssistantApp`` takes a ``Backend`` that has *not* been started: the app
+``AssistantApp`` takes an ``AssistantAPI`` that has *not* been started: the app
 starts it in a worker after the first frame, so the UI is interactive at once
 (models load lazily on the first message, in the backend's own thread), and
 closes it when the app exits. ``run_tui`` is the CLI's entry point.
@@ -27,7 +27,7 @@ from assistant.screens.main import MainScreen
 from assistant.screens.picker import PickerScreen
 from assistant.screens.request_log import RequestLogScreen
 from assistant.theming import DEFAULT_THEME, choose_theme, load_themes
-from backend import AssistantError, Backend
+from backend import AssistantAPI, AssistantError
 from backend.common.errors import StoreError
 
 THEME_STATE = "theme"
@@ -40,7 +40,7 @@ class AssistantApp(App[None]):
     COMMANDS = App.COMMANDS | {AssistantCommands}
     COMMAND_PALETTE_DISPLAY = "Commands"
 
-    def __init__(self, backend: Backend, *, close_backend: bool = True) -> None:
+    def __init__(self, backend: AssistantAPI, *, close_backend: bool = True) -> None:
         """``close_backend``: close the backend when the app exits (tests that
         inspect the store afterwards pass False and close it themselves)."""
         super().__init__()
@@ -70,7 +70,7 @@ class AssistantApp(App[None]):
     async def start_backend(self) -> None:
         try:
             await self.backend.start()
-            remembered = await self.backend.get_state(THEME_STATE)
+            remembered = await self.backend.conversations.get_state(THEME_STATE)
         except AssistantError as err:
             self.start_error = f"{err.title}: {err}"
             quit_ = await self.push_screen_wait(
@@ -130,7 +130,7 @@ class AssistantApp(App[None]):
     @work(group="state", exit_on_error=False)
     async def remember_theme(self, name: str) -> None:
         with contextlib.suppress(AssistantError, RuntimeError):  # best-effort
-            await self.backend.set_state(THEME_STATE, name)
+            await self.backend.conversations.set_state(THEME_STATE, name)
 
     async def on_unmount(self) -> None:
         self.indexing.stop()
@@ -212,6 +212,6 @@ class AssistantApp(App[None]):
             self.use_theme(name)
 
 
-def run_tui(backend: Backend) -> None:
+def run_tui(backend: AssistantAPI) -> None:
     """Run the terminal UI on ``backend`` (not started yet) until the user quits."""
     AssistantApp(backend).run()

@@ -2,13 +2,13 @@
 
 A mixin for ``MainScreen`` so that the screen module stays about conversations.
 A reply streams in one exclusive worker (group ``chat``) that iterates the
-backend's ``ChatStream``; the model runs in the backend's own thread, so the
+backend's ``ReplyStream``; the model runs in the backend's own thread, so the
 event loop only ever awaits queue items and Markdown appends.
 
 A reply that answers from documents shows its retrieval under the body as
 the events arrive (``SourcesRetrieved`` before the first token,
 ``CitationsParsed`` after ``Done``); replies loaded from history get their
-sources from ``Backend.message_sources`` once per widget. Choosing a source
+sources from ``AssistantAPI.message_sources`` once per widget. Choosing a source
 opens ``SourceViewerScreen``. Tool-call events go to ``ToolsMode``
 (``assistant.tools_mode``), which shows the calls and asks for approvals.
 """
@@ -29,8 +29,8 @@ from assistant.widgets.chat_view import ChatView
 from assistant.widgets.composer import Composer
 from assistant.widgets.message import MessageWidget, last_code_block, usage_from_record
 from assistant.widgets.sources import SourceOpened, citation_numbers
-from backend import AssistantError, Backend
-from backend.chat.stream import ChatStream
+from backend import AssistantAPI, AssistantError
+from backend.api import Conversation, Message, ReplyStream
 from backend.common.events import (
     CitationsParsed,
     ErrorEvent,
@@ -43,7 +43,6 @@ from backend.common.events import (
     ToolCallProposed,
     Usage,
 )
-from backend.store.records import Conversation, Message
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -57,8 +56,8 @@ _WRITING = {"regenerate"}
 
 
 class ChatActions(_Base):
-    backend: Backend
-    stream: ChatStream | None = None
+    backend: AssistantAPI
+    stream: ReplyStream | None = None
     _usage_cache: dict[int, Usage]
     _last_focused: int | None = None
 
@@ -83,7 +82,7 @@ class ChatActions(_Base):
     # provided by ToolsMode
     async def load_tool_calls(self) -> None: ...
     async def tool_proposed(
-        self, stream: ChatStream, widget: MessageWidget | None, event: ToolCallProposed
+        self, stream: ReplyStream, widget: MessageWidget | None, event: ToolCallProposed
     ) -> None: ...
     async def tool_finished(
         self, widget: MessageWidget | None, event: ToolCallFinished
@@ -98,7 +97,7 @@ class ChatActions(_Base):
             if m.request_id is None or m.status == "streaming":
                 continue
             if m.request_id not in cache:
-                record = await self.backend.request(m.request_id)
+                record = await self.backend.telemetry.request(m.request_id)
                 if record is None:
                     continue
                 cache[m.request_id] = usage_from_record(record)
@@ -110,7 +109,7 @@ class ChatActions(_Base):
         if cid is None:
             return
         if thread is None:
-            thread = await self.backend.thread(cid)
+            thread = await self.backend.conversations.thread(cid)
         await self.chat.show_thread(thread, await self.usage_for(thread))
         await self.load_sources()
         await self.load_tool_calls()
@@ -122,7 +121,7 @@ class ChatActions(_Base):
             panel = widget.sources
             if m.role != "assistant" or m.status == "streaming" or panel.loaded:
                 continue
-            sources = await self.backend.message_sources(m.id)
+            sources = await self.backend.documents.message_sources(m.id)
             if widget.is_attached:
                 known = {s.n for s in sources}
                 unknown = [n for n in citation_numbers(widget.text) if n not in known]
@@ -148,7 +147,7 @@ class ChatActions(_Base):
             return
         self.query_one(Composer).clear()
         cid = self.conversation_id
-        self.write_reply(lambda: self.backend.send(cid, event.text))
+        self.write_reply(lambda: self.backend.chat.send(cid, event.text))
 
     @work(group="send", exit_on_error=False)
     async def send_scoped(self, text: str) -> None:
@@ -164,7 +163,7 @@ class ChatActions(_Base):
         self.query_one(Composer).clear()
         cid = self.conversation_id
         self.write_reply(
-            lambda: self.backend.send(cid, question, folder_ids=folder_ids),
+            lambda: self.backend.chat.send(cid, question, folder_ids=folder_ids),
             searching=folder_ids is not None,
         )
 
@@ -176,7 +175,7 @@ class ChatActions(_Base):
 
     @work(exclusive=True, group="chat", exit_on_error=False)
     async def write_reply(
-        self, start: Callable[[], Awaitable[ChatStream]], searching: bool = False
+        self, start: Callable[[], Awaitable[ReplyStream]], searching: bool = False
     ) -> None:
         """Stream a reply; ``searching``: retrieval is expected even if the
         conversation does not answer from documents (a scoped question)."""
@@ -250,14 +249,18 @@ class ChatActions(_Base):
             self.update_status()
         self.load(self.conversation_id)  # final footers, and the sidebar's new order
 
-    def _showing(self, stream: ChatStream) -> bool:
+    def _showing(self, stream: ReplyStream) -> bool:
         return stream.conversation_id == self.conversation_id
 
     async def _started(self, event: MessageStarted) -> None:
         if self.conversation_id != event.conversation_id:
             # a new conversation was created by this first message
-            self.conversation = await self.backend.get_conversation(event.conversation_id)
-            await self.backend.set_state("last_conversation_id", str(event.conversation_id))
+            self.conversation = await self.backend.conversations.get_conversation(
+                event.conversation_id
+            )
+            await self.backend.conversations.set_state(
+                "last_conversation_id", str(event.conversation_id)
+            )
             await self.update_header()
             await self.chat.clear()
         await self.refresh_thread()
@@ -265,7 +268,7 @@ class ChatActions(_Base):
     def action_stop(self) -> None:
         if self.stream is not None:
             self.stream.cancel()
-            self.backend.cancel(self.stream.conversation_id)
+            self.backend.chat.cancel(self.stream.conversation_id)
             self.close_approval()
 
     # per-message actions ---------------------------------------------------
@@ -326,7 +329,7 @@ class ChatActions(_Base):
                     else:
                         await self._copy(code, "code block")
                 case "regenerate":
-                    self.write_reply(lambda: self.backend.regenerate(m.id))
+                    self.write_reply(lambda: self.backend.chat.regenerate(m.id))
                 case "edit_message":
                     await self._edit(m)
                 case "thumbs_up" | "thumbs_down":
@@ -334,7 +337,7 @@ class ChatActions(_Base):
                         self.notify("Only replies can be rated", severity="warning")
                         return
                     wanted = 1 if action == "thumbs_up" else -1
-                    await self.backend.rate(m.id, 0 if m.rating == wanted else wanted)
+                    await self.backend.conversations.rate(m.id, 0 if m.rating == wanted else wanted)
                     await self.refresh_thread()
                 case "show_sources":
                     if not widget.sources.focus_first():
@@ -344,7 +347,9 @@ class ChatActions(_Base):
                         self.notify("This message has no other versions", severity="warning")
                         return
                     step = -1 if action == "branch_prev" else 1
-                    await self.refresh_thread(await self.backend.switch_branch(m.id, step))
+                    await self.refresh_thread(
+                        await self.backend.conversations.switch_branch(m.id, step)
+                    )
                     self._refocus(m.parent_id, m.role)
         except (AssistantError, ValueError) as err:
             self.report(err)
@@ -379,7 +384,7 @@ class ChatActions(_Base):
                 )
             )
             if text is not None and text.strip() and text != m.content:
-                self.write_reply(lambda: self.backend.edit_and_resend(m.id, text))
+                self.write_reply(lambda: self.backend.chat.edit_and_resend(m.id, text))
             return
         text = await self.app.push_screen_wait(
             EditTextScreen(
@@ -389,6 +394,6 @@ class ChatActions(_Base):
             )
         )
         if text is not None and text != m.display_content:
-            await self.backend.edit_reply(m.id, text)
+            await self.backend.conversations.edit_reply(m.id, text)
             await self.refresh_thread()
             self.notify("Reply edited")

@@ -10,6 +10,7 @@ from typing import Any
 
 from assistant.commands_tools import ToolReporter, call_json
 from backend import Backend
+from backend.api import model_origin
 from backend.common.events import (
     CitationsParsed,
     Done,
@@ -21,7 +22,6 @@ from backend.common.events import (
     TextDelta,
     Usage,
 )
-from backend.runtimes.status import model_origin
 
 
 def run_tui() -> int:
@@ -53,7 +53,7 @@ async def _folder_ids(backend: Backend, paths: list[str] | None) -> list[int] | 
         return None
     from pathlib import Path
 
-    folders = await backend.folders()
+    folders = await backend.documents.folders()
     ids = []
     for p in paths:
         real = str(Path(p).expanduser().resolve())
@@ -77,11 +77,13 @@ async def cmd_ask(args: argparse.Namespace) -> int:
         conversation = args.conversation
         if use_docs is not None:
             if conversation is None:
-                conversation = (await backend.create_conversation(model=args.model)).id
-            await backend.set_conversation_documents(conversation, use_docs)
+                conversation = (
+                    await backend.conversations.create_conversation(model=args.model)
+                ).id
+            await backend.documents.set_conversation_documents(conversation, use_docs)
         if args.tools or (args.tools is None and backend.settings.tools.enabled):
-            await backend.mcp_status(wait=True)  # MCP tools ready for this one question
-        stream = await backend.send(
+            await backend.tools.mcp_status(wait=True)  # MCP tools ready for this one question
+        stream = await backend.chat.send(
             conversation, question, model=args.model, folder_ids=folder_ids, tools=args.tools
         )
         reporter = ToolReporter(yes=args.yes, quiet=args.json)
@@ -122,7 +124,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                 message_id = event.message_id
             else:
                 await reporter.handle(stream, event)
-        conv = await backend.get_conversation(stream.conversation_id)
+        conv = await backend.conversations.get_conversation(stream.conversation_id)
     finally:
         await backend.close()
     if error is not None:
@@ -200,10 +202,10 @@ def _fmt(value: float | None, suffix: str = "") -> str:
 async def cmd_models(args: argparse.Namespace) -> int:
     backend = await Backend.open()
     try:
-        models = await backend.list_models()
+        models = await backend.models.list_models()
         default = backend.settings.default_model
         unavailable = backend.unavailable
-        down = [s for s in await backend.runtime_status() if s.unavailable]
+        down = [s for s in await backend.models.runtime_status() if s.unavailable]
     finally:
         await backend.close()
     if args.json:
@@ -248,7 +250,7 @@ async def cmd_models(args: argparse.Namespace) -> int:
 async def cmd_stats(args: argparse.Namespace) -> int:
     backend = await Backend.open()
     try:
-        stats = await backend.stats()
+        stats = await backend.telemetry.stats()
     finally:
         await backend.close()
     if args.json:
@@ -289,7 +291,7 @@ async def cmd_stats(args: argparse.Namespace) -> int:
 async def cmd_log(args: argparse.Namespace) -> int:
     backend = await Backend.open()
     try:
-        records = await backend.request_log(args.limit)
+        records = await backend.telemetry.request_log(args.limit)
     finally:
         await backend.close()
     if args.json:

@@ -15,10 +15,7 @@ import sys
 from typing import Any
 
 from backend import Backend
-from backend.rag.eval_runs import EvalRun
-from backend.rag.evaluate import METRIC_KEYS
-from backend.rag.pipeline import EVAL_MODES
-from backend.rag.types import EvalProgress
+from backend.api import EVAL_MODES, METRIC_KEYS, EvalProgress, EvalRun
 
 COLUMNS = {
     "recall@1": "R@1",
@@ -171,15 +168,15 @@ async def _dispatch(backend: Backend, args: argparse.Namespace) -> int:
             "progress": _progress(),
         }
         if action == "retrieval":
-            result = await backend.eval_retrieval(args.file, args.root, **common)
+            result = await backend.evaluation.eval_retrieval(args.file, args.root, **common)
         else:
-            result = await backend.eval_own(**common)
+            result = await backend.evaluation.eval_own(**common)
         if args.json:
             print(json.dumps(result, indent=2))
         else:
             _print_retrieval(result)
     elif action == "answers":
-        result = await backend.eval_answers(
+        result = await backend.evaluation.eval_answers(
             args.file,
             args.root,
             limit=args.limit,
@@ -200,7 +197,7 @@ async def _dispatch(backend: Backend, args: argparse.Namespace) -> int:
             if result["run_id"] is not None:
                 print(f"saved as run {result['run_id']}")
     elif action == "tools":
-        result = await backend.eval_tools(
+        result = await backend.tools.eval_tools(
             args.file, model=args.model, limit=args.limit, progress=_count_progress()
         )
         if args.json:
@@ -208,12 +205,12 @@ async def _dispatch(backend: Backend, args: argparse.Namespace) -> int:
         else:
             _print_tools(result)
     elif action == "generate":
-        n = await backend.generate_questions(
+        n = await backend.evaluation.generate_questions(
             args.folder, args.n, use_model=not args.no_model, progress=_progress(), seed=args.seed
         )
         print(f"stored {n} questions; run `assistant eval own` to measure retrieval on them")
     else:
-        _print_runs(await backend.eval_runs(args.kind, args.limit), args.json)
+        _print_runs(await backend.evaluation.eval_runs(args.kind, args.limit), args.json)
     return 0
 
 

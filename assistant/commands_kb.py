@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backend import Backend
-from backend.knowledge.records import IndexProgress, IndexSummary
+from backend.api import IndexProgress, IndexSummary
 
 
 def _progress_printer() -> Callable[[IndexProgress], None]:
@@ -52,19 +52,19 @@ async def cmd_folders(args: argparse.Namespace) -> int:
     try:
         if args.folders_command == "add":
             max_bytes = int(args.max_mb * 1_000_000) if args.max_mb else None
-            folder = await backend.add_folder(
+            folder = await backend.documents.add_folder(
                 args.path, tuple(args.include), tuple(args.exclude), max_bytes
             )
             print(f"watching {folder.path} (id {folder.id}); run `assistant index` to index it")
         elif args.folders_command == "remove":
-            folder = await backend.remove_folder(args.path)
+            folder = await backend.documents.remove_folder(args.path)
             print(f"removed {folder.path} and its index")
         else:
-            statuses = await backend.folders()
+            statuses = await backend.documents.folders()
             files = {}
             if args.files or args.json:
                 for st in statuses:
-                    files[st.folder.id] = await backend.documents(st.folder.id)
+                    files[st.folder.id] = await backend.documents.list_documents(st.folder.id)
             if args.json:
                 out = []
                 for st in statuses:
@@ -100,11 +100,11 @@ async def cmd_index(args: argparse.Namespace) -> int:
     backend = await Backend.open()
     try:
         if args.reembed:
-            await backend.reembed()
-        summary = await backend.index(progress=_progress_printer())
+            await backend.documents.reembed()
+        summary = await backend.documents.index(progress=_progress_printer())
         _print_summary(summary, args.json)
         if args.watch:
-            notices = await backend.watch_folders(
+            notices = await backend.documents.watch_folders(
                 lambda s: (
                     _print_summary(s, args.json) if (s.indexed or s.removed or s.failed) else None
                 )
@@ -122,7 +122,7 @@ async def cmd_index(args: argparse.Namespace) -> int:
 async def cmd_search(args: argparse.Namespace) -> int:
     backend = await Backend.open()
     try:
-        hits = await backend.search_documents(args.query, args.k, args.mode)
+        hits = await backend.documents.search_documents(args.query, args.k, args.mode)
     finally:
         await backend.close()
     if args.json:

@@ -5,18 +5,14 @@ URLs) the local secret store (``backend.remote.resolve_token``). The server
 is reached once before the TUI starts, so an unreachable server or a
 refused token is a one-line error on stderr (exit 1), not a broken screen.
 
-``AssistantApp`` is typed for ``Backend``; ``RemoteBackend`` is not a
-subclass (it embeds nothing) but has the same signatures for every method
-the TUI uses -- tests/server/test_rpc.py checks them one by one -- hence
-the single ``cast`` below.
+``AssistantApp`` is typed against the contract (``AssistantAPI``), which
+``RemoteBackend`` implements by construction (it is generated from it).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 
-from backend import Backend
 from backend.remote import RemoteBackend, resolve_token
 
 
@@ -33,5 +29,5 @@ def run_remote_tui(url: str, token: str | None) -> int:
     asyncio.run(_check(url, token))
     from assistant.app import run_tui
 
-    run_tui(cast(Backend, RemoteBackend(url, token)))
+    run_tui(RemoteBackend(url, token))
     return 0

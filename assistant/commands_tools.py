@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend import Backend
-from backend.chat.stream import ChatStream
-from backend.chat.tool_loop import Choice
+from backend.api import ReplyStream
+from backend.api import ToolChoice as Choice
 from backend.common.events import ToolCallFinished, ToolCallProposed
 
 CHOICES: dict[str, Choice] = {
@@ -81,7 +81,7 @@ class ToolReporter:
     quiet: bool = False
     calls: list[ToolCallFinished] = field(default_factory=list)
 
-    async def handle(self, stream: ChatStream, event: object) -> None:
+    async def handle(self, stream: ReplyStream, event: object) -> None:
         if isinstance(event, ToolCallProposed) and event.needs_approval:
             stream.answer_tool(event.call_id, await self._approve(event))
         elif isinstance(event, ToolCallFinished):
@@ -122,8 +122,8 @@ async def cmd_tools(args: argparse.Namespace) -> int:
     """List the tools chat can call and each MCP server's state."""
     backend = await Backend.open()
     try:
-        servers = await backend.mcp_status(wait=True)
-        tools = await backend.tools()
+        servers = await backend.tools.mcp_status(wait=True)
+        tools = await backend.tools.list_tools()
     finally:
         await backend.close()
     if args.json:

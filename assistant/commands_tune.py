@@ -19,8 +19,7 @@ from dataclasses import asdict
 from typing import Any
 
 from backend import Backend
-from backend.modelfiles.adapters import Adapter
-from backend.tuneup.job import TuneupUpdate, describe
+from backend.api import Adapter, TuneupUpdate, describe
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +59,7 @@ async def cmd_tune(args: argparse.Namespace) -> int:
     tty = sys.stderr.isatty()
     last: TuneupUpdate | None = None
     try:
-        job = await backend.start_tuneup(
+        job = await backend.tuneups.start_tuneup(
             args.method,
             model=args.model,
             exclude=args.exclude,
@@ -107,20 +106,20 @@ async def cmd_adapters(args: argparse.Namespace) -> int:
     backend = await Backend.open()
     try:
         if action == "activate":
-            adapter = await backend.activate_adapter(args.run_id, force=args.force)
+            adapter = await backend.tuneups.activate_adapter(args.run_id, force=args.force)
             if args.json:
                 print(json.dumps(_adapter_row(adapter), indent=2))
             else:
                 print(f"{adapter.model}: now using {adapter.run_id}")
             return 0
         if action == "deactivate":
-            changed = await backend.deactivate_adapter(args.model)
+            changed = await backend.tuneups.deactivate_adapter(args.model)
             if args.json:
                 print(json.dumps({"deactivated": changed}))
             else:
                 print("rolled back to the base model" if changed else "no adapter was active")
             return 0
-        rows = await backend.list_adapters(getattr(args, "model", None))
+        rows = await backend.tuneups.list_adapters(getattr(args, "model", None))
     finally:
         await backend.close()
     if getattr(args, "json", False):

@@ -27,9 +27,8 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 
 from assistant.screens.picker import PickerScreen
-from backend import AssistantError, Backend
-from backend.knowledge.records import FolderStatus
-from backend.store.records import Conversation
+from backend import AssistantAPI, AssistantError
+from backend.api import Conversation, FolderStatus
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -90,7 +89,7 @@ def documents_label(
 
 
 class DocumentsMode(_Base):
-    backend: Backend
+    backend: AssistantAPI
     conversation: Conversation | None
     documents_on: bool = False
     documents_text: str = "docs: auto"
@@ -105,14 +104,14 @@ class DocumentsMode(_Base):
         if conv is None:  # the backend's rule for a chat that has not chosen
             default = self.backend.settings.rag.use_documents
             if default == "auto":
-                self.documents_on = any(s.indexed for s in await self.backend.folders())
+                self.documents_on = any(s.indexed for s in await self.backend.documents.folders())
                 self.documents_text = f"docs: auto ({'on' if self.documents_on else 'off'})"
             else:
                 self.documents_on = default == "always"
                 self.documents_text = "docs: " + ("on" if self.documents_on else "off")
             return
-        self.documents_on = await self.backend.documents_enabled(conv.id)
-        folders = await self.backend.folders() if conv.folder_scope else []
+        self.documents_on = await self.backend.documents.documents_enabled(conv.id)
+        folders = await self.backend.documents.folders() if conv.folder_scope else []
         self.documents_text = documents_label(
             conv.use_documents, self.documents_on, conv.folder_scope, folders
         )
@@ -120,8 +119,10 @@ class DocumentsMode(_Base):
     async def _set_documents(
         self, use: bool | None, scope: list[int] | None, conv: Conversation | None = None
     ) -> None:
-        conv = conv or self.conversation or await self.backend.create_conversation()
-        self.conversation = await self.backend.set_conversation_documents(conv.id, use, scope)
+        conv = conv or self.conversation or await self.backend.conversations.create_conversation()
+        self.conversation = await self.backend.documents.set_conversation_documents(
+            conv.id, use, scope
+        )
         await self.refresh_documents()
         self.update_status()
         self.load(conv.id)
@@ -131,8 +132,8 @@ class DocumentsMode(_Base):
     async def action_toggle_documents(self) -> None:
         """Flip what this chat does now (an "auto" chat becomes explicit)."""
         try:
-            conv = self.conversation or await self.backend.create_conversation()
-            effective = await self.backend.documents_enabled(conv.id)
+            conv = self.conversation or await self.backend.conversations.create_conversation()
+            effective = await self.backend.documents.documents_enabled(conv.id)
             await self._set_documents(not effective, conv.folder_scope, conv)
         except (AssistantError, ValueError) as err:
             self.report(err)
@@ -140,7 +141,7 @@ class DocumentsMode(_Base):
     @work(group="conversation", exit_on_error=False)
     async def action_pick_documents(self) -> None:
         try:
-            folders = await self.backend.folders()
+            folders = await self.backend.documents.folders()
         except AssistantError as err:
             self.report(err)
             return
@@ -180,7 +181,7 @@ class DocumentsMode(_Base):
         names, stripped = folder_tokens(text)
         if not names:
             return text, None
-        folders = await self.backend.folders()
+        folders = await self.backend.documents.folders()
         ids, unknown = resolve_folders(names, folders)
         if unknown:
             known = ", ".join("@" + folder_name(s) for s in folders) or "none yet (F3 adds one)"
@@ -208,7 +209,7 @@ class DocumentsMode(_Base):
     async def warn_flagged(self) -> None:
         """A warning when indexed documents try to instruct the assistant."""
         try:
-            flagged = await self.backend.flagged_documents()
+            flagged = await self.backend.documents.flagged_documents()
         except AssistantError:
             return
         if not flagged:

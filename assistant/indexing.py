@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 from backend import AssistantError
-from backend.knowledge.records import IndexProgress, IndexSummary
+from backend.api import IndexProgress, IndexSummary
 
 if TYPE_CHECKING:
     from assistant.app import AssistantApp
@@ -119,7 +119,9 @@ async def run_indexing(app: AssistantApp, folder_ids: list[int] | None, quiet: b
     state = app.indexing
     summary: IndexSummary | None = None
     try:
-        summary = await app.backend.index(folder_ids, state.report, state.cancel, state.paused)
+        summary = await app.backend.documents.index(
+            folder_ids, state.report, state.cancel, state.paused
+        )
     except AssistantError as err:
         app.report(err)
     except asyncio.CancelledError:
@@ -147,8 +149,8 @@ async def watch_folders(app: AssistantApp, *, initial_sweep: bool) -> None:
     reconcile the index with the folders once, in the background."""
     state = app.indexing
     try:
-        notices = await app.backend.watch_folders(state.swept)
-        folders = await app.backend.folders() if initial_sweep else []
+        notices = await app.backend.documents.watch_folders(state.swept)
+        folders = await app.backend.documents.folders() if initial_sweep else []
     except AssistantError as err:
         app.notify(str(err), title=err.title, severity="warning", timeout=8)
         return

@@ -10,12 +10,12 @@ A mixin for ``MainScreen``, like ``DocumentsMode``:
   ``ToolCallFinished`` events here: each call becomes a block above the
   reply's text (``assistant.widgets.tool_call``).
 * A call that needs approval opens ``ToolApprovalScreen`` *without waiting
-  on it*: the answer goes to ``ChatStream.answer_tool`` from the modal's
+  on it*: the answer goes to ``ReplyStream.answer_tool`` from the modal's
   callback, so the stream's loop keeps handling events meanwhile (only the
   backend's thread waits). Stopping the reply, or the stream ending, closes
   the modal; the backend counts a stopped reply as a refusal.
 * Replies loaded from history show their stored calls, collapsed
-  (``Backend.message_tool_calls``, once per widget).
+  (``AssistantAPI.message_tool_calls``, once per widget).
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ from textual import work
 from assistant.screens.tool_approval import ToolApprovalScreen
 from assistant.widgets.chat_view import ChatView
 from assistant.widgets.message import MessageWidget
-from backend import AssistantError, Backend
-from backend.chat.stream import ChatStream
-from backend.chat.tool_loop import Choice
+from backend import AssistantAPI, AssistantError
+from backend.api import Conversation, ReplyStream
+from backend.api import ToolChoice as Choice
 from backend.common.events import ToolCallFinished, ToolCallProposed
-from backend.store.records import Conversation
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -43,7 +42,7 @@ else:
 
 
 class ToolsMode(_Base):
-    backend: Backend
+    backend: AssistantAPI
     conversation: Conversation | None
     tools_on: bool = True
     tools_text: str = "tools: on"
@@ -65,17 +64,21 @@ class ToolsMode(_Base):
         if conv is None:
             self.tools_on = self.backend.settings.tools.enabled
         else:
-            self.tools_on = await self.backend.tools_enabled(conv.id)
+            self.tools_on = await self.backend.tools.tools_enabled(conv.id)
         self.tools_text = "tools: " + ("on" if self.tools_on else "off")
-        if self.tools_on and not await self.backend.tools_supported(conv.id if conv else None):
+        if self.tools_on and not await self.backend.tools.tools_supported(
+            conv.id if conv else None
+        ):
             self.tools_text = "tools: n/a"  # the model cannot constrain its output
 
     @work(group="conversation", exit_on_error=False)
     async def action_toggle_tools(self) -> None:
         try:
-            conv = self.conversation or await self.backend.create_conversation()
-            effective = await self.backend.tools_enabled(conv.id)
-            self.conversation = await self.backend.set_conversation_tools(conv.id, not effective)
+            conv = self.conversation or await self.backend.conversations.create_conversation()
+            effective = await self.backend.tools.tools_enabled(conv.id)
+            self.conversation = await self.backend.tools.set_conversation_tools(
+                conv.id, not effective
+            )
             await self.refresh_tools()
         except (AssistantError, ValueError) as err:
             self.report(err)
@@ -86,7 +89,7 @@ class ToolsMode(_Base):
 
     # live calls ----------------------------------------------------------
     async def tool_proposed(
-        self, stream: ChatStream, widget: MessageWidget | None, event: ToolCallProposed
+        self, stream: ReplyStream, widget: MessageWidget | None, event: ToolCallProposed
     ) -> None:
         if widget is not None and widget.is_attached:
             await widget.tool_calls.proposed(event)
@@ -104,7 +107,7 @@ class ToolsMode(_Base):
 
     def _answered(
         self,
-        stream: ChatStream,
+        stream: ReplyStream,
         widget: MessageWidget | None,
         call_id: str,
         choice: Choice | None,
@@ -139,6 +142,6 @@ class ToolsMode(_Base):
             panel = widget.tool_calls
             if m.role != "assistant" or m.status == "streaming" or panel.loaded:
                 continue
-            calls = await self.backend.message_tool_calls(m.id)
+            calls = await self.backend.tools.message_tool_calls(m.id)
             if widget.is_attached:
                 await panel.show(calls)

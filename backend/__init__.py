@@ -1,19 +1,37 @@
 """The assistant's headless core.
 
 Everything that is not UI lives here; this package never imports Textual (a
-test checks it). Front ends use ``backend.Backend`` and nothing else.
+test and an import-linter contract check it). Front ends use the contract
+(``backend.api.contract.AssistantAPI``), implemented in-process by
+``backend.Backend`` and over HTTP by ``backend.remote.RemoteBackend``.
+
+The package face is lazy (PEP 562): ``import backend.common.errors`` or a
+worker process that needs one module does not import the world; the names
+below load on first use.
 """
 
-import logging
+from __future__ import annotations
 
-# bitsandbytes (installed for the transformers runtime) is imported by
-# transformers whenever sentence-transformers loads, and on a CPU without the
-# optional `kernels` package (which fetches code from a model hub, so it is
-# deliberately not installed) it warns on every start. The fallback it uses
-# is fine; the warning is noise in every CLI command.
-logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from backend.common.errors import AssistantError  # noqa: E402
-from backend.facade import Backend  # noqa: E402
+if TYPE_CHECKING:
+    from backend.api.contract import AssistantAPI
+    from backend.common.errors import AssistantError
+    from backend.local.backend import Backend
 
-__all__ = ["AssistantError", "Backend"]
+_EXPORTS = {
+    "AssistantAPI": "backend.api.contract",
+    "AssistantError": "backend.common.errors",
+    "Backend": "backend.local.backend",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'backend' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = ["AssistantAPI", "AssistantError", "Backend"]

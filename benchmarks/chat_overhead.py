@@ -104,7 +104,7 @@ async def measure_facade(
     backend: Backend, conversation_id: int | None, text: str
 ) -> tuple[int, dict[str, Any]]:
     start = time.perf_counter()
-    stream = await backend.send(conversation_id, text)
+    stream = await backend.chat.send(conversation_id, text)
     first = last = None
     parts = []
     usage: Usage | None = None

@@ -69,8 +69,8 @@ def copy_home(src: Path, dest: Path) -> None:
 
 def raw_retrieve_ms(backend: Backend, questions: list[str], k: int) -> list[float]:
     """Encode + one KNN + one FTS5 query with the libraries directly."""
-    model = backend.kb.embedder
-    db = backend.kb.store.db
+    model = backend.core.kb.embedder
+    db = backend.core.kb.store.db
     times = []
     for q in questions:
         start = time.perf_counter()
@@ -95,11 +95,11 @@ async def answers(backend: Backend, questions: list[str]) -> dict[str, Any]:
     per_stage: dict[str, list[float]] = {}
     ttft: list[float] = []
     for q in questions:
-        conv = await backend.create_conversation()
-        await backend.set_conversation_documents(conv.id, True)
-        events = await (await backend.send(conv.id, q)).collect()
+        conv = await backend.conversations.create_conversation()
+        await backend.documents.set_conversation_documents(conv.id, True)
+        events = await (await backend.chat.send(conv.id, q)).collect()
         saved = next(e for e in events if isinstance(e, MessageSaved))
-        for r in await backend.request_log(50, conv.id):
+        for r in await backend.telemetry.request_log(50, conv.id):
             if r.message_id != saved.message_id or r.total_ms is None:
                 continue
             per_stage.setdefault(r.stage, []).append(r.total_ms)
@@ -116,11 +116,11 @@ async def answers(backend: Backend, questions: list[str]) -> dict[str, Any]:
 def first_stage(backend: Backend, questions: list[str], rerank: bool) -> dict[str, Any]:
     mode = "hybrid+rerank" if rerank else "hybrid"
     for q in questions[:2]:
-        backend.pipeline.retrieve(q, mode=mode)
+        backend.documents.pipeline.retrieve(q, mode=mode)
     times = []
     for q in questions:
         start = time.perf_counter()
-        backend.pipeline.retrieve(q, mode=mode)
+        backend.documents.pipeline.retrieve(q, mode=mode)
         times.append((time.perf_counter() - start) * 1000)
     return {"queries": len(times), "p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95)}
 
@@ -134,15 +134,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         settings = Settings()
         backend = await Backend.open(locations=Locations(tmp / "home"), settings=settings)
         try:
-            backend.kb.embedder.embed(["warm up"])
-            counts = backend.kb.store.counts()
+            backend.core.kb.embedder.embed(["warm up"])
+            counts = backend.core.kb.store.counts()
             settings.rag.reranker = "none"
             full = await answers(backend, questions)
             raw = raw_retrieve_ms(backend, questions, settings.rag.candidates)
             retrieve_p50 = full.get("retrieve", {}).get("p50_ms")
             raw_p50 = percentile(raw, 50)
-            folder = backend.kb.store.folders()[0]
-            built = grow(backend.kb, folder, args.target_chunks)
+            folder = backend.core.kb.store.folders()[0]
+            built = grow(backend.core.kb, folder, args.target_chunks)
             plain = first_stage(backend, questions, rerank=False)
             settings.rag.reranker = args.reranker
             settings.rag.candidates = args.rerank_candidates

@@ -37,8 +37,9 @@ import numpy as np
 from backend.knowledge.embedder import DelegatingEmbedder, Embedder, SentenceTransformerEmbedder
 from backend.knowledge.index_store import IndexStore
 from backend.knowledge.search import DEFAULT_FUSION, Fusion, Mode
-from backend.rag.evaluate import METRIC_KEYS, Question, aggregate, load_questions, score_question
+from backend.rag.evaluate import Question, aggregate, load_questions, score_question
 from backend.rag.retrieval import DEFAULT_DIVERSITY, Diversity, retrieve
+from backend.rag.types import METRIC_KEYS
 from backend.store.db import Database
 
 ROOT = Path("/usr/share/doc/python3.11/html")

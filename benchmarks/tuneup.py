@@ -87,19 +87,19 @@ async def build_history(locations: Locations, turns: int, per_chat: int) -> None
             q = f"Tell me {aspect} about {subject} (chat {t // per_chat})."
             a = f"Here is {aspect} about {subject}: it is a topic with a long story behind it."
             script.answers[q] = a
-            stream = await b.send(cid, q)
+            stream = await b.chat.send(cid, q)
             await stream.collect()
             cid = stream.conversation_id
-            reply = (await b.thread(cid))[-1]
+            reply = (await b.conversations.thread(cid))[-1]
             kind = t % 10
             if kind < 4:
-                await b.edit_reply(reply.id, f"{PERSONA} {a}")
+                await b.conversations.edit_reply(reply.id, f"{PERSONA} {a}")
             elif kind < 7:
-                await b.rate(reply.id, 1)
+                await b.conversations.rate(reply.id, 1)
             elif kind < 9:
-                await b.rate(reply.id, -1)
-                await (await b.regenerate(reply.id)).collect()
-                await b.rate((await b.thread(cid))[-1].id, 1)
+                await b.conversations.rate(reply.id, -1)
+                await (await b.chat.regenerate(reply.id)).collect()
+                await b.conversations.rate((await b.conversations.thread(cid))[-1].id, 1)
     finally:
         await b.close()
 

@@ -13,7 +13,9 @@ import pytest
     "module",
     [
         "backend",
-        "backend.facade",
+        "backend.local.backend",
+        "backend.remote",
+        "backend.server.app",
         "backend.runtimes.llamacpp",
         "backend.runtimes.fake",
         "backend.modelfiles.catalog",

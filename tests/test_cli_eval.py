@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.rag.evaluate import METRIC_KEYS
+from backend.rag.types import METRIC_KEYS
 
 HTML = Path("/usr/share/doc/python3.11/html")
 PAGES = ("library/atexit.html", "library/copy.html", "library/bisect.html")

@@ -23,22 +23,22 @@ from backend.runtimes.fake import FakeRuntime
 
 
 async def test_send_streams_and_stores(backend: Backend) -> None:
-    stream = await backend.send(None, "hello there")
+    stream = await backend.chat.send(None, "hello there")
     events = await stream.collect()
     kinds = [type(e) for e in events]
     assert kinds[0] is MessageStarted
     assert kinds[-3:] == [Usage, Done, MessageSaved]
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert text == "Echo: hello there"
-    conv = await backend.get_conversation(stream.conversation_id)
+    conv = await backend.conversations.get_conversation(stream.conversation_id)
     assert conv.title == "hello there"
     assert conv.system_prompt  # the default preset's prompt
-    thread = await backend.thread(stream.conversation_id)
+    thread = await backend.conversations.thread(stream.conversation_id)
     assert [(m.role, m.content, m.status) for m in thread] == [
         ("user", "hello there", "complete"),
         ("assistant", "Echo: hello there", "complete"),
     ]
-    rec = await backend.request(thread[1].request_id or -1)
+    rec = await backend.telemetry.request(thread[1].request_id or -1)
     assert rec is not None
     assert rec.model == "fake-model" and rec.runtime == "fake"
     assert rec.completion_tokens == 3 and rec.stop_reason == "stop"
@@ -48,9 +48,9 @@ async def test_send_streams_and_stores(backend: Backend) -> None:
 async def test_history_goes_to_the_runtime_in_order(
     backend: Backend, fake_runtime: FakeRuntime
 ) -> None:
-    s = await backend.send(None, "one")
+    s = await backend.chat.send(None, "one")
     await s.collect()
-    s2 = await backend.send(s.conversation_id, "two")
+    s2 = await backend.chat.send(s.conversation_id, "two")
     await s2.collect()
     msgs = fake_runtime.requests[-1].messages
     assert [m.role for m in msgs] == ["system", "user", "assistant", "user"]
@@ -65,7 +65,7 @@ async def test_cancel_keeps_partial_reply(locations: Locations) -> None:
         locations=locations, settings=Settings(default_model="fake-model"), runtimes=[rt]
     )
     try:
-        stream = await b.send(None, "go")
+        stream = await b.chat.send(None, "go")
         seen = 0
         events = []
         async for e in stream:
@@ -73,14 +73,14 @@ async def test_cancel_keeps_partial_reply(locations: Locations) -> None:
             if isinstance(e, TextDelta):
                 seen += 1
                 if seen == 5:
-                    b.cancel(stream.conversation_id)
+                    b.chat.cancel(stream.conversation_id)
         done = next(e for e in events if isinstance(e, Done))
         assert done.stop_reason == "cancelled"
-        thread = await b.thread(stream.conversation_id)
+        thread = await b.conversations.thread(stream.conversation_id)
         reply = thread[-1]
         assert reply.status == "cancelled"
         assert 5 <= len(reply.content.split()) < 100
-        log = await b.request_log()
+        log = await b.telemetry.request_log()
         assert log[0].stop_reason == "cancelled"
     finally:
         await b.close()
@@ -92,75 +92,75 @@ async def test_leaving_the_loop_early_cancels(locations: Locations) -> None:
         locations=locations, settings=Settings(default_model="fake-model"), runtimes=[rt]
     )
     try:
-        stream = await b.send(None, "go")
+        stream = await b.chat.send(None, "go")
         async for e in stream:
             if isinstance(e, TextDelta):
                 break
         await stream.aclose()
-        thread = await b.thread(stream.conversation_id)
+        thread = await b.conversations.thread(stream.conversation_id)
         assert thread[-1].status == "cancelled"
     finally:
         await b.close()
 
 
 async def test_regenerate_and_edit_make_branches(backend: Backend) -> None:
-    s = await backend.send(None, "first")
+    s = await backend.chat.send(None, "first")
     await s.collect()
     cid = s.conversation_id
-    thread = await backend.thread(cid)
-    await (await backend.regenerate(thread[1].id)).collect()
-    thread = await backend.thread(cid)
+    thread = await backend.conversations.thread(cid)
+    await (await backend.chat.regenerate(thread[1].id)).collect()
+    thread = await backend.conversations.thread(cid)
     assert (thread[1].sibling_index, thread[1].sibling_count) == (2, 2)
     # edit the user message: a sibling user message with its own reply
-    await (await backend.edit_and_resend(thread[0].id, "second")).collect()
-    thread = await backend.thread(cid)
+    await (await backend.chat.edit_and_resend(thread[0].id, "second")).collect()
+    thread = await backend.conversations.thread(cid)
     assert [m.content for m in thread] == ["second", "Echo: second"]
     assert (thread[0].sibling_index, thread[0].sibling_count) == (2, 2)
     # switch back: the old branch, with its remembered regenerated reply
-    thread = await backend.switch_branch(thread[0].id, -1)
+    thread = await backend.conversations.switch_branch(thread[0].id, -1)
     assert thread[0].content == "first"
     assert (thread[1].sibling_index, thread[1].sibling_count) == (2, 2)
     # and the choice is remembered
-    assert [m.id for m in await backend.thread(cid)] == [m.id for m in thread]
+    assert [m.id for m in await backend.conversations.thread(cid)] == [m.id for m in thread]
 
 
 async def test_follow_up_after_branch_switch_uses_that_branch(
     backend: Backend, fake_runtime: FakeRuntime
 ) -> None:
-    s = await backend.send(None, "alpha")
+    s = await backend.chat.send(None, "alpha")
     await s.collect()
-    t = await backend.thread(s.conversation_id)
-    await (await backend.edit_and_resend(t[0].id, "beta")).collect()
-    beta = (await backend.thread(s.conversation_id))[0]
+    t = await backend.conversations.thread(s.conversation_id)
+    await (await backend.chat.edit_and_resend(t[0].id, "beta")).collect()
+    beta = (await backend.conversations.thread(s.conversation_id))[0]
     assert beta.content == "beta"
-    await backend.switch_branch(beta.id, -1)  # back to alpha
-    await (await backend.send(s.conversation_id, "more")).collect()
+    await backend.conversations.switch_branch(beta.id, -1)  # back to alpha
+    await (await backend.chat.send(s.conversation_id, "more")).collect()
     contents = [m.content for m in fake_runtime.requests[-1].messages[1:]]
     assert contents == ["alpha", "Echo: alpha", "more"]
-    thread = await backend.thread(s.conversation_id)
+    thread = await backend.conversations.thread(s.conversation_id)
     assert [m.content for m in thread] == ["alpha", "Echo: alpha", "more", "Echo: more"]
 
 
 async def test_feedback_is_stored_and_edited_reply_is_used(
     backend: Backend, fake_runtime: FakeRuntime
 ) -> None:
-    s = await backend.send(None, "q")
+    s = await backend.chat.send(None, "q")
     await s.collect()
-    reply = (await backend.thread(s.conversation_id))[1]
-    m = await backend.rate(reply.id, 1)
+    reply = (await backend.conversations.thread(s.conversation_id))[1]
+    m = await backend.conversations.rate(reply.id, 1)
     assert m.rating == 1
-    m = await backend.edit_reply(reply.id, "A better answer.")
+    m = await backend.conversations.edit_reply(reply.id, "A better answer.")
     assert m.rating == 1 and m.edited_content == "A better answer."
     assert m.display_content == "A better answer." and m.content == "Echo: q"
-    m = await backend.rate(reply.id, -1)
+    m = await backend.conversations.rate(reply.id, -1)
     assert m.rating == -1 and m.edited_content == "A better answer."
-    await (await backend.send(s.conversation_id, "next")).collect()
+    await (await backend.chat.send(s.conversation_id, "next")).collect()
     assert fake_runtime.requests[-1].messages[2].content == "A better answer."
     with pytest.raises(ValueError):
-        await backend.rate(reply.id, 5)
-    user = (await backend.thread(s.conversation_id))[0]
+        await backend.conversations.rate(reply.id, 5)
+    user = (await backend.conversations.thread(s.conversation_id))[0]
     with pytest.raises(ValueError):
-        await backend.rate(user.id, 1)
+        await backend.conversations.rate(user.id, 1)
 
 
 async def test_trimming_emits_a_notice(locations: Locations) -> None:
@@ -172,7 +172,7 @@ async def test_trimming_emits_a_notice(locations: Locations) -> None:
         cid = None
         trimmed = []
         for i in range(12):
-            s = await b.send(cid, f"message number {i} " + "word " * 10)
+            s = await b.chat.send(cid, f"message number {i} " + "word " * 10)
             cid = s.conversation_id
             trimmed += [e for e in await s.collect() if isinstance(e, HistoryTrimmed)]
         assert trimmed, "a long conversation must be trimmed"
@@ -182,7 +182,7 @@ async def test_trimming_emits_a_notice(locations: Locations) -> None:
         assert last[-1].content.startswith("message number 11")
         assert sum(rt.count_tokens(rt.list_models()[0], last)) <= 200 - 60
         # nothing is deleted from the conversation itself
-        assert len(await b.thread(cid)) == 24
+        assert len(await b.conversations.thread(cid)) == 24
     finally:
         await b.close()
 
@@ -193,13 +193,13 @@ async def test_runtime_error_is_reported_and_logged(locations: Locations) -> Non
         locations=locations, settings=Settings(default_model="fake-model"), runtimes=[rt]
     )
     try:
-        events = await (await b.send(None, "hi")).collect()
+        events = await (await b.chat.send(None, "hi")).collect()
         err = next(e for e in events if isinstance(e, ErrorEvent))
         assert "fell over" in err.message
         assert next(e for e in events if isinstance(e, Done)).stop_reason == "error"
-        log = await b.request_log()
+        log = await b.telemetry.request_log()
         assert log[0].error == "the model fell over" and log[0].stop_reason == "error"
-        stats = await b.stats()
+        stats = await b.telemetry.stats()
         assert stats[0].errors == 1
     finally:
         await b.close()
@@ -207,34 +207,38 @@ async def test_runtime_error_is_reported_and_logged(locations: Locations) -> Non
 
 async def test_unknown_model_is_refused_before_anything_is_written(backend: Backend) -> None:
     with pytest.raises(ModelError, match="not available"):
-        await backend.send(None, "hi", model="nope")
-    assert await backend.list_conversations() == []
+        await backend.chat.send(None, "hi", model="nope")
+    assert await backend.conversations.list_conversations() == []
 
 
 async def test_empty_message_is_refused(backend: Backend) -> None:
     with pytest.raises(ValueError):
-        await backend.send(None, "   ")
+        await backend.chat.send(None, "   ")
 
 
 async def test_conversation_management_and_search(backend: Backend) -> None:
-    a = await backend.send(None, "the quick brown fox")
+    a = await backend.chat.send(None, "the quick brown fox")
     await a.collect()
-    b = await backend.send(None, "lazy dogs sleep")
+    b = await backend.chat.send(None, "lazy dogs sleep")
     await b.collect()
-    convs = await backend.list_conversations()
+    convs = await backend.conversations.list_conversations()
     assert [c.id for c in convs] == [b.conversation_id, a.conversation_id]
-    hits = await backend.search_messages("fox")
+    hits = await backend.conversations.search_messages("fox")
     assert {h.conversation_id for h in hits} == {a.conversation_id}
     assert any("[fox]" in h.snippet for h in hits)
-    assert await backend.search_messages('"unbalanced AND (') == []  # never a syntax error
-    assert {h.conversation_id for h in await backend.search_messages("sle")} == {b.conversation_id}
-    renamed = await backend.rename_conversation(a.conversation_id, "Foxes")
+    assert (
+        await backend.conversations.search_messages('"unbalanced AND (') == []
+    )  # never a syntax error
+    assert {h.conversation_id for h in await backend.conversations.search_messages("sle")} == {
+        b.conversation_id
+    }
+    renamed = await backend.conversations.rename_conversation(a.conversation_id, "Foxes")
     assert renamed.title == "Foxes"
-    await backend.delete_conversation(a.conversation_id)
-    assert [c.id for c in await backend.list_conversations()] == [b.conversation_id]
-    assert await backend.search_messages("fox") == []
+    await backend.conversations.delete_conversation(a.conversation_id)
+    assert [c.id for c in await backend.conversations.list_conversations()] == [b.conversation_id]
+    assert await backend.conversations.search_messages("fox") == []
     with pytest.raises(NotFoundError):
-        await backend.thread(a.conversation_id)
+        await backend.conversations.thread(a.conversation_id)
 
 
 async def test_presets_and_models_per_conversation(locations: Locations) -> None:
@@ -243,37 +247,39 @@ async def test_presets_and_models_per_conversation(locations: Locations) -> None
         locations=locations, settings=Settings(default_model="fake-a"), runtimes=[rt]
     )
     try:
-        names = [p.name for p in await b.presets()]
+        names = [p.name for p in await b.conversations.presets()]
         assert {"Assistant", "Concise", "Coder"} <= set(names)
-        await b.save_preset("Pirate", "Talk like a pirate.")
-        conv = await b.create_conversation(preset="Pirate", model="fake-b")
+        await b.conversations.save_preset("Pirate", "Talk like a pirate.")
+        conv = await b.conversations.create_conversation(preset="Pirate", model="fake-b")
         assert conv.system_prompt == "Talk like a pirate." and conv.model == "fake-b"
-        await (await b.send(conv.id, "hi")).collect()
+        await (await b.chat.send(conv.id, "hi")).collect()
         assert rt.requests[-1].model.name == "fake-b"
         assert rt.requests[-1].messages[0].content == "Talk like a pirate."
         # editing the preset later does not rewrite the conversation
-        await b.save_preset("Pirate", "Talk like a parrot.")
-        assert (await b.get_conversation(conv.id)).system_prompt == "Talk like a pirate."
-        conv = await b.set_conversation_preset(conv.id, "Concise")
+        await b.conversations.save_preset("Pirate", "Talk like a parrot.")
+        assert (
+            await b.conversations.get_conversation(conv.id)
+        ).system_prompt == "Talk like a pirate."
+        conv = await b.conversations.set_conversation_preset(conv.id, "Concise")
         assert conv.preset == "Concise"
-        conv = await b.set_conversation_model(conv.id, "fake-a")
+        conv = await b.conversations.set_conversation_model(conv.id, "fake-a")
         assert conv.model == "fake-a"
         with pytest.raises(ModelError):
-            await b.set_conversation_model(conv.id, "missing")
-        await b.delete_preset("Pirate")
-        assert "Pirate" not in [p.name for p in await b.presets()]
+            await b.conversations.set_conversation_model(conv.id, "missing")
+        await b.conversations.delete_preset("Pirate")
+        assert "Pirate" not in [p.name for p in await b.conversations.presets()]
     finally:
         await b.close()
 
 
 async def test_state_survives_restart(locations: Locations) -> None:
     b = await Backend.open(locations=locations, settings=Settings(), runtimes=[FakeRuntime()])
-    await b.set_state("theme", "assistant-light")
+    await b.conversations.set_state("theme", "assistant-light")
     await b.close()
     b = await Backend.open(locations=locations, settings=Settings(), runtimes=[FakeRuntime()])
     try:
-        assert await b.get_state("theme") == "assistant-light"
-        assert await b.get_state("missing", "x") == "x"
+        assert await b.conversations.get_state("theme") == "assistant-light"
+        assert await b.conversations.get_state("missing", "x") == "x"
     finally:
         await b.close()
 
@@ -284,7 +290,7 @@ async def test_event_loop_is_not_blocked_while_generating(locations: Locations) 
         locations=locations, settings=Settings(default_model="fake-model"), runtimes=[rt]
     )
     try:
-        stream = await b.send(None, "go")
+        stream = await b.chat.send(None, "go")
         ticks = 0
 
         async def ticker() -> None:

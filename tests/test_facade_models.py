@@ -43,8 +43,8 @@ async def test_runtime_status_reports_down_servers_and_broken_plugins(tmp_path: 
     backend = Backend(locations=Locations(tmp_path), settings=settings, runtimes=runtimes)
     await backend.start()
     try:
-        backend.unavailable = [UnavailableRuntime("transformers", "ImportError: torch")]
-        statuses = {s.runtime: s for s in await backend.runtime_status()}
+        backend.core.unavailable = [UnavailableRuntime("transformers", "ImportError: torch")]
+        statuses = {s.runtime: s for s in await backend.models.runtime_status()}
     finally:
         await backend.close()
     assert statuses["fake"] == RuntimeStatus("fake", 1)

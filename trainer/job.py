@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from backend.common.errors import AssistantError, ModelError, NotFoundError
+from backend.common.hf_offline import hf_offline
 from backend.common.locations import Locations
 from trainer.dataset import TuneupDataset, load_dataset
 from trainer.errors import TrainingCancelled
@@ -268,11 +269,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    hf_offline()
     report = Reporter()
     cancel = threading.Event()
     _watch_cancel(cancel)

@@ -26,8 +26,7 @@ from assistant.indexing import IndexingChanged, IndexingState, progress_text
 from assistant.screens.confirm import ConfirmScreen
 from assistant.screens.text_input import TextInputScreen
 from backend import AssistantError
-from backend.knowledge.index_store import Document
-from backend.knowledge.records import FolderStatus
+from backend.api import Document, FolderStatus
 
 if TYPE_CHECKING:
     from assistant.app import AssistantApp
@@ -150,7 +149,7 @@ class DocumentsScreen(Screen[None]):
     @work(exclusive=True, group="documents-load", exit_on_error=False)
     async def reload(self) -> None:
         try:
-            self.statuses = await self.assistant.backend.folders()
+            self.statuses = await self.assistant.backend.documents.folders()
         except AssistantError as err:
             self.notify(str(err), title=err.title, severity="error")
             return
@@ -174,7 +173,7 @@ class DocumentsScreen(Screen[None]):
             title.update("Documents")
             return
         try:
-            docs = await self.assistant.backend.documents(folder.folder.id)
+            docs = await self.assistant.backend.documents.list_documents(folder.folder.id)
         except AssistantError as err:
             self.notify(str(err), title=err.title, severity="error")
             return
@@ -219,7 +218,7 @@ class DocumentsScreen(Screen[None]):
         if not path or not path.strip():
             return
         try:
-            folder = await self.assistant.backend.add_folder(path.strip())
+            folder = await self.assistant.backend.documents.add_folder(path.strip())
         except AssistantError as err:
             self.notify(str(err), title=err.title, severity="error", timeout=8)
             return
@@ -242,7 +241,7 @@ class DocumentsScreen(Screen[None]):
         if not await self.app.push_screen_wait(ConfirmScreen("Remove folder", question, "Remove")):
             return
         try:
-            await self.assistant.backend.remove_folder(folder.folder.id)
+            await self.assistant.backend.documents.remove_folder(folder.folder.id)
         except AssistantError as err:
             self.notify(str(err), title=err.title, severity="error", timeout=8)
             return
@@ -281,7 +280,9 @@ class DocumentsScreen(Screen[None]):
     @work(exclusive=True, group="documents-search", exit_on_error=False)
     async def search(self, query: str) -> None:
         try:
-            hits = await self.assistant.backend.search_documents(query, k=10, mode="hybrid")
+            hits = await self.assistant.backend.documents.search_documents(
+                query, k=10, mode="hybrid"
+            )
         except AssistantError as err:
             self.notify(str(err), title=err.title, severity="error")
             return

@@ -25,10 +25,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Sparkline
 
-from backend import AssistantError, Backend
-from backend.rag.eval_runs import EvalRun
-from backend.rag.pipeline import EVAL_MODES
-from backend.rag.types import EvalCancelled, EvalProgress
+from backend import AssistantAPI, AssistantError
+from backend.api import EVAL_MODES, EvalCancelled, EvalProgress, EvalRun
 
 SCREEN_MODES = tuple(m for m in EVAL_MODES if m != "rewrite")
 TREND_METRIC = "recall@5"
@@ -73,7 +71,7 @@ class EvaluationScreen(Screen[None]):
         ("f5", "reload", "Reload"),
     ]
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: AssistantAPI) -> None:
         super().__init__()
         self.backend = backend
         self.cancel = threading.Event()
@@ -109,8 +107,8 @@ class EvaluationScreen(Screen[None]):
     @work(exclusive=True, group="eval-history", exit_on_error=False)
     async def load(self, keep_status: bool = False) -> None:
         try:
-            runs = await self.backend.eval_runs(limit=200)
-            questions = await self.backend.eval_questions()
+            runs = await self.backend.evaluation.eval_runs(limit=200)
+            questions = await self.backend.evaluation.eval_questions()
         except AssistantError as err:
             self.notify(str(err), title=err.title, severity="error")
             return
@@ -165,7 +163,7 @@ class EvaluationScreen(Screen[None]):
             self._status(f"Measuring {p.stage}: {p.done}/{p.total}")
 
         try:
-            result = await self.backend.eval_own(
+            result = await self.backend.evaluation.eval_own(
                 modes=SCREEN_MODES, label="tui", progress=show, cancel=self.cancel
             )
         except EvalCancelled:

@@ -36,9 +36,8 @@ from assistant.tools_mode import ToolsMode
 from assistant.widgets.chat_view import ChatView
 from assistant.widgets.composer import Composer
 from assistant.widgets.sidebar import Sidebar
-from backend import AssistantError, Backend
-from backend.runtimes.status import model_origin
-from backend.store.records import Conversation
+from backend import AssistantAPI, AssistantError
+from backend.api import Conversation, model_origin
 
 if TYPE_CHECKING:
     from assistant.app import AssistantApp
@@ -49,7 +48,7 @@ LAST_CONVERSATION = "last_conversation_id"
 class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
     BINDINGS = keys.bindings("main")
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: AssistantAPI) -> None:
         super().__init__(id="main")
         self.backend = backend
         self.conversation: Conversation | None = None
@@ -97,9 +96,9 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
         """Refresh the sidebar and open ``conversation_id`` (or, with ``reopen``,
         the last one used)."""
         try:
-            conversations = await self.backend.list_conversations()
+            conversations = await self.backend.conversations.list_conversations()
             if reopen:
-                last = await self.backend.get_state(LAST_CONVERSATION)
+                last = await self.backend.conversations.get_state(LAST_CONVERSATION)
                 ids = {c.id for c in conversations}
                 conversation_id = (
                     int(last)
@@ -119,11 +118,11 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
             self.conversation = None
             await self.chat.clear()
         else:
-            self.conversation = await self.backend.get_conversation(conversation_id)
+            self.conversation = await self.backend.conversations.get_conversation(conversation_id)
             if switching:
                 await self.chat.clear()
             await self.refresh_thread()
-            await self.backend.set_state(LAST_CONVERSATION, str(conversation_id))
+            await self.backend.conversations.set_state(LAST_CONVERSATION, str(conversation_id))
         await self.update_header()
 
     async def update_header(self) -> None:
@@ -131,7 +130,7 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
         model = conv.model if conv and conv.model else None
         if model is None:
             try:
-                model = (await self.backend.default_model()).name
+                model = (await self.backend.models.default_model()).name
             except AssistantError:
                 model = "no model available"
         self.model_name = model
@@ -175,7 +174,7 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
         hits = []
         if query.strip():
             try:
-                hits = await self.backend.search_messages(query)
+                hits = await self.backend.conversations.search_messages(query)
             except AssistantError as err:
                 self.report(err)
                 return
@@ -212,7 +211,7 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
     @work(group="conversation", exit_on_error=False)
     async def action_new_conversation(self) -> None:
         try:
-            conv = await self.backend.create_conversation()
+            conv = await self.backend.conversations.create_conversation()
         except AssistantError as err:
             self.report(err)
             return
@@ -230,7 +229,7 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
         if not title or not title.strip():
             return
         try:
-            self.conversation = await self.backend.rename_conversation(conv.id, title)
+            self.conversation = await self.backend.conversations.rename_conversation(conv.id, title)
         except (AssistantError, ValueError) as err:
             self.report(err)
             return
@@ -245,8 +244,8 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
         if not await self.app.push_screen_wait(ConfirmScreen("Delete chat", question)):
             return
         try:
-            await self.backend.delete_conversation(conv.id)
-            remaining = await self.backend.list_conversations()
+            await self.backend.conversations.delete_conversation(conv.id)
+            remaining = await self.backend.conversations.list_conversations()
         except AssistantError as err:
             self.report(err)
             return
@@ -257,11 +256,11 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
     @work(group="conversation", exit_on_error=False)
     async def action_pick_model(self) -> None:
         try:
-            models = await self.backend.list_models()
+            models = await self.backend.models.list_models()
         except AssistantError as err:
             self.report(err)
             return
-        statuses = await self.backend.runtime_status()
+        statuses = await self.backend.models.runtime_status()
         down = [f"{s.runtime}: {s.reason}" for s in statuses if s.unavailable]
         if not models:
             self.notify("\n".join(["No model is available", *down]), severity="error")
@@ -273,8 +272,10 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
         if not name:
             return
         try:
-            conv = self.conversation or await self.backend.create_conversation()
-            self.conversation = await self.backend.set_conversation_model(conv.id, name)
+            conv = self.conversation or await self.backend.conversations.create_conversation()
+            self.conversation = await self.backend.conversations.set_conversation_model(
+                conv.id, name
+            )
         except AssistantError as err:
             self.report(err)
             return
@@ -283,7 +284,7 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
     @work(group="conversation", exit_on_error=False)
     async def action_pick_preset(self) -> None:
         try:
-            presets = await self.backend.presets()
+            presets = await self.backend.conversations.presets()
         except AssistantError as err:
             self.report(err)
             return
@@ -300,8 +301,10 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
         if not name:
             return
         try:
-            conv = self.conversation or await self.backend.create_conversation()
-            self.conversation = await self.backend.set_conversation_preset(conv.id, name)
+            conv = self.conversation or await self.backend.conversations.create_conversation()
+            self.conversation = await self.backend.conversations.set_conversation_preset(
+                conv.id, name
+            )
         except AssistantError as err:
             self.report(err)
             return
@@ -311,7 +314,7 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
     @work(group="conversation", exit_on_error=False)
     async def action_edit_system_prompt(self) -> None:
         try:
-            conv = self.conversation or await self.backend.create_conversation()
+            conv = self.conversation or await self.backend.conversations.create_conversation()
         except AssistantError as err:
             self.report(err)
             return
@@ -325,7 +328,7 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
         if text is None:
             return
         try:
-            self.conversation = await self.backend.set_system_prompt(conv.id, text)
+            self.conversation = await self.backend.conversations.set_system_prompt(conv.id, text)
         except AssistantError as err:
             self.report(err)
             return

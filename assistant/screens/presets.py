@@ -11,8 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ListItem, ListView, TextArea
 
-from backend import AssistantError, Backend
-from backend.store.records import Preset
+from backend import AssistantAPI, AssistantError
+from backend.api import Preset
 
 
 class PresetItem(ListItem):
@@ -28,7 +28,7 @@ class PresetsScreen(ModalScreen[None]):
         ("ctrl+s", "save", "Save"),
     ]
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: AssistantAPI) -> None:
         super().__init__(classes="dialog-screen")
         self.backend = backend
 
@@ -52,7 +52,7 @@ class PresetsScreen(ModalScreen[None]):
     @work(exclusive=True, group="presets", exit_on_error=False)
     async def reload(self, select: str | None = None) -> None:
         try:
-            presets = await self.backend.presets()
+            presets = await self.backend.conversations.presets()
         except AssistantError as err:
             self.notify(str(err), title=err.title, severity="error")
             return
@@ -98,7 +98,7 @@ class PresetsScreen(ModalScreen[None]):
     @work(group="presets-write", exit_on_error=False)
     async def save(self, name: str, prompt: str) -> None:
         try:
-            await self.backend.save_preset(name, prompt)
+            await self.backend.conversations.save_preset(name, prompt)
         except (AssistantError, ValueError) as err:
             self.notify(str(err), title="Cannot save preset", severity="error")
             return
@@ -108,7 +108,7 @@ class PresetsScreen(ModalScreen[None]):
     @work(group="presets-write", exit_on_error=False)
     async def delete(self, name: str) -> None:
         try:
-            await self.backend.delete_preset(name)
+            await self.backend.conversations.delete_preset(name)
         except (AssistantError, ValueError) as err:
             self.notify(str(err), title="Cannot delete preset", severity="error")
             return

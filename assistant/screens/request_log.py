@@ -12,8 +12,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label
 
-from backend import AssistantError, Backend
-from backend.store.records import ModelStats, RequestRecord
+from backend import AssistantAPI, AssistantError
+from backend.api import ModelStats, RequestRecord
 
 
 def _num(value: float | int | None, fmt: str = "{:.0f}") -> str:
@@ -80,7 +80,7 @@ class RequestLogScreen(Screen[None]):
         ("f5", "reload", "Reload"),
     ]
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: AssistantAPI) -> None:
         super().__init__()
         self.backend = backend
 
@@ -130,8 +130,8 @@ class RequestLogScreen(Screen[None]):
     @work(exclusive=True, group="request-log", exit_on_error=False)
     async def load(self) -> None:
         try:
-            records = await self.backend.request_log(200)
-            stats = await self.backend.stats()
+            records = await self.backend.telemetry.request_log(200)
+            stats = await self.backend.telemetry.stats()
         except AssistantError as err:
             self.notify(str(err), title=err.title, severity="error")
             return

@@ -1,6 +1,6 @@
 """One source of a reply, in the context of its document.
 
-The document's indexed text comes from ``Backend.source_view`` in a worker
+The document's indexed text comes from ``AssistantAPI.source_view`` in a worker
 (the UI never reads files itself) and is shown in a read-only ``TextArea``
 with the passage selected — the selection is the highlight, and the view
 scrolls to it. Keys: ``o``/``e`` open the file in ``$VISUAL``/``$EDITOR`` at
@@ -39,11 +39,11 @@ from textual.widgets.text_area import Selection
 
 from assistant.clipboard import copy_text
 from assistant.widgets.sources import source_label
-from backend import AssistantError, Backend
+from backend import AssistantAPI, AssistantError
 from backend.common.events import SourceRef
 
 if TYPE_CHECKING:
-    from backend.rag.types import SourceView
+    from backend.api import SourceView
 
 
 def location(text: str, offset: int) -> tuple[int, int]:
@@ -76,7 +76,7 @@ class SourceViewerScreen(ModalScreen[None]):
         ("c", "copy_passage", "Copy passage"),
     ]
 
-    def __init__(self, backend: Backend, message_id: int, source: SourceRef) -> None:
+    def __init__(self, backend: AssistantAPI, message_id: int, source: SourceRef) -> None:
         super().__init__(classes="dialog-screen")
         self.backend = backend
         self.message_id = message_id
@@ -115,7 +115,7 @@ class SourceViewerScreen(ModalScreen[None]):
     async def load(self) -> None:
         note = self.query_one("#source-note", Static)
         try:
-            view = await self.backend.source_view(self.message_id, self.source.n)
+            view = await self.backend.documents.source_view(self.message_id, self.source.n)
         except (AssistantError, ValueError) as err:
             note.update(f"Showing the stored passage only: {err}")
             return

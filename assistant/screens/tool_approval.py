@@ -23,7 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from assistant.widgets.tool_call import pretty_arguments, source_label
-from backend.chat.tool_loop import Choice
+from backend.api import ToolChoice as Choice
 from backend.common.events import ToolCallProposed
 
 _CHOICES: dict[str, Choice] = {"once": "once", "conversation": "conversation", "deny": "deny"}

@@ -22,9 +22,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar
 
-from backend import AssistantError, Backend
-from backend.modelfiles.adapters import Adapter
-from backend.tuneup.job import TuneupJob, describe
+from backend import AssistantAPI, AssistantError
+from backend.api import Adapter, TuneupBusyError, TuneupJobHandle, describe
 
 
 def adapter_row(a: Adapter) -> tuple[str, ...]:
@@ -44,10 +43,12 @@ class TuneupScreen(Screen[None]):
         ("r", "rollback", "Roll back"),
     ]
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: AssistantAPI) -> None:
         super().__init__()
         self.backend = backend
         self.adapters: list[Adapter] = []
+        self.job: TuneupJobHandle | None = None
+        """The running (or last) tune-up, as last heard of."""
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
@@ -64,15 +65,24 @@ class TuneupScreen(Screen[None]):
         self.query_one("#adapters", DataTable).add_columns(
             "Active", "Run", "Model", "Method", "Helps", "Before → after"
         )
-        job = self.backend.tuneup
+        self.status(
+            "s tunes the model on your edited and liked replies (d: on your preferences); "
+            "p shows the data first."
+        )
+        self.adopt()
+        self.load()
+
+    @work(exclusive=True, group="tuneup-adopt", exit_on_error=False)
+    async def adopt(self) -> None:
+        """Follow the tune-up that is running (or unfinished) when the screen opens."""
+        try:
+            job = await self.backend.tuneups.current_tuneup()
+        except AssistantError as err:
+            self.notify(str(err), title=err.title, severity="error")
+            return
+        self.job = job
         if job is not None and (job.running or job.last is None or not job.last.final):
             self.follow(job)
-        else:
-            self.status(
-                "s tunes the model on your edited and liked replies (d: on your preferences); "
-                "p shows the data first."
-            )
-        self.load()
 
     def status(self, text: str) -> None:
         self.query_one("#tuneup-status", Label).update(text)
@@ -80,7 +90,7 @@ class TuneupScreen(Screen[None]):
     @work(exclusive=True, group="tuneup-list", exit_on_error=False)
     async def load(self) -> None:
         try:
-            self.adapters = await self.backend.list_adapters()
+            self.adapters = await self.backend.tuneups.list_adapters()
         except AssistantError as err:
             self.notify(str(err), title=err.title, severity="error")
             return
@@ -93,7 +103,7 @@ class TuneupScreen(Screen[None]):
     # -- running -------------------------------------------------------------
 
     def _busy(self) -> bool:
-        job = self.backend.tuneup
+        job = self.job
         if job is not None and job.running:
             self.notify("A tune-up is running; x cancels it", severity="warning")
             return True
@@ -111,15 +121,20 @@ class TuneupScreen(Screen[None]):
     async def launch(self, method: str, dry_run: bool) -> None:
         self.status("Previewing the data…" if dry_run else f"Starting a {method} tune-up…")
         try:
-            job = await self.backend.start_tuneup(method, dry_run=dry_run)
+            job = await self.backend.tuneups.start_tuneup(method, dry_run=dry_run)
+        except TuneupBusyError as err:  # another front end started one: follow it
+            self.notify(str(err), severity="warning")
+            self.adopt()
+            return
         except (AssistantError, ValueError) as err:
             self.status(str(err))
             self.notify(str(err), severity="warning")
             return
+        self.job = job
         self.follow(job)
 
     @work(exclusive=True, group="tuneup-follow", exit_on_error=False)
-    async def follow(self, job: TuneupJob) -> None:
+    async def follow(self, job: TuneupJobHandle) -> None:
         bar = self.query_one("#tuneup-progress", ProgressBar)
         bar.update(total=None, progress=0)
         bar.display = True
@@ -145,11 +160,11 @@ class TuneupScreen(Screen[None]):
         self.load()
 
     def action_cancel(self) -> None:
-        job = self.backend.tuneup
+        job = self.job
         if job is None or not job.running:
             self.notify("No tune-up is running", severity="information", timeout=2)
             return
-        self.backend.cancel_tuneup()
+        self.backend.tuneups.cancel_tuneup()
         self.status("Cancelling…")
 
     # -- adapters ------------------------------------------------------------
@@ -165,7 +180,7 @@ class TuneupScreen(Screen[None]):
             self.notify("No adapter selected", severity="information", timeout=2)
             return
         try:
-            await self.backend.activate_adapter(adapter.run_id, force=force)
+            await self.backend.tuneups.activate_adapter(adapter.run_id, force=force)
         except AssistantError as err:
             self.status(str(err))
             self.notify(str(err), title=err.title, severity="warning")
@@ -177,7 +192,9 @@ class TuneupScreen(Screen[None]):
     async def action_rollback(self) -> None:
         adapter = self._selected()
         try:
-            changed = await self.backend.deactivate_adapter(adapter.model if adapter else None)
+            changed = await self.backend.tuneups.deactivate_adapter(
+                adapter.model if adapter else None
+            )
         except AssistantError as err:
             self.notify(str(err), title=err.title, severity="warning")
             return

@@ -13,8 +13,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from assistant.widgets.message import MessageWidget
+from backend.api import Message
 from backend.common.events import Usage
-from backend.store.records import Message
 
 WELCOME = (
     "[b]Ask anything.[/b] Your chats stay on this machine.\n\n"

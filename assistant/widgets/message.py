@@ -26,8 +26,8 @@ from assistant.messages import MessageActionRequested, MessageFocused
 from assistant.widgets.markdown_stream import ThrottledMarkdownStream, stream_into
 from assistant.widgets.sources import SourcesPanel
 from assistant.widgets.tool_call import ToolCallsPanel
+from backend.api import Message, RequestRecord
 from backend.common.events import Usage
-from backend.store.records import Message, RequestRecord
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
 

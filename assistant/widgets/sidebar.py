@@ -20,7 +20,7 @@ from assistant.messages import (
     SearchChanged,
     SearchHitChosen,
 )
-from backend.store.records import Conversation, SearchHit
+from backend.api import Conversation, SearchHit
 
 _MATCH = re.compile(r"\[([^\]]*)\]")
 

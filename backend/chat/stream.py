@@ -16,6 +16,7 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
+from backend.chat.reply import ReplyStream
 from backend.chat.tool_loop import Approvals, Choice
 from backend.common.events import ChatEvent
 
@@ -24,18 +25,27 @@ _END = object()
 Producer = Callable[[Callable[[ChatEvent], None], threading.Event], None]
 
 
-class ChatStream:
-    """An async iterator of ``ChatEvent`` for one assistant reply."""
+class ChatStream(ReplyStream):
+    """An async iterator of ``ChatEvent`` for one assistant reply (the local
+    ``ReplyStream``)."""
 
     def __init__(
         self, conversation_id: int, producer: Producer, approvals: Approvals | None = None
     ) -> None:
-        self.conversation_id = conversation_id
+        self._conversation_id = conversation_id
         self.approvals = approvals
         self.cancel_event = threading.Event()
         self._producer = producer
         self._queue: asyncio.Queue[Any] | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def conversation_id(self) -> int:
+        return self._conversation_id
+
+    @property
+    def takes_approvals(self) -> bool:
+        return self.approvals is not None
 
     def cancel(self) -> None:
         """Stop generation at the next token; the stream still ends with

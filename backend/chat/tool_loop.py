@@ -31,8 +31,9 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
+from backend.chat.reply import ToolChoice
 from backend.common.events import ToolCallFinished, ToolCallProposed, Usage
 from backend.knowledge.injection import neutralise
 from backend.runtimes.base import ChatMessage
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from backend.store.requests import RequestLog
     from backend.store.tool_calls import ToolCallStore
 
-Choice = Literal["once", "conversation", "deny"]
+Choice = ToolChoice
 RECENT_TURNS = 4
 """Conversation messages (besides this turn's tool steps) the decision sees."""
 MAX_RESULT_CHARS = 4000

@@ -13,7 +13,6 @@ the weights costs seconds.
 
 from __future__ import annotations
 
-import os
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.common.hf_offline import hf_offline
 from backend.knowledge.errors import EmbeddingError
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
@@ -198,12 +198,7 @@ class SentenceTransformerEmbedder(Embedder):
             directory = self.model_dir or bundled_embedder_dir()
             if not (directory / "config.json").is_file():
                 raise EmbeddingError(f"no embedding model found in {directory}")
-            # Never reach for the Hub: the model is local by contract.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            # Loading bars on stderr would garble the TUI and the CLI's output.
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+            hf_offline()  # local by contract, and nothing on stderr
             try:
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as hf_logging

@@ -21,7 +21,6 @@ re-embed when it changes, exactly as for a different model.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import threading
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from backend.common.hf_offline import hf_offline
 from backend.knowledge.embedder import (
     Embedder,
     SentenceTransformerEmbedder,
@@ -42,10 +42,7 @@ BACKENDS: tuple[Backend, ...] = ("torch-fp32", "torch-int8", "torch-int8-ffn", "
 
 
 def _offline_env() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    hf_offline()
 
 
 class TorchInt8Embedder(SentenceTransformerEmbedder):

@@ -11,8 +11,7 @@ from typing import Any
 
 from backend.common.errors import NotFoundError
 from backend.rag.evaluate import Question, load_questions
-from backend.rag.pipeline import EVAL_MODES
-from backend.rag.types import EvalProgress
+from backend.rag.types import EVAL_MODES, EvalProgress
 
 Progress = Callable[[EvalProgress], None]
 

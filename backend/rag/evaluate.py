@@ -25,18 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
+from backend.rag.types import METRIC_KEYS
+
 RECALL_AT = (1, 5, 10)
 MRR_AT = 10
-METRIC_KEYS: tuple[str, ...] = (
-    "recall@1",
-    "recall@5",
-    "recall@10",
-    "mrr@10",
-    "passage_recall@1",
-    "passage_recall@5",
-    "passage_recall@10",
-    "passage_mrr@10",
-)
 
 
 class Ranked(Protocol):

@@ -30,11 +30,10 @@ from backend.rag import query as q
 from backend.rag.context import build_context
 from backend.rag.rerank import make_reranker
 from backend.rag.retrieval import retrieve
-from backend.rag.types import Generate, Reranker, RetrievalResult, StageTiming
+from backend.rag.types import EVAL_MODES, Generate, Reranker, RetrievalResult, StageTiming
 from backend.runtimes.base import ChatMessage
 
 EvalMode = Literal["keyword", "dense", "hybrid", "hybrid+rerank", "rewrite", "default"]
-EVAL_MODES: tuple[str, ...] = ("keyword", "dense", "hybrid", "hybrid+rerank", "rewrite", "default")
 
 
 def _ms(started: float) -> float:

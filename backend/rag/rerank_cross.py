@@ -4,11 +4,11 @@ a folder the user has (``rerank`` has the overview)."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
+from backend.common.hf_offline import hf_offline
 from backend.knowledge.records import DocumentHit
 from backend.rag.rerank_base import RerankerError, passage_text, rescored
 
@@ -104,10 +104,7 @@ class CrossEncoderReranker:
     def _load(self) -> Any:
         if self._model is not None:
             return self._model
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        hf_offline()
         try:
             import torch
             from sentence_transformers import CrossEncoder

@@ -112,3 +112,18 @@ class EvalProgress:
     total: int
     stage: str
     """The mode being measured, ``answers`` or ``generate``."""
+
+
+EVAL_MODES: tuple[str, ...] = ("keyword", "dense", "hybrid", "hybrid+rerank", "rewrite", "default")
+
+
+METRIC_KEYS: tuple[str, ...] = (
+    "recall@1",
+    "recall@5",
+    "recall@10",
+    "mrr@10",
+    "passage_recall@1",
+    "passage_recall@5",
+    "passage_recall@10",
+    "passage_mrr@10",
+)

@@ -27,13 +27,13 @@ events out" and this module as "folder in, model out". Choices, and why:
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from backend.common.config import HFModelEntry
 from backend.common.errors import AdapterError, ModelError
+from backend.common.hf_offline import hf_offline
 
 CONFIG_FILE = "config.json"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -166,10 +166,7 @@ def quantization_config(kind: str, dtype: Any) -> Any:
     """
     if kind == "none":
         return None
-    # bitsandbytes warns at import, on CPUs with AVX512-BF16, that the optional
-    # `kernels` package (which fetches code from the Hub) is missing; its own
-    # kernels run instead, and a warning on stderr would garble the TUI.
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    hf_offline()  # bitsandbytes' import-time warnings stay off stderr
     try:
         import bitsandbytes  # noqa: F401 - only checking it is there
     except Exception as err:

@@ -16,8 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend import Backend
-from backend.server import ollama_api, openai_api, rpc, rpc_tuneup
+from backend.api.contract import AssistantAPI
+from backend.server import ollama_api, openai_api
 from backend.server.errors import ApiError, ollama_error, openai_error
+from backend.server.rpc import routes_for
 from backend.server.security import DEFAULT_MAX_BODY, Guard
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
 ) -> Any:
     app = Starlette(
-        routes=[*openai_api.routes, *ollama_api.routes, *rpc_tuneup.routes, *rpc.routes],
+        routes=[*openai_api.routes, *ollama_api.routes, *routes_for(AssistantAPI)],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

@@ -70,7 +70,7 @@ class Summary:
 async def start(backend: Backend, call: ChatCall) -> Any:
     """The facade's stream, or an ApiError before anything is sent."""
     try:
-        return await backend.complete_messages(
+        return await backend.completions.complete_messages(
             call.messages,
             model=call.model,
             params=call.params,

@@ -62,7 +62,7 @@ async def version(request: Request) -> Response:
 
 
 async def tags(request: Request) -> Response:
-    models = await _backend(request).list_models()
+    models = await _backend(request).models.list_models()
     out = [
         {
             "name": m.name,
@@ -100,7 +100,7 @@ async def _call(request: Request, chat: bool) -> tuple[ChatCall, str]:
         stream=bool(field(body, "stream", bool, True)),
         tools=tools,
     )
-    name = field(body, "model", str) or (await backend.default_model()).name
+    name = field(body, "model", str) or (await backend.models.default_model()).name
     return call, name
 
 
@@ -151,7 +151,7 @@ async def embed(request: Request) -> Response:
     body = await read_json(request)
     inputs = texts(body, "input")
     try:
-        name, vectors, tokens = await _backend(request).embed_texts(inputs)
+        name, vectors, tokens = await _backend(request).completions.embed_texts(inputs)
     except Exception as err:
         raise ApiError(503, f"embedding failed: {err}") from None
     return JSONResponse(

@@ -72,7 +72,7 @@ def _message(text: str, summary: completion.Summary) -> dict[str, Any]:
 
 
 async def list_models(request: Request) -> Response:
-    models = await _backend(request).list_models()
+    models = await _backend(request).models.list_models()
     data = [{"id": m.name, "object": "model", "created": 0, "owned_by": m.runtime} for m in models]
     return JSONResponse({"object": "list", "data": data})
 
@@ -94,7 +94,7 @@ async def chat_completions(request: Request) -> Response:
     created = int(time.time())
     if not call.stream:
         text, summary = await completion.complete(backend, call)
-        name = call.model or (await backend.default_model()).name
+        name = call.model or (await backend.models.default_model()).name
         return JSONResponse(
             {
                 "id": cid,
@@ -113,7 +113,7 @@ async def chat_completions(request: Request) -> Response:
             }
         )
     stream = await completion.start(backend, call)
-    name = call.model or (await backend.default_model()).name
+    name = call.model or (await backend.models.default_model()).name
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         obj = {
@@ -157,7 +157,7 @@ async def embeddings(request: Request) -> Response:
     if encoding not in ("float", "base64"):
         raise ApiError(422, "'encoding_format' must be 'float' or 'base64'")
     try:
-        name, vectors, tokens = await _backend(request).embed_texts(inputs)
+        name, vectors, tokens = await _backend(request).completions.embed_texts(inputs)
     except Exception as err:  # a missing model is the server's state, say so
         raise ApiError(503, f"embedding failed: {err}", "embedding_error") from None
 

@@ -1,38 +1,36 @@
-"""The ``Backend`` facade over HTTP, for ``assistant --connect`` (``backend.remote``).
+"""The backend's API over HTTP, for ``assistant --connect`` (``backend.remote``).
 
-Routes (behind the same ``security.Guard`` as the OpenAI/Ollama APIs):
+Every route is derived from the contract (``backend.api.contract``, read
+by ``backend.api.spec``); nothing here names a method. Routes, behind the
+same ``security.Guard`` as the OpenAI/Ollama APIs:
 
-- ``GET /backend/session``: what a client reads synchronously afterwards --
-  the server's settings (``Settings.model_dump(mode="json")``) and its
-  unavailable runtimes.
-- ``POST /backend/{method}``: one call; the body is a JSON object of keyword
-  arguments encoded with ``backend.wire``; the answer ``{"result": ...}``.
-- ``POST /backend/stream/{method}``: a call whose answer is a stream, as
-  NDJSON lines: first ``{"stream": id, ...}``, then ``{"event": ...}`` per
-  event, then ``{"result": ...}`` (jobs) or ``{"end": true}`` (chat); an
-  error mid-stream is an ``{"error": ...}`` line; ``{}`` is a heartbeat
-  while nothing happens (a model loading, an approval pending), so a client
-  gone away is noticed and a reading client's timeout does not fire.
-- ``POST /backend/stream/{id}/{action}``: ``cancel``, ``pause``/``resume``
-  (indexing) and ``answer_tool`` (``{"call_id", "choice"}``) for a stream in
-  flight. Closing the HTTP stream cancels it too.
+- ``GET /backend/session``: the contract's session values (``settings``,
+  ``unavailable``), read once by a connecting client;
+- ``POST /backend/call/{service}/{method}``: one call (``call``,
+  ``background`` and ``handle`` kinds); the body is a JSON object of keyword
+  arguments encoded with ``backend.api.wire``; the answer ``{"result": ...}``
+  (for a handle: the job's descriptor, ``backend.server.rpc_jobs``);
+- ``POST /backend/stream/{service}/{method}``: a call whose answer is a
+  stream (``stream`` and ``job`` kinds), as NDJSON lines: first
+  ``{"stream": id, ...}``, then ``{"event": ...}`` per event (a reply's
+  events, a job's progress arguments), then ``{"result": ...}`` (jobs) or
+  ``{"end": true}`` (replies); an error mid-stream is an ``{"error": ...}``
+  line; ``{}`` is a heartbeat;
+- ``POST /backend/control/{id}/{action}``: ``cancel``, ``pause``/``resume``
+  (jobs that take ``paused``) and ``answer_tool`` (``{"call_id", "choice"}``)
+  for a stream in flight. Closing the HTTP stream cancels it too;
+- ``/backend/jobs/...``: following and cancelling jobs that outlive their
+  call (``backend.server.rpc_jobs``).
 
-Only explicitly allow-listed methods are served (``CALLS``, ``STREAMS``,
-``JOBS``): what the TUI uses, never ``close``, ``start``, a private or a
-sync-internal name; anything else is 404. Arguments are decoded with the
-wire registry and then validated against the method's own type hints
-(pydantic ``TypeAdapter``), so a peer can neither build an unknown type
-nor smuggle a wrong one into the store. Parameters that are callbacks or
-``threading.Event``s (``progress``, ``cancel``, ``paused``, ``on_swept``)
-cannot travel: jobs get server-side ones wired to the NDJSON stream and the
-control route, and ``watch_folders`` watches without reporting its sweeps.
+Only the contract's service methods are served: never ``start``/``close``,
+a private name or anything else (404). Arguments are decoded with the
+contract's codec and then validated against the Protocol's own type hints,
+so a peer can neither build an unknown type nor smuggle a wrong one into
+the store. Callback and event parameters never travel: jobs get server-side
+ones wired to the NDJSON stream and the control route.
 
-Tune-ups (``start_tuneup`` and following a job) have their own routes,
-``/backend/tuneup/...`` (``backend.server.rpc_tuneup``): a job outlives
-the HTTP stream that started it.
-
-Errors: ``AssistantError`` subclasses and ``ValueError`` become 4xx
-``{"error": {"type", "title", "message"}}`` (``backend.wire_errors``).
+Errors: the allowed ones (``backend.api.errors.ERRORS``) become 4xx
+``{"error": {"type", "title", "message"}}``.
 """
 
 from __future__ import annotations
@@ -40,95 +38,26 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import logging
 import secrets
 import threading
-import typing
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from backend import Backend
-from backend.chat.stream import ChatStream
+from backend.api import spec
+from backend.api.errors import ERRORS, encode_error, status_for
+from backend.api.wire import Codec, for_contract
+from backend.chat.reply import ReplyStream
 from backend.common.errors import AssistantError, NotFoundError
-from backend.wire import decode, encode
-from backend.wire_errors import encode_error, status_for
+from backend.server.rpc_jobs import JobFeeds
+from backend.server.rpc_ndjson import Live, ndjson
 
-log = logging.getLogger(__name__)
-
-CALLS = frozenset(
-    {
-        # conversations, presets, state, telemetry
-        "list_conversations",
-        "get_conversation",
-        "create_conversation",
-        "rename_conversation",
-        "delete_conversation",
-        "set_conversation_model",
-        "set_conversation_preset",
-        "set_system_prompt",
-        "thread",
-        "switch_branch",
-        "search_messages",
-        "rate",
-        "edit_reply",
-        "presets",
-        "save_preset",
-        "delete_preset",
-        "get_state",
-        "set_state",
-        "stats",
-        "request_log",
-        "request",
-        # models and chat control
-        "list_models",
-        "runtime_status",
-        "default_model",
-        "cancel",
-        # documents
-        "add_folder",
-        "remove_folder",
-        "folders",
-        "documents",
-        "search_documents",
-        "watch_folders",
-        "documents_enabled",
-        "set_conversation_documents",
-        "message_sources",
-        "source_view",
-        "flagged_documents",
-        # tools
-        "tools_enabled",
-        "tools_supported",
-        "set_conversation_tools",
-        "message_tool_calls",
-        # evaluation
-        "eval_runs",
-        "eval_questions",
-        # tune-ups (start_tuneup streams: backend.server.rpc_tuneup)
-        "list_adapters",
-        "activate_adapter",
-        "deactivate_adapter",
-        "cancel_tuneup",
-    }
-)
-STREAMS = frozenset({"send", "regenerate", "edit_and_resend"})
-"""Methods returning a ``ChatStream``."""
-JOBS: dict[str, tuple[str, ...]] = {
-    "index": ("progress", "cancel", "paused"),
-    "eval_own": ("progress", "cancel"),
-}
-"""Long calls with a progress callback: streamed, with these server-side parameters."""
-SERVER_SIDE: dict[str, tuple[str, ...]] = {**JOBS, "watch_folders": ("on_swept",)}
-"""Parameters a client may not send (callbacks, events)."""
-HEARTBEAT_S = 1.0
-PROTOCOL = 1
+PROTOCOL = 2
+CHOICES = ("once", "conversation", "deny")
 
 
 class _BadCall(Exception):
@@ -137,248 +66,209 @@ class _BadCall(Exception):
         self.status, self.err = status, err
 
 
-@dataclass
-class Live:
-    """A stream in flight, for the control route."""
-
-    cancel: Callable[[], None]
-    chat: ChatStream | None = None
-    paused: threading.Event | None = None
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-
-
-def _error(status: int, err: BaseException) -> JSONResponse:
+def error_response(status: int, err: BaseException) -> JSONResponse:
     return JSONResponse({"error": encode_error(err)}, status)
 
 
-def _backend(request: Request) -> Backend:
-    backend: Backend = request.app.state.backend
-    return backend
+class RpcApi:
+    """The routes serving ``contract`` from ``request.app.state.backend``."""
 
+    def __init__(self, contract: type[Any]) -> None:
+        self.contract = contract
+        self.codec: Codec = for_contract(contract)
+        self.endpoints = spec.endpoints(contract)
+        self._live: dict[str, Live] = {}
+        self.jobs = JobFeeds(self.codec)
 
-def _live(request: Request) -> dict[str, Live]:
-    state = request.app.state
-    if not hasattr(state, "rpc_streams"):
-        state.rpc_streams = {}
-    streams: dict[str, Live] = state.rpc_streams
-    return streams
+    @property
+    def routes(self) -> list[Route]:
+        return [
+            Route("/backend/session", self.session, methods=["GET"]),
+            Route("/backend/call/{service}/{method}", self.call, methods=["POST"]),
+            Route("/backend/stream/{service}/{method}", self.stream, methods=["POST"]),
+            Route("/backend/control/{stream_id}/{action}", self.control, methods=["POST"]),
+            *self.jobs.routes,
+        ]
 
+    # helpers -----------------------------------------------------------------
+    def _endpoint(self, request: Request, kinds: tuple[str, ...]) -> spec.Endpoint:
+        key = (request.path_params["service"], request.path_params["method"])
+        endpoint = self.endpoints.get(key)
+        if endpoint is None or endpoint.kind not in kinds:
+            raise _BadCall(404, NotFoundError(f"no backend method {'.'.join(key)}"))
+        return endpoint
 
-@cache
-def _adapters(name: str) -> dict[str, tuple[TypeAdapter[Any], bool]]:
-    """Per parameter of ``Backend.<name>``: a validator, and whether it is required."""
-    fn = getattr(Backend, name)
-    hints = typing.get_type_hints(fn)
-    out = {}
-    for p in list(inspect.signature(fn).parameters.values())[1:]:
-        if p.name in SERVER_SIDE.get(name, ()):
-            continue
-        out[p.name] = (TypeAdapter(hints[p.name]), p.default is inspect.Parameter.empty)
-    return out
+    def _bound(self, request: Request, endpoint: spec.Endpoint) -> Callable[..., Any]:
+        service = getattr(request.app.state.backend, endpoint.service)
+        method: Callable[..., Any] = getattr(service, endpoint.name)
+        return method
 
-
-async def _arguments(request: Request, name: str) -> dict[str, Any]:
-    body = await request.body()
-    try:
-        raw = json.loads(body) if body.strip() else {}
-    except ValueError as err:
-        raise _BadCall(400, ValueError(f"the body is not JSON: {err}")) from err
-    if not isinstance(raw, dict):
-        raise _BadCall(400, ValueError("the body must be a JSON object of keyword arguments"))
-    try:
-        given = decode(raw)
-    except AssistantError as err:
-        raise _BadCall(400, err) from err
-    params = _adapters(name)
-    unknown = set(given) - set(params)
-    if unknown:
-        raise _BadCall(400, ValueError(f"{name}() has no parameter {', '.join(sorted(unknown))}"))
-    missing = [p for p, (_, required) in params.items() if required and p not in given]
-    if missing:
-        raise _BadCall(400, ValueError(f"{name}() needs {', '.join(missing)}"))
-    kwargs = {}
-    for key, value in given.items():
+    async def _arguments(self, request: Request, endpoint: spec.Endpoint) -> dict[str, Any]:
+        body = await request.body()
+        name = f"{endpoint.service}.{endpoint.name}()"
         try:
-            kwargs[key] = params[key][0].validate_python(value)
-        except ValidationError as err:
-            msg = err.errors()[0]["msg"] if err.errors() else str(err)
-            raise _BadCall(400, ValueError(f"{name}(): {key}: {msg}")) from err
-    return kwargs
+            raw = json.loads(body) if body.strip() else {}
+        except ValueError as err:
+            raise _BadCall(400, ValueError(f"the body is not JSON: {err}")) from err
+        if not isinstance(raw, dict):
+            raise _BadCall(400, ValueError("the body must be a JSON object of keyword arguments"))
+        try:
+            given = self.codec.decode(raw)
+        except AssistantError as err:
+            raise _BadCall(400, err) from err
+        params = {p.name: p for p in endpoint.params}
+        unknown = set(given) - set(params)
+        if unknown:
+            raise _BadCall(400, ValueError(f"{name} has no parameter {', '.join(sorted(unknown))}"))
+        missing = [p.name for p in endpoint.params if p.required and p.name not in given]
+        if missing:
+            raise _BadCall(400, ValueError(f"{name} needs {', '.join(missing)}"))
+        kwargs = {}
+        for key, value in given.items():
+            try:
+                kwargs[key] = params[key].validator.validate_python(value)
+            except ValidationError as err:
+                msg = err.errors()[0]["msg"] if err.errors() else str(err)
+                raise _BadCall(400, ValueError(f"{name}: {key}: {msg}")) from err
+        return kwargs
 
+    # routes ------------------------------------------------------------------
+    async def session(self, request: Request) -> Response:
+        backend = request.app.state.backend
+        values: dict[str, Any] = {}
+        for name in spec.session_values(self.contract):
+            value = getattr(backend, name)
+            if isinstance(value, BaseModel):
+                values[name] = value.model_dump(mode="json")
+            else:
+                values[name] = self.codec.encode(value)
+        return JSONResponse({"protocol": PROTOCOL, "values": values})
 
-async def session(request: Request) -> Response:
-    backend = _backend(request)
-    return JSONResponse(
-        {
-            "protocol": PROTOCOL,
-            "settings": backend.settings.model_dump(mode="json"),
-            "unavailable": encode(list(backend.unavailable)),
+    async def call(self, request: Request) -> Response:
+        try:
+            endpoint = self._endpoint(request, ("call", "background", "handle"))
+            kwargs = await self._arguments(request, endpoint)
+            result = self._bound(request, endpoint)(**kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except _BadCall as bad:
+            return error_response(bad.status, bad.err)
+        except tuple(ERRORS.values()) as err:
+            return error_response(status_for(err), err)
+        if endpoint.kind == "handle":
+            return JSONResponse({"result": self.jobs.describe(result)})
+        return JSONResponse({"result": self.codec.encode(result)})
+
+    async def stream(self, request: Request) -> Response:
+        sid = secrets.token_urlsafe(16)
+        try:
+            endpoint = self._endpoint(request, ("stream", "job"))
+            kwargs = await self._arguments(request, endpoint)
+            method = self._bound(request, endpoint)
+            if endpoint.kind == "stream":
+                reply: ReplyStream = await method(**kwargs)
+                live = Live(cancel=reply.cancel, reply=reply)
+                source = self._reply_items(sid, reply)
+            else:
+                live, source = self._job(sid, endpoint, method, kwargs)
+        except _BadCall as bad:
+            return error_response(bad.status, bad.err)
+        except tuple(ERRORS.values()) as err:
+            return error_response(status_for(err), err)
+        self._live[sid] = live
+
+        def forget() -> None:
+            self._live.pop(sid, None)
+
+        body = ndjson(source, live, forget)
+        return StreamingResponse(body, media_type="application/x-ndjson")
+
+    async def control(self, request: Request) -> Response:
+        live = self._live.get(request.path_params["stream_id"])
+        action = request.path_params["action"]
+        if live is None:
+            return error_response(404, NotFoundError("no such stream (it has ended)"))
+        try:
+            if action == "cancel":
+                live.cancel()
+            elif action in ("pause", "resume") and live.paused is not None:
+                (live.paused.set if action == "pause" else live.paused.clear)()
+            elif action == "answer_tool" and live.reply is not None:
+                raw = json.loads(await request.body() or b"{}")
+                if not isinstance(raw, dict):
+                    raise ValueError("the body must be {call_id, choice}")
+                choice = raw.get("choice")
+                if choice not in CHOICES:
+                    raise ValueError(f"unknown choice {choice!r}: once, conversation or deny")
+                live.reply.answer_tool(str(raw.get("call_id", "")), choice)
+            else:
+                return error_response(404, NotFoundError(f"no action {action!r} for this stream"))
+        except ValueError as err:
+            return error_response(400, err)
+        return JSONResponse({"result": None})
+
+    # stream sources ----------------------------------------------------------
+    async def _reply_items(self, sid: str, reply: ReplyStream) -> AsyncIterator[dict[str, Any]]:
+        yield {
+            "stream": sid,
+            "conversation_id": reply.conversation_id,
+            "approvals": reply.takes_approvals,
         }
-    )
+        async for event in reply:
+            yield {"event": self.codec.encode(event)}
+        yield {"end": True}
 
+    def _job(
+        self,
+        sid: str,
+        endpoint: spec.Endpoint,
+        method: Callable[..., Any],
+        kwargs: dict[str, Any],
+    ) -> tuple[Live, AsyncIterator[dict[str, Any]]]:
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        cancel = threading.Event()
+        extra: dict[str, Any] = {
+            "progress": lambda *args: loop.call_soon_threadsafe(events.put_nowait, args)
+        }
+        live = Live(cancel=cancel.set)
+        if "cancel" in endpoint.server_side:
+            extra["cancel"] = cancel
+        if "paused" in endpoint.server_side:
+            live.paused = extra["paused"] = threading.Event()
+        return live, self._job_items(sid, method, {**kwargs, **extra}, events, cancel)
 
-async def call(request: Request) -> Response:
-    name = request.path_params["method"]
-    if name not in CALLS:
-        return _error(404, NotFoundError(f"no backend method {name!r}"))
-    try:
-        kwargs = await _arguments(request, name)
-        result = getattr(_backend(request), name)(**kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-    except _BadCall as bad:
-        return _error(bad.status, bad.err)
-    except (AssistantError, ValueError) as err:
-        return _error(status_for(err), err)
-    return JSONResponse({"result": encode(result)})
-
-
-def _ndjson(
-    source: AsyncIterator[dict[str, Any]], live: Live, forget: Callable[[], None]
-) -> AsyncIterator[bytes]:
-    """Lines of ``source`` with heartbeats. ``source`` runs in its own task,
-    so a client leaving only cancels (``live.cancel``): the reply still ends
-    and is stored."""
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-    async def pump() -> None:
-        try:
-            async for item in source:
-                await queue.put(item)
-        except (AssistantError, ValueError) as err:
-            await queue.put({"error": encode_error(err)})
-        except Exception as err:  # a bug: logged, reported without detail
-            log.exception("backend stream failed")
-            message = f"internal error: {type(err).__name__}"
-            await queue.put({"error": {"type": "AssistantError", "title": "Server error",
-                                       "message": message}})  # fmt: skip
-        finally:
-            forget()
-            await queue.put(None)
-
-    task = asyncio.create_task(pump())
-    live.tasks.add(task)
-    task.add_done_callback(live.tasks.discard)
-
-    async def lines() -> AsyncIterator[bytes]:
+    async def _job_items(
+        self,
+        sid: str,
+        method: Callable[..., Any],
+        kwargs: dict[str, Any],
+        events: asyncio.Queue[tuple[Any, ...]],
+        cancel: threading.Event,
+    ) -> AsyncIterator[dict[str, Any]]:
+        yield {"stream": sid}
+        job = asyncio.ensure_future(method(**kwargs))
         try:
             while True:
-                try:
-                    item = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
-                except TimeoutError:
-                    yield b"{}\n"
+                getter = asyncio.ensure_future(events.get())
+                await asyncio.wait({job, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield {"event": self.codec.encode(list(getter.result()))}
                     continue
-                if item is None:
-                    return
-                yield (json.dumps(item) + "\n").encode()
+                getter.cancel()
+                while not events.empty():
+                    yield {"event": self.codec.encode(list(events.get_nowait()))}
+                yield {"result": self.codec.encode(job.result())}
+                return
         finally:
-            if not task.done():
-                live.cancel()  # the client went away
-
-    return lines()
-
-
-async def _chat_items(sid: str, chat: ChatStream) -> AsyncIterator[dict[str, Any]]:
-    yield {
-        "stream": sid,
-        "conversation_id": chat.conversation_id,
-        "approvals": chat.approvals is not None,
-    }
-    async for event in chat:
-        yield {"event": encode(event)}
-    yield {"end": True}
+            if not job.done():
+                cancel.set()
+                await asyncio.wait({job})
 
 
-async def _job_items(
-    sid: str, run: Callable[..., Any], extra: dict[str, Any], events: asyncio.Queue[Any]
-) -> AsyncIterator[dict[str, Any]]:
-    yield {"stream": sid}
-    job = asyncio.ensure_future(run(**extra))
-    try:
-        while True:
-            getter = asyncio.ensure_future(events.get())
-            await asyncio.wait({job, getter}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                yield {"event": encode(getter.result())}
-                continue
-            getter.cancel()
-            while not events.empty():
-                yield {"event": encode(events.get_nowait())}
-            yield {"result": encode(job.result())}
-            return
-    finally:
-        if not job.done():
-            extra["cancel"].set()
-            await asyncio.wait({job})
+def routes_for(contract: type[Any]) -> list[Route]:
+    """Every RPC route of ``contract``."""
+    return RpcApi(contract).routes
 
 
-async def stream(request: Request) -> Response:
-    name = request.path_params["method"]
-    if name not in STREAMS and name not in JOBS:
-        return _error(404, NotFoundError(f"no backend stream {name!r}"))
-    backend = _backend(request)
-    streams = _live(request)
-    sid = secrets.token_urlsafe(16)
-    try:
-        kwargs = await _arguments(request, name)
-        if name in STREAMS:
-            chat: ChatStream = await getattr(backend, name)(**kwargs)
-            live = Live(cancel=chat.cancel, chat=chat)
-            source = _chat_items(sid, chat)
-        else:
-            loop = asyncio.get_running_loop()
-            events: asyncio.Queue[Any] = asyncio.Queue()
-            cancel = threading.Event()
-            extra: dict[str, Any] = {
-                **kwargs,
-                "progress": lambda p: loop.call_soon_threadsafe(events.put_nowait, p),
-                "cancel": cancel,
-            }
-            live = Live(cancel=cancel.set)
-            if "paused" in JOBS[name]:
-                live.paused = extra["paused"] = threading.Event()
-            source = _job_items(sid, getattr(backend, name), extra, events)
-    except _BadCall as bad:
-        return _error(bad.status, bad.err)
-    except (AssistantError, ValueError) as err:
-        return _error(status_for(err), err)
-    streams[sid] = live
-
-    def forget() -> None:
-        streams.pop(sid, None)
-
-    body = _ndjson(source, live, forget)
-    return StreamingResponse(body, media_type="application/x-ndjson")
-
-
-async def control(request: Request) -> Response:
-    live = _live(request).get(request.path_params["stream_id"])
-    action = request.path_params["action"]
-    if live is None:
-        return _error(404, NotFoundError("no such stream (it has ended)"))
-    try:
-        if action == "cancel":
-            live.cancel()
-        elif action in ("pause", "resume") and live.paused is not None:
-            (live.paused.set if action == "pause" else live.paused.clear)()
-        elif action == "answer_tool" and live.chat is not None:
-            raw = json.loads(await request.body() or b"{}")
-            if not isinstance(raw, dict):
-                raise ValueError("the body must be {call_id, choice}")
-            choice = raw.get("choice")
-            if choice not in ("once", "conversation", "deny"):
-                raise ValueError(f"unknown choice {choice!r}: once, conversation or deny")
-            live.chat.answer_tool(str(raw.get("call_id", "")), choice)
-        else:
-            return _error(404, NotFoundError(f"no action {action!r} for this stream"))
-    except ValueError as err:
-        return _error(400, err)
-    return JSONResponse({"result": None})
-
-
-routes = [
-    Route("/backend/session", session, methods=["GET"]),
-    Route("/backend/stream/{stream_id}/{action}", control, methods=["POST"]),
-    Route("/backend/stream/{method}", stream, methods=["POST"]),
-    Route("/backend/{method}", call, methods=["POST"]),
-]
+__all__ = ["PROTOCOL", "RpcApi", "error_response", "routes_for"]

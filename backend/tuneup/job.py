@@ -30,76 +30,9 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from backend.common.errors import AssistantError
-
-FINAL = frozenset({"done", "error", "cancelled"})
-
-
-class TuneupBusyError(AssistantError):
-    """A tune-up is already running (one at a time)."""
-
-    title = "Tune-up running"
-
-
-@dataclass(frozen=True)
-class TuneupUpdate:
-    """One line of the job's report."""
-
-    event: str
-    """``dataset``, ``progress``, ``eval``, ``done``, ``error`` or ``cancelled``."""
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def final(self) -> bool:
-        return self.event in FINAL
-
-    @property
-    def fraction(self) -> float | None:
-        """Progress as 0..1, for ``progress`` updates."""
-        total = self.data.get("total")
-        if self.event != "progress" or not total:
-            return None
-        return min(1.0, float(self.data.get("step", 0)) / float(total))
-
-
-def describe(update: TuneupUpdate) -> str:
-    """One line (two with a problem) for a report, as the CLI and the
-    Tune-up screen show it."""
-    d = update.data
-    if update.event == "dataset":
-        text = (
-            f"Data ({d.get('method', 'sft')}): {d.get('train_sft', 0)} training and "
-            f"{d.get('heldout_sft', 0)} held-out examples, {d.get('train_pairs', 0)} + "
-            f"{d.get('heldout_pairs', 0)} preference pairs, from {d.get('conversations', 0)} chats"
-        )
-        return text + (f"\n{d['problem']}" if d.get("problem") else "")
-    if update.event == "progress":
-        loss, eta = d.get("loss"), d.get("eta_s")
-        text = f"Training: step {d.get('step')}/{d.get('total')}"
-        if isinstance(loss, int | float):
-            text += f" · loss {loss:.3f}"
-        if isinstance(eta, int | float):
-            text += f" · about {eta:.0f} s left"
-        return text
-    if update.event == "eval":
-        verdict = d.get("verdict")
-        summary = verdict.get("summary") if isinstance(verdict, dict) else None
-        return f"Evaluated on held-out chats: {summary}" if summary else "Evaluating…"
-    if update.event == "done" and d.get("dry_run"):
-        return "Preview only: nothing was trained."
-    if update.event == "done":
-        verdict = d.get("verdict")
-        summary = verdict.get("summary", "") if isinstance(verdict, dict) else ""
-        return f"Done: {d.get('run_id') or d.get('run_dir')}" + (f". {summary}" if summary else "")
-    if update.event == "error":
-        return f"{d.get('title', 'Tune-up failed')}: {d.get('message', '')}"
-    if update.event == "cancelled":
-        return "Cancelled; nothing was kept."
-    return update.event
+from backend.tuneup.records import TuneupJobHandle, TuneupUpdate
 
 
 def job_command(
@@ -147,14 +80,15 @@ def parse_line(line: str) -> TuneupUpdate | None:
     return TuneupUpdate(event, data)
 
 
-class TuneupJob:
-    """A running tune-up: ``updates()`` yields its reports until a final one."""
+class TuneupJob(TuneupJobHandle):
+    """A running tune-up: ``updates()`` yields its reports until a final one
+    (the local ``TuneupJobHandle``)."""
 
     def __init__(self, command: list[str], log_path: Path) -> None:
         self.command = command
         self.log_path = log_path
         self.started = time.time()
-        self.last: TuneupUpdate | None = None
+        self._last: TuneupUpdate | None = None
         self._queue: asyncio.Queue[TuneupUpdate] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -172,6 +106,10 @@ class TuneupJob:
         self._finished = False
         self._reader = threading.Thread(target=self._read, name="tuneup-reader", daemon=True)
         self._reader.start()
+
+    @property
+    def last(self) -> TuneupUpdate | None:
+        return self._last
 
     @property
     def running(self) -> bool:
@@ -213,7 +151,7 @@ class TuneupJob:
         """Every report until (and including) the final one."""
         while True:
             update = await self._queue.get()
-            self.last = update
+            self._last = update
             yield update
             if update.final:
                 return

@@ -195,10 +195,10 @@ async def test_configured_embedding_model_is_used_and_a_missing_one_is_a_clear_e
         locations=Locations(tmp_path / "home"), settings=settings, runtimes=[FakeRuntime()]
     )
     try:
-        await backend.add_folder(str(make_corpus(tmp_path / "docs")))
+        await backend.documents.add_folder(str(make_corpus(tmp_path / "docs")))
         with pytest.raises(EmbeddingError, match="no embedding model found"):
-            await backend.index()
-        assert backend.kb.embedder.name == "nomodel"
+            await backend.documents.index()
+        assert backend.core.kb.embedder.name == "nomodel"
     finally:
         await backend.close()
 

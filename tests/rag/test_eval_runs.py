@@ -16,8 +16,7 @@ from backend.common.errors import NotFoundError
 from backend.common.locations import Locations
 from backend.knowledge.embedder import Embedder
 from backend.rag.eval_runs import EvalQuestion, EvalStore
-from backend.rag.evaluate import METRIC_KEYS
-from backend.rag.types import EvalCancelled, EvalProgress
+from backend.rag.types import METRIC_KEYS, EvalCancelled, EvalProgress
 from backend.runtimes.fake import FakeRuntime
 from backend.store.db import Database
 from backend.store.migrations import migrate
@@ -94,8 +93,8 @@ async def indexed(tmp_path: Path, minilm: Embedder) -> AsyncIterator[tuple[Backe
         runtimes=[FakeRuntime()],
         embedder=minilm,
     )
-    await backend.add_folder(str(root))
-    summary = await backend.index()
+    await backend.documents.add_folder(str(root))
+    summary = await backend.documents.index()
     assert summary.indexed == len(DOCS)
     yield backend, root
     await backend.close()
@@ -109,7 +108,7 @@ async def test_retrieval_eval_scores_saves_and_cancels(indexed: tuple[Backend, P
         {"q": "How long should I knead dough?", "gold": ["bread.md", "nope.md"], "answer": "zzz"},
     ]  # fmt: skip
     seen: list[EvalProgress] = []
-    result = await backend.eval_retrieval(
+    result = await backend.evaluation.eval_retrieval(
         lines, root, ["keyword", "dense"], k=3, label="first", progress=seen.append
     )
     assert result["n"] == 3 and result["with_answer"] == 2
@@ -122,7 +121,7 @@ async def test_retrieval_eval_scores_saves_and_cancels(indexed: tuple[Backend, P
         assert m["passage_recall@1"] == pytest.approx(1 / 3), mode
     assert result["unindexed_gold"] == ["nope.md"]
     assert [p.done for p in seen] == list(range(1, 7)) and seen[-1].total == 6
-    runs = await backend.eval_runs()
+    runs = await backend.evaluation.eval_runs()
     assert [r.id for r in runs] == [result["run_id"]]
     assert runs[0].kind == "retrieval" and runs[0].label == "first" and runs[0].n == 3
     assert runs[0].metrics == result["modes"]
@@ -131,10 +130,10 @@ async def test_retrieval_eval_scores_saves_and_cancels(indexed: tuple[Backend, P
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(EvalCancelled):
-        await backend.eval_retrieval(lines, root, ["keyword"], cancel=cancel)
-    assert len(await backend.eval_runs()) == 1  # a cancelled run is not kept
-    unsaved = await backend.eval_retrieval(lines, root, ["keyword"], save=False)
-    assert unsaved["run_id"] is None and len(await backend.eval_runs()) == 1
+        await backend.evaluation.eval_retrieval(lines, root, ["keyword"], cancel=cancel)
+    assert len(await backend.evaluation.eval_runs()) == 1  # a cancelled run is not kept
+    unsaved = await backend.evaluation.eval_retrieval(lines, root, ["keyword"], save=False)
+    assert unsaved["run_id"] is None and len(await backend.evaluation.eval_runs()) == 1
 
 
 async def test_bad_input_is_refused(indexed: tuple[Backend, Path], tmp_path: Path) -> None:
@@ -143,30 +142,30 @@ async def test_bad_input_is_refused(indexed: tuple[Backend, Path], tmp_path: Pat
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     with pytest.raises(NotFoundError, match="is not indexed"):
-        await backend.eval_retrieval(line, elsewhere)
+        await backend.evaluation.eval_retrieval(line, elsewhere)
     with pytest.raises(NotFoundError, match="is not a folder"):
-        await backend.eval_retrieval(line, tmp_path / "missing")
+        await backend.evaluation.eval_retrieval(line, tmp_path / "missing")
     with pytest.raises(ValueError, match="unknown retrieval mode 'fuzzy'"):
-        await backend.eval_retrieval(line, root, ["fuzzy"])
+        await backend.evaluation.eval_retrieval(line, root, ["fuzzy"])
     with pytest.raises(ValueError, match="question 1"):
-        await backend.eval_retrieval([{"gold": ["trains.md"]}], root)
+        await backend.evaluation.eval_retrieval([{"gold": ["trains.md"]}], root)
     with pytest.raises(NotFoundError, match="does not exist"):
-        await backend.eval_retrieval(tmp_path / "none.jsonl", root)
+        await backend.evaluation.eval_retrieval(tmp_path / "none.jsonl", root)
     with pytest.raises(NotFoundError, match="no generated questions"):
-        await backend.eval_own()
+        await backend.evaluation.eval_own()
 
 
 async def test_generated_questions_feed_the_own_eval(indexed: tuple[Backend, Path]) -> None:
     backend, root = indexed
-    stored = await backend.generate_questions(str(root), 3, use_model=False)
+    stored = await backend.evaluation.generate_questions(str(root), 3, use_model=False)
     assert stored == 3
-    questions = await backend.eval_questions(str(root))
+    questions = await backend.evaluation.eval_questions(str(root))
     assert {Path(q.gold).name for q in questions} == set(DOCS)  # one per document
     for q in questions:
         assert q.answer and q.answer in Path(q.gold).read_text(encoding="utf-8")
-    result = await backend.eval_own(["keyword", "hybrid"], label="own")
+    result = await backend.evaluation.eval_own(["keyword", "hybrid"], label="own")
     assert result["n"] == 3 and result["questions"] == "generated"
     # cloze questions share their chunk's words: keyword search finds every one
     assert result["modes"]["keyword"]["recall@1"] == 1.0
-    runs = await backend.eval_runs("own")
+    runs = await backend.evaluation.eval_runs("own")
     assert len(runs) == 1 and runs[0].settings["question_set"]

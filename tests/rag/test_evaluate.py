@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from backend.rag.evaluate import (
-    METRIC_KEYS,
     Question,
     aggregate,
     evaluate,
@@ -21,6 +20,7 @@ from backend.rag.evaluate import (
     relative_path,
     score_question,
 )
+from backend.rag.types import METRIC_KEYS
 
 ROOT = "/docs/html"
 

@@ -74,18 +74,18 @@ async def setup(
 
 
 async def index(backend: Backend, *folders: Path) -> list[int]:
-    ids = [(await backend.add_folder(str(f))).id for f in folders]
-    await backend.index()
+    ids = [(await backend.documents.add_folder(str(f))).id for f in folders]
+    await backend.documents.index()
     return ids
 
 
 async def test_reply_is_grounded_and_cites(setup: tuple[Backend, FakeRuntime, Path]) -> None:
     backend, runtime, root = setup
     await index(backend, root)
-    conv = await backend.create_conversation()
-    assert await backend.documents_enabled(conv.id)  # auto: documents are indexed
+    conv = await backend.conversations.create_conversation()
+    assert await backend.documents.documents_enabled(conv.id)  # auto: documents are indexed
 
-    events = await (await backend.send(conv.id, "How long do cats sleep?")).collect()
+    events = await (await backend.chat.send(conv.id, "How long do cats sleep?")).collect()
     kinds = [type(e).__name__ for e in events]
     assert kinds.index("SourcesRetrieved") < kinds.index("TextDelta")
     assert kinds.index("CitationsParsed") < kinds.index("MessageSaved")
@@ -104,15 +104,15 @@ async def test_reply_is_grounded_and_cites(setup: tuple[Backend, FakeRuntime, Pa
     assert 'id="S1"' in request.messages[-1].content
     assert "How long do cats sleep?" in request.messages[-1].content
     # ...but the conversation stores the plain question.
-    thread = await backend.thread(conv.id)
+    thread = await backend.conversations.thread(conv.id)
     assert thread[0].content == "How long do cats sleep?"
 
     saved = next(e for e in events if isinstance(e, MessageSaved))
-    stored = await backend.message_sources(saved.message_id)
+    stored = await backend.documents.message_sources(saved.message_id)
     assert [s.n for s in stored] == [s.n for s in retrieved.sources]
     assert [s.n for s in stored if s.cited] == [cat.n]
 
-    rows = await backend.request_log(conversation_id=conv.id)
+    rows = await backend.telemetry.request_log(conversation_id=conv.id)
     generate = next(r for r in rows if r.stage == "generate")
     retrieve = next(r for r in rows if r.stage == "retrieve")
     assert retrieve.parent_request_id == generate.id
@@ -125,10 +125,10 @@ async def test_earlier_turns_stay_plain(setup: tuple[Backend, FakeRuntime, Path]
     turns are byte-identical next turn, so the KV cache is reused."""
     backend, runtime, root = setup
     await index(backend, root)
-    conv = await backend.create_conversation()
-    await (await backend.send(conv.id, "How long do cats sleep?")).collect()
+    conv = await backend.conversations.create_conversation()
+    await (await backend.chat.send(conv.id, "How long do cats sleep?")).collect()
     first = runtime.requests[-1].messages
-    await (await backend.send(conv.id, "When is the tax return due?")).collect()
+    await (await backend.chat.send(conv.id, "When is the tax return due?")).collect()
     second = runtime.requests[-1].messages
     assert second[0] == first[0]
     assert second[1] == ChatMessage("user", "How long do cats sleep?")
@@ -138,25 +138,25 @@ async def test_earlier_turns_stay_plain(setup: tuple[Backend, FakeRuntime, Path]
 async def test_plain_chat_when_switched_off(setup: tuple[Backend, FakeRuntime, Path]) -> None:
     backend, runtime, root = setup
     await index(backend, root)
-    conv = await backend.create_conversation()
-    conv = await backend.set_conversation_documents(conv.id, False)
+    conv = await backend.conversations.create_conversation()
+    conv = await backend.documents.set_conversation_documents(conv.id, False)
     assert conv.use_documents is False
-    assert not await backend.documents_enabled(conv.id)
-    events = await (await backend.send(conv.id, "How long do cats sleep?")).collect()
+    assert not await backend.documents.documents_enabled(conv.id)
+    events = await (await backend.chat.send(conv.id, "How long do cats sleep?")).collect()
     assert not any(isinstance(e, SourcesRetrieved | CitationsParsed) for e in events)
     assert runtime.requests[-1].messages[-1].content == "How long do cats sleep?"
     # the choice is stored with the conversation
-    assert (await backend.get_conversation(conv.id)).use_documents is False
+    assert (await backend.conversations.get_conversation(conv.id)).use_documents is False
 
 
 async def test_auto_is_off_until_something_is_indexed(
     setup: tuple[Backend, FakeRuntime, Path],
 ) -> None:
     backend, _, root = setup
-    conv = await backend.create_conversation()
-    assert not await backend.documents_enabled(conv.id)
+    conv = await backend.conversations.create_conversation()
+    assert not await backend.documents.documents_enabled(conv.id)
     await index(backend, root)
-    assert await backend.documents_enabled(conv.id)
+    assert await backend.documents.documents_enabled(conv.id)
 
 
 async def test_folder_scope_per_question_and_per_conversation(
@@ -164,27 +164,27 @@ async def test_folder_scope_per_question_and_per_conversation(
 ) -> None:
     backend, _, root = setup
     pets, money = await index(backend, root / "pets", root / "money")
-    conv = await backend.create_conversation()
-    events = await (await backend.send(conv.id, "tax penalty", folder_ids=[pets])).collect()
+    conv = await backend.conversations.create_conversation()
+    events = await (await backend.chat.send(conv.id, "tax penalty", folder_ids=[pets])).collect()
     sources = next(e for e in events if isinstance(e, SourcesRetrieved)).sources
     assert sources and all("/pets/" in s.path for s in sources)
 
-    await backend.set_conversation_documents(conv.id, True, [money])
-    events = await (await backend.send(conv.id, "How long do cats sleep?")).collect()
+    await backend.documents.set_conversation_documents(conv.id, True, [money])
+    events = await (await backend.chat.send(conv.id, "How long do cats sleep?")).collect()
     sources = next(e for e in events if isinstance(e, SourcesRetrieved)).sources
     assert sources and all("/money/" in s.path for s in sources)
     with pytest.raises(Exception, match="no folder"):
-        await backend.set_conversation_documents(conv.id, True, [9999])
+        await backend.documents.set_conversation_documents(conv.id, True, [9999])
 
 
 async def test_source_view_opens_the_passage(setup: tuple[Backend, FakeRuntime, Path]) -> None:
     backend, _, root = setup
     await index(backend, root)
-    conv = await backend.create_conversation()
-    events = await (await backend.send(conv.id, "How long do cats sleep?")).collect()
+    conv = await backend.conversations.create_conversation()
+    events = await (await backend.chat.send(conv.id, "How long do cats sleep?")).collect()
     saved = next(e for e in events if isinstance(e, MessageSaved))
     cited = next(e for e in events if isinstance(e, CitationsParsed)).cited[0]
-    view = await backend.source_view(saved.message_id, cited)
+    view = await backend.documents.source_view(saved.message_id, cited)
     assert view.exists and "twelve and sixteen hours" in view.text[view.start : view.end]
     raw = (root / "pets/cats.md").read_text().splitlines()
     assert view.line is not None and "sixteen hours" in "\n".join(
@@ -192,10 +192,10 @@ async def test_source_view_opens_the_passage(setup: tuple[Backend, FakeRuntime, 
     )
 
     (root / "pets/cats.md").unlink()  # the copy kept with the reply still shows
-    gone = await backend.source_view(saved.message_id, cited)
+    gone = await backend.documents.source_view(saved.message_id, cited)
     assert not gone.exists and "sixteen hours" in gone.text
     with pytest.raises(Exception, match="no source S42"):
-        await backend.source_view(saved.message_id, 42)
+        await backend.documents.source_view(saved.message_id, 42)
 
 
 async def test_retrieval_failure_still_answers(
@@ -207,13 +207,13 @@ async def test_retrieval_failure_still_answers(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("index is on fire")
 
-    monkeypatch.setattr(backend.pipeline, "retrieve", broken)
-    conv = await backend.create_conversation()
-    events = await (await backend.send(conv.id, "How long do cats sleep?")).collect()
+    monkeypatch.setattr(backend.documents.pipeline, "retrieve", broken)
+    conv = await backend.conversations.create_conversation()
+    events = await (await backend.chat.send(conv.id, "How long do cats sleep?")).collect()
     assert any(isinstance(e, TextDelta) for e in events)
     saved = next(e for e in events if isinstance(e, MessageSaved))
     assert saved.stop_reason == "stop"
-    rows = await backend.request_log(conversation_id=conv.id)
+    rows = await backend.telemetry.request_log(conversation_id=conv.id)
     failed = next(r for r in rows if r.stage == "retrieve")
     assert failed.error and "index is on fire" in failed.error
 
@@ -222,12 +222,14 @@ async def test_retrieve_modes(setup: tuple[Backend, FakeRuntime, Path]) -> None:
     backend, _, root = setup
     await index(backend, root)
     for mode in ("keyword", "dense", "hybrid", "hybrid+rerank", "default"):
-        result = await backend.retrieve("when is the income tax return due", mode=mode, k=3)
+        result = await backend.documents.retrieve(
+            "when is the income tax return due", mode=mode, k=3
+        )
         assert result.hits and result.hits[0].path.endswith("tax.md"), mode
     with pytest.raises(ValueError, match="unknown retrieval mode"):
-        await backend.retrieve("cats", mode="psychic")
+        await backend.documents.retrieve("cats", mode="psychic")
     with pytest.raises(ValueError, match="empty"):
-        await backend.retrieve("   ")
+        await backend.documents.retrieve("   ")
 
 
 async def test_an_uncited_answer_that_restates_a_source_is_matched(
@@ -238,22 +240,22 @@ async def test_an_uncited_answer_that_restates_a_source_is_matched(
     runtime.responder = lambda messages: (
         "Cats sleep between twelve and sixteen hours a day, mostly in short naps."
     )
-    conv = await backend.create_conversation()
-    events = await (await backend.send(conv.id, "How long do cats sleep?")).collect()
+    conv = await backend.conversations.create_conversation()
+    events = await (await backend.chat.send(conv.id, "How long do cats sleep?")).collect()
     retrieved = next(e for e in events if isinstance(e, SourcesRetrieved))
     cat = next(s for s in retrieved.sources if "sleep" in s.text.lower())
     parsed = next(e for e in events if isinstance(e, CitationsParsed))
     assert parsed.cited == () and parsed.matched == (cat.n,)
     saved = next(e for e in events if isinstance(e, MessageSaved))
-    stored = await backend.message_sources(saved.message_id)
+    stored = await backend.documents.message_sources(saved.message_id)
     assert [s.n for s in stored if s.matched] == [cat.n]
     assert not any(s.cited for s in stored)
-    rows = await backend.request_log(conversation_id=conv.id)
+    rows = await backend.telemetry.request_log(conversation_id=conv.id)
     retrieve = next(r for r in rows if r.stage == "retrieve")
     assert json.loads(retrieve.detail or "{}")["cited"] == 0
 
     # An answer that cites is never "matched", even where it restates others.
     runtime.responder = cite_the_source_about("sleep")
-    events = await (await backend.send(conv.id, "How long do cats sleep?")).collect()
+    events = await (await backend.chat.send(conv.id, "How long do cats sleep?")).collect()
     parsed = next(e for e in events if isinstance(e, CitationsParsed))
     assert parsed.cited and parsed.matched == ()

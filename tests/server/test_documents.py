@@ -37,8 +37,8 @@ def served_docs(tmp_path: Path) -> Iterator[Running]:
     async def index() -> None:
         b = await Backend.open(locations=loc, settings=settings, runtimes=[FakeRuntime()])
         try:
-            await b.add_folder(str(docs))
-            await b.index()
+            await b.documents.add_folder(str(docs))
+            await b.documents.index()
         finally:
             await b.close()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from backend import Backend
+from backend.api.contract import AssistantAPI
+from backend.api.errors import decode_error, encode_error
+from backend.api.wire import WireError, for_contract
 from backend.common.config import GenerationSettings, Settings
 from backend.common.errors import AssistantError, NotFoundError
 from backend.common.events import (
@@ -27,16 +28,17 @@ from backend.common.events import (
 )
 from backend.common.locations import Locations
 from backend.knowledge.records import IndexProgress
-from backend.remote import RemoteBackend, RemoteStream, RemoteTuneupJob
+from backend.remote import RemoteBackend
+from backend.remote.stream import RemoteStream
 from backend.runtimes.fake import FakeRuntime
-from backend.server import rpc, rpc_tuneup
-from backend.tuneup.job import TuneupJob
-from backend.wire import REGISTRY, WireError, decode, encode
-from backend.wire_errors import decode_error, encode_error
 
 from .conftest import Running, start_server
 
 # -- the codec ------------------------------------------------------------------
+
+CODEC = for_contract(AssistantAPI)
+REGISTRY = CODEC.registry
+encode, decode = CODEC.encode, CODEC.decode
 
 
 def _sample(cls: type, depth: int = 0) -> Any:
@@ -60,6 +62,8 @@ def _value(hint: Any, i: int, depth: int) -> Any:
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         return _value(next(a for a in args if a is not type(None)), i, depth)
+    if origin is typing.Literal:
+        return args[-1]
     if hint is str:
         return f"s{i}"
     if hint is bool:
@@ -158,31 +162,6 @@ def test_errors_round_trip_as_their_class_and_unknown_ones_as_assistant_error() 
 # -- the remote facade -------------------------------------------------------------
 
 
-def test_remote_methods_match_the_backends_signatures() -> None:
-    served = rpc.CALLS | rpc.STREAMS | set(rpc.JOBS) | rpc_tuneup.STREAMS
-    tuneup = {"start_tuneup", "cancel_tuneup", "list_adapters", "activate_adapter"}
-    assert tuneup | {"deactivate_adapter"} <= served
-    for name in sorted(served):
-        mine = inspect.signature(getattr(RemoteBackend, name))
-        theirs = inspect.signature(getattr(Backend, name))
-        assert [(p.name, p.kind, p.default) for p in mine.parameters.values()] == [
-            (p.name, p.kind, p.default) for p in theirs.parameters.values()
-        ], name
-        assert inspect.iscoroutinefunction(getattr(RemoteBackend, name)) == (
-            inspect.iscoroutinefunction(getattr(Backend, name))
-        ), name
-    assert not any(n.startswith("_") or n in ("close", "start") for n in served)
-    # the tune-up job: a property on both, and the job types share their interface
-    assert isinstance(inspect.getattr_static(RemoteBackend, "tuneup"), property)
-    assert isinstance(inspect.getattr_static(Backend, "tuneup"), property)
-    for member in ("updates", "cancel", "running"):  # ``last``: tests/server/test_rpc_tuneup.py
-        assert hasattr(RemoteTuneupJob, member) and hasattr(TuneupJob, member), member
-    assert inspect.isasyncgenfunction(RemoteTuneupJob.updates)
-    assert inspect.isasyncgenfunction(TuneupJob.updates)
-    assert isinstance(inspect.getattr_static(RemoteTuneupJob, "running"), property)
-    assert isinstance(inspect.getattr_static(TuneupJob, "running"), property)
-
-
 @pytest.fixture
 def slow_served(tmp_path: Path) -> Iterator[Running]:
     """A server whose fake model takes 50 ms a word, so a reply can be stopped."""
@@ -206,20 +185,20 @@ async def remote(served: Running) -> AsyncIterator[RemoteBackend]:
 async def test_conversations_and_settings_over_http(remote: RemoteBackend) -> None:
     assert remote.settings.default_model == "fake-model"
     assert remote.unavailable == []
-    conv = await remote.create_conversation("Plans", model="fake-other")
-    renamed = await remote.rename_conversation(conv.id, "Holiday plans")
-    listed = await remote.list_conversations()
+    conv = await remote.conversations.create_conversation("Plans", model="fake-other")
+    renamed = await remote.conversations.rename_conversation(conv.id, "Holiday plans")
+    listed = await remote.conversations.list_conversations()
     assert [c.id for c in listed] == [conv.id]
     assert listed[0].title == "Holiday plans" == renamed.title
     assert listed[0].model == "fake-other"
-    await remote.set_state("k", "v")
-    assert await remote.get_state("k") == "v"
-    assert await remote.get_state("missing", "dflt") == "dflt"
-    assert [m.name for m in await remote.list_models()] == ["fake-model", "fake-other"]
+    await remote.conversations.set_state("k", "v")
+    assert await remote.conversations.get_state("k") == "v"
+    assert await remote.conversations.get_state("missing", "dflt") == "dflt"
+    assert [m.name for m in await remote.models.list_models()] == ["fake-model", "fake-other"]
 
 
 async def test_send_streams_the_reply_and_stores_it(remote: RemoteBackend) -> None:
-    stream = await remote.send(None, "hello over the wire")
+    stream = await remote.chat.send(None, "hello over the wire")
     assert isinstance(stream, RemoteStream)
     events = await stream.collect()
     started = next(e for e in events if isinstance(e, MessageStarted))
@@ -227,25 +206,27 @@ async def test_send_streams_the_reply_and_stores_it(remote: RemoteBackend) -> No
     assert text.strip() == "Echo: hello over the wire"
     assert isinstance(events[-1], MessageSaved) and events[-1].content == text
     assert stream.conversation_id == started.conversation_id
-    thread = await remote.thread(started.conversation_id)
+    thread = await remote.conversations.thread(started.conversation_id)
     assert [(m.role, m.content) for m in thread] == [
         ("user", "hello over the wire"),
         ("assistant", text),
     ]
-    again = await (await remote.regenerate(thread[-1].id)).collect()
+    again = await (await remote.chat.regenerate(thread[-1].id)).collect()
     assert isinstance(again[-1], MessageSaved)
-    assert (await remote.switch_branch(again[-1].message_id, -1))[-1].id == thread[-1].id
+    assert (await remote.conversations.switch_branch(again[-1].message_id, -1))[-1].id == thread[
+        -1
+    ].id
 
 
 async def test_cancel_stops_a_reply_in_flight(slow_served: Running) -> None:
     remote = await RemoteBackend.open(slow_served.url, slow_served.token)
     try:
-        stream = await remote.send(None, "tell me a long story")
+        stream = await remote.chat.send(None, "tell me a long story")
         seen: list[Any] = []
         async for event in stream:
             seen.append(event)
             if sum(isinstance(e, TextDelta) for e in seen) == 3:
-                remote.cancel(stream.conversation_id)
+                remote.chat.cancel(stream.conversation_id)
         done = next(e for e in seen if isinstance(e, Done))
         saved = seen[-1]
         assert done.stop_reason == "cancelled"
@@ -258,13 +239,13 @@ async def test_cancel_stops_a_reply_in_flight(slow_served: Running) -> None:
 async def test_closing_the_http_stream_cancels_the_reply(slow_served: Running) -> None:
     remote = await RemoteBackend.open(slow_served.url, slow_served.token)
     try:
-        stream = await remote.send(None, "another long story")
+        stream = await remote.chat.send(None, "another long story")
         async for event in stream:
             if isinstance(event, TextDelta):
                 break  # leaves the loop: the HTTP stream is closed
         conv_id = stream.conversation_id
         for _ in range(100):  # the server stores the partial reply once it stops
-            thread = await remote.thread(conv_id)
+            thread = await remote.conversations.thread(conv_id)
             if thread[-1].role == "assistant" and thread[-1].status != "streaming":
                 break
             await asyncio.sleep(0.05)
@@ -277,12 +258,13 @@ async def test_closing_the_http_stream_cancels_the_reply(slow_served: Running) -
 
 async def test_errors_are_raised_as_the_backends_classes(remote: RemoteBackend) -> None:
     with pytest.raises(NotFoundError):
-        await remote.get_conversation(424242)
+        await remote.conversations.get_conversation(424242)
     with pytest.raises(ValueError, match="empty"):
-        await remote.send(None, "   ")
+        await remote.chat.send(None, "   ")
     with pytest.raises(ValueError, match="conversation_id"):
-        await remote._call("get_conversation", conversation_id="not a number")
-    assert await remote.list_conversations() == []  # the failed send stored nothing
+        path = "/backend/call/conversations/get_conversation"
+        await remote.transport.call(path, {"conversation_id": "not a number"})
+    assert await remote.conversations.list_conversations() == []  # the failed send stored nothing
 
 
 async def test_folders_index_and_search_over_http(remote: RemoteBackend, tmp_path: Path) -> None:
@@ -290,16 +272,16 @@ async def test_folders_index_and_search_over_http(remote: RemoteBackend, tmp_pat
     docs.mkdir()
     (docs / "otters.md").write_text("# Otters\n\nSea otters hold hands while they sleep.\n")
     (docs / "bread.md").write_text("# Bread\n\nSourdough needs a starter and patience.\n")
-    folder = await remote.add_folder(str(docs))
+    folder = await remote.documents.add_folder(str(docs))
     progress: list[IndexProgress] = []
-    summary = await remote.index(progress=progress.append)
+    summary = await remote.documents.index(progress=progress.append)
     assert summary.indexed == 2 and not summary.failed
     assert progress and progress[-1].done == 2
-    [status] = await remote.folders()
+    [status] = await remote.documents.folders()
     assert status.folder.id == folder.id and status.indexed == 2
-    hits = await remote.search_documents("otters sleep", k=2, mode="keyword")
+    hits = await remote.documents.search_documents("otters sleep", k=2, mode="keyword")
     assert hits and hits[0].path.endswith("otters.md")
-    assert (await remote.remove_folder(folder.id)).path == folder.path
+    assert (await remote.documents.remove_folder(folder.id)).path == folder.path
 
 
 async def test_tool_approval_over_http(tmp_path: Path) -> None:
@@ -320,7 +302,7 @@ async def test_tool_approval_over_http(tmp_path: Path) -> None:
     for running in start_server(kwargs):
         remote = await RemoteBackend.open(running.url, running.token)
         try:
-            stream = await remote.send(None, "save a note saying hi", tools=True)
+            stream = await remote.chat.send(None, "save a note saying hi", tools=True)
             proposed: list[ToolCallProposed] = []
             finished: list[ToolCallFinished] = []
             saved: list[MessageSaved] = []
@@ -336,7 +318,7 @@ async def test_tool_approval_over_http(tmp_path: Path) -> None:
             assert [p.name for p in proposed] == ["save_note"] and proposed[0].needs_approval
             assert finished[0].approved is True and finished[0].error is None
             assert [p.read_text() for p in (home / "notes").iterdir()] != []
-            calls = await remote.message_tool_calls(saved[-1].message_id)
+            calls = await remote.tools.message_tool_calls(saved[-1].message_id)
             assert [c.name for c in calls] == ["save_note"]
             with pytest.raises(ValueError):
                 stream.answer_tool("x", "maybe")

@@ -27,10 +27,12 @@ def served_real(tmp_path: Path) -> Iterator[Running]:
 async def test_real_model_reply_streams_over_rpc_and_is_stored(served_real: Running) -> None:
     remote = await RemoteBackend.open(served_real.url, served_real.token)
     try:
-        model = await remote.default_model()
+        model = await remote.models.default_model()
         assert model.path is not None and model.path.suffix == ".gguf"  # the bundled GGUF
         started = time.perf_counter()
-        stream = await remote.send(None, "What is the capital of France? Answer in one sentence.")
+        stream = await remote.chat.send(
+            None, "What is the capital of France? Answer in one sentence."
+        )
         deltas: list[TextDelta] = []
         first: float | None = None
         saved: MessageSaved | None = None
@@ -43,7 +45,7 @@ async def test_real_model_reply_streams_over_rpc_and_is_stored(served_real: Runn
         text = "".join(d.text for d in deltas)
         assert text.strip() and len(deltas) > 1  # streamed piece by piece
         assert saved is not None and saved.content == text
-        thread = await remote.thread(stream.conversation_id)
+        thread = await remote.conversations.thread(stream.conversation_id)
         assert [m.role for m in thread] == ["user", "assistant"]
         assert thread[-1].content == text and thread[-1].status == "complete"
         print(f"first token {first:.2f} s, {len(deltas)} deltas, total "

@@ -88,5 +88,5 @@ async def test_escape_stops_a_remote_reply(slow_served: Running) -> None:
         await settle(pilot)
         reply = messages(app)[1]
         assert reply.record.status == "cancelled"
-        stored = (await remote.thread(app.main.conversation_id))[-1]  # type: ignore[arg-type]
+        stored = (await remote.conversations.thread(app.main.conversation_id))[-1]  # type: ignore[arg-type]
         assert stored.status == "cancelled" and "w199" not in stored.content

@@ -1,29 +1,28 @@
-"""Tune-ups and adapters over the RPC API (``backend.server.rpc_tuneup``,
-``backend.remote_tuneup``), against a real uvicorn server on loopback with
-the fake runtime. The fake model is no GGUF, so the server's
-``start_tuneup`` is swapped for one that runs a real child process speaking
-the job protocol (``JOB``); the Tune-up screen runs on a ``RemoteBackend``."""
+"""Tune-ups and adapters over the RPC API (``backend.server.rpc_jobs``,
+``backend.remote.jobs``), against a real uvicorn server on loopback with
+the fake runtime. The fake model is no GGUF, so the server's tune-ups run a
+real child process speaking the job protocol (``JOB``) instead of the
+trainer; the Tune-up screen runs on a ``RemoteBackend``."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, cast
 
 import httpx
 import pytest
 from textual.widgets import DataTable
 from tui.helpers import SIZE, settle, wait_for
-from tui.test_tuneup import JOB, add_run, rows, status
+from tui.test_tuneup import add_run, fake_jobs, rows, status
 
 from assistant.app import AssistantApp
 from assistant.screens.tuneup import TuneupScreen
-from backend import Backend
 from backend.common.errors import AdapterError, ModelError, NotFoundError
-from backend.remote import RemoteBackend, RemoteTuneupJob
-from backend.tuneup.job import TuneupBusyError, TuneupJob, TuneupUpdate
+from backend.local.backend import Backend
+from backend.remote import RemoteBackend
+from backend.remote.jobs import RemoteTuneupJob
+from backend.tuneup.records import TuneupBusyError, TuneupUpdate
 
 from .conftest import Running
 
@@ -40,25 +39,6 @@ def server_backend(served: Running) -> Backend:
     return served.server.backend
 
 
-def fake_jobs(
-    served: Running, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, modes: list[str]
-) -> list[dict[str, Any]]:
-    """Make the server's ``start_tuneup`` run ``JOB`` (one mode per call)."""
-    backend = server_backend(served)
-    script = tmp_path / "job.py"
-    script.write_text(JOB)
-    calls: list[dict[str, Any]] = []
-
-    async def start(method: str = "sft", **kwargs: Any) -> TuneupJob:
-        calls.append({"method": method, **kwargs})
-        job = TuneupJob([sys.executable, str(script), modes.pop(0)], tmp_path / "job.log")
-        backend._tuneup = job  # so cancel_tuneup reaches it, as the real one does
-        return job
-
-    monkeypatch.setattr(backend, "start_tuneup", start)
-    return calls
-
-
 async def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
     for _ in range(int(timeout / 0.05)):
         if check():
@@ -71,29 +51,29 @@ async def test_adapters_list_activate_and_roll_back_over_http(
     served: Running, remote: RemoteBackend
 ) -> None:
     home = server_backend(served).locations.home
-    assert await remote.list_adapters() == []
+    assert await remote.tuneups.list_adapters() == []
     good = add_run(home, "fake-model", helps=True)
     bad = add_run(home, "fake-model", helps=False)
-    listed = {a.run_id: a for a in await remote.list_adapters()}
+    listed = {a.run_id: a for a in await remote.tuneups.list_adapters()}
     assert set(listed) == {good, bad}
     assert listed[good].helps is True and listed[bad].helps is False
     assert listed[good].path == home / "adapters" / "fake-model" / good  # a Path again
     assert listed[good].gguf == listed[good].path / "adapter.gguf"
-    assert await remote.list_adapters(model="fake-other") == []
+    assert await remote.tuneups.list_adapters(model="fake-other") == []
 
     with pytest.raises(AdapterError, match="did not help"):
-        await remote.activate_adapter(bad)
-    assert not any(a.active for a in await remote.list_adapters())
-    forced = await remote.activate_adapter(bad, force=True)
+        await remote.tuneups.activate_adapter(bad)
+    assert not any(a.active for a in await remote.tuneups.list_adapters())
+    forced = await remote.tuneups.activate_adapter(bad, force=True)
     assert forced.active and forced.run_id == bad
-    assert (await remote.activate_adapter(good)).active
-    assert {a.run_id for a in await remote.list_adapters() if a.active} == {good}
+    assert (await remote.tuneups.activate_adapter(good)).active
+    assert {a.run_id for a in await remote.tuneups.list_adapters() if a.active} == {good}
     with pytest.raises(NotFoundError):
-        await remote.activate_adapter("no-such-run")
+        await remote.tuneups.activate_adapter("no-such-run")
 
-    assert await remote.deactivate_adapter() is True
-    assert await remote.deactivate_adapter("fake-model") is False
-    assert not any(a.active for a in await remote.list_adapters())
+    assert await remote.tuneups.deactivate_adapter() is True
+    assert await remote.tuneups.deactivate_adapter("fake-model") is False
+    assert not any(a.active for a in await remote.tuneups.list_adapters())
 
 
 async def test_a_tuneup_streams_its_reports_and_is_cancelled_over_http(
@@ -103,14 +83,15 @@ async def test_a_tuneup_streams_its_reports_and_is_cancelled_over_http(
     tmp_path: Path,
 ) -> None:
     with pytest.raises(ModelError, match="not a local GGUF"):
-        await remote.start_tuneup("sft")  # the real start: the fake model is refused
-    assert remote.tuneup is None
-    calls = fake_jobs(served, monkeypatch, tmp_path, ["quick", "wait"])
+        await remote.tuneups.start_tuneup("sft")  # the real start: the fake model is refused
+    assert await remote.tuneups.current_tuneup() is None
+    calls = fake_jobs(server_backend(served), monkeypatch, tmp_path, ["quick", "wait"])
 
-    job = await remote.start_tuneup("dpo", exclude=[3, 4], steps=8)
-    assert isinstance(job, RemoteTuneupJob) and remote.tuneup is job and job.running
-    assert calls == [{"method": "dpo", "model": None, "exclude": [3, 4], "steps": 8,
-                      "dry_run": False}]  # fmt: skip
+    job = await remote.tuneups.start_tuneup("dpo", exclude=[3, 4], steps=8)
+    assert isinstance(job, RemoteTuneupJob) and job.running
+    current = await remote.tuneups.current_tuneup()
+    assert isinstance(current, RemoteTuneupJob) and current.job_id == job.job_id
+    assert calls == [{"method": "dpo", "exclude": [3, 4], "steps": 8, "dry_run": False}]
     seen = [u async for u in job.updates()]
     assert [u.event for u in seen] == ["dataset"] + ["progress"] * 4 + ["done"]
     assert seen[1] == TuneupUpdate("progress", {"step": 1, "total": 8, "loss": 2.0, "eta_s": 7})
@@ -119,24 +100,24 @@ async def test_a_tuneup_streams_its_reports_and_is_cancelled_over_http(
     assert [u async for u in job.updates()] == []  # finished: nothing more
 
     # a long job: the client leaves its stream, the job goes on on the server
-    job = await remote.start_tuneup("sft")
+    job = await remote.tuneups.start_tuneup("sft")
     async for update in job.updates():
         if update.data.get("step") == 4:
             break
     assert job.running and job.last is not None and job.last.data["step"] == 4
     with pytest.raises(TuneupBusyError):
-        await remote.start_tuneup("sft")
+        await remote.tuneups.start_tuneup("sft")
     await asyncio.sleep(1.5)  # past a heartbeat: the server noticed the client left
-    served_job = server_backend(served).tuneup
+    served_job = await server_backend(served).tuneups.current_tuneup()
     assert served_job is not None and served_job.running
 
     # a second client sees it running, replays its reports, and cancels it
     other = await RemoteBackend.open(served.url, served.token)
     try:
-        watched = other.tuneup
+        watched = await other.tuneups.current_tuneup()
         assert isinstance(watched, RemoteTuneupJob) and watched.running
         assert watched.job_id == job.job_id and watched.last == job.last
-        other.cancel_tuneup()
+        other.tuneups.cancel_tuneup()
         tail = [u async for u in watched.updates()]
         assert [u.event for u in tail] == ["cancelled"] and not watched.running
     finally:
@@ -152,8 +133,8 @@ async def test_cancel_of_one_job_and_follow_errors(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    fake_jobs(served, monkeypatch, tmp_path, ["wait"])
-    job = await remote.start_tuneup("sft")
+    fake_jobs(server_backend(served), monkeypatch, tmp_path, ["wait"])
+    job = await remote.tuneups.start_tuneup("sft")
     events: list[str] = []
     async for update in job.updates():
         events.append(update.event)
@@ -162,14 +143,16 @@ async def test_cancel_of_one_job_and_follow_errors(
     assert events[:3] == ["dataset", "progress", "progress"] and events[-1] == "cancelled"
     assert len(events) < 7 and not job.running  # it never reached "done"
 
-    url = f"{served.url}/backend/tuneup/{job.job_id}/follow"
+    url = f"{served.url}/backend/jobs/{job.job_id}/follow"
     assert httpx.post(url, json={"after": 0}).status_code == 401
-    gone = httpx.post(f"{served.url}/backend/tuneup/nope/follow", headers=served.headers())
+    gone = httpx.post(f"{served.url}/backend/jobs/nope/follow", headers=served.headers())
     assert gone.status_code == 404 and gone.json()["error"]["type"] == "NotFoundError"
     bad = httpx.post(url, json={"after": "x"}, headers=served.headers())
     assert bad.status_code == 400
     bad = httpx.post(
-        f"{served.url}/backend/tuneup/start", json={"steps": "many"}, headers=served.headers()
+        f"{served.url}/backend/call/tuneups/start_tuneup",
+        json={"steps": "many"},
+        headers=served.headers(),
     )
     assert bad.status_code == 400 and "steps" in bad.json()["error"]["message"]
     with httpx.stream("POST", url, json={"after": 0}, headers=served.headers()) as replay:
@@ -184,9 +167,9 @@ async def test_tuneup_screen_on_a_remote_backend(
     home = server_backend(served).locations.home
     good = add_run(home, "fake-model", helps=True)
     bad = add_run(home, "fake-model", helps=False)
-    fake_jobs(served, monkeypatch, tmp_path, ["quick"])
+    fake_jobs(server_backend(served), monkeypatch, tmp_path, ["quick"])
     remote = RemoteBackend(served.url, served.token)
-    app = AssistantApp(cast(Backend, remote))
+    app = AssistantApp(remote)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("f11")
@@ -204,7 +187,9 @@ async def test_tuneup_screen_on_a_remote_backend(
         await pilot.press("a")
         await wait_for(pilot, lambda: rows(app)[by_id[good]][0] == "●")
         assert rows(app)[by_id[bad]][0] == ""
-        active = [a.run_id for a in await server_backend(served).list_adapters() if a.active]
+        active = [
+            a.run_id for a in await server_backend(served).tuneups.list_adapters() if a.active
+        ]
         assert active == [good]
 
         await pilot.press("s")  # a job on the server, followed by the screen
@@ -212,4 +197,4 @@ async def test_tuneup_screen_on_a_remote_backend(
         assert "NLL 3.40 -> 1.20" in status(app)
         await pilot.press("r")
         await wait_for(pilot, lambda: "Rolled back" in status(app))
-        assert not any(a.active for a in await server_backend(served).list_adapters())
+        assert not any(a.active for a in await server_backend(served).tuneups.list_adapters())

@@ -19,7 +19,7 @@ from backend import Backend
 from backend.common.config import Settings, ToolsSettings
 from backend.common.events import MessageSaved, SourcesRetrieved, ToolCallFinished, ToolCallProposed
 from backend.common.locations import Locations
-from backend.facade_tools import ToolMethods
+from backend.local.tools import ToolService
 from backend.runtimes.fake import FakeRuntime
 from tests.tools.test_tool_loop import Script, drive, notes
 
@@ -48,8 +48,8 @@ async def open_backend(locations: Locations, runtime: FakeRuntime, folder: Path)
         settings=Settings(default_model="fake-model", tools=ToolsSettings(max_steps=3)),
         runtimes=[runtime],
     )
-    await b.add_folder(str(folder))
-    summary = await b.index()
+    await b.documents.add_folder(str(folder))
+    summary = await b.documents.index()
     assert summary.indexed == 1
     return b
 
@@ -58,7 +58,7 @@ async def open_backend(locations: Locations, runtime: FakeRuntime, folder: Path)
 async def routerless(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
     """Every tool offered at every step, as for a model with native tool
     calls: the model can chain read_document -> save_note."""
-    monkeypatch.setattr(ToolMethods, "_router", lambda self: None)
+    monkeypatch.setattr(ToolService, "router", lambda self: None)
     yield
 
 
@@ -66,11 +66,11 @@ async def allow_notes(b: Backend, script: Script, conversation_id: int) -> None:
     """The user allows save_note for the conversation on a first, honest turn."""
     replies, script.replies = script.replies, [EXFIL, NONE]
     events = await drive(
-        await b.send(conversation_id, "save a note about the launch"), lambda e: "conversation"
+        await b.chat.send(conversation_id, "save a note about the launch"), lambda e: "conversation"
     )
     script.replies = replies
     assert [c.approved for c in events if isinstance(c, ToolCallFinished)] == [True]
-    assert await b.allowed_tools(conversation_id) == {"save_note"}
+    assert await b.tools.allowed_tools(conversation_id) == {"save_note"}
 
 
 async def test_tool_output_cannot_cause_an_unconfirmed_side_effect(
@@ -80,7 +80,7 @@ async def test_tool_output_cannot_cause_an_unconfirmed_side_effect(
     runtime = FakeRuntime(decider=script)
     b = await open_backend(locations, runtime, folder)
     try:
-        conv = await b.create_conversation()
+        conv = await b.conversations.create_conversation()
         await allow_notes(b, script, conv.id)
         before = notes(locations)
         asked: list[ToolCallProposed] = []
@@ -89,7 +89,7 @@ async def test_tool_output_cannot_cause_an_unconfirmed_side_effect(
             asked.append(event)
             return "deny"
 
-        events = await drive(await b.send(conv.id, "what does plan.md say?"), deny)
+        events = await drive(await b.chat.send(conv.id, "what does plan.md say?"), deny)
         calls = [e for e in events if isinstance(e, ToolCallFinished)]
         assert [c.name for c in calls] == ["read_document", "save_note"]
         assert "IMPORTANT SYSTEM INSTRUCTION" in calls[0].output
@@ -112,7 +112,7 @@ async def test_unanswered_side_effect_never_runs(
     """No answer at all (the user walks away, then cancels) is a no."""
     b = await open_backend(locations, FakeRuntime(decider=Script(READ, EXFIL)), folder)
     try:
-        events = await drive(await b.send(None, "what does plan.md say?"), None)
+        events = await drive(await b.chat.send(None, "what does plan.md say?"), None)
         (ask,) = [e for e in events if isinstance(e, ToolCallProposed) and e.needs_approval]
         assert ask.name == "save_note"
         assert notes(locations) == []
@@ -131,9 +131,9 @@ async def test_retrieved_documents_do_not_reach_the_decision(
     runtime = FakeRuntime(decider=script)
     b = await open_backend(locations, runtime, folder)
     try:
-        conv = await b.create_conversation()
-        await b.set_conversation_documents(conv.id, True)
-        events = await drive(await b.send(conv.id, "save a note about the rocket launch plan"))
+        conv = await b.conversations.create_conversation()
+        await b.documents.set_conversation_documents(conv.id, True)
+        events = await drive(await b.chat.send(conv.id, "save a note about the rocket launch plan"))
         retrieved = [e for e in events if isinstance(e, SourcesRetrieved)]
         assert retrieved and retrieved[0].sources  # the document was retrieved...
         assert script.requests  # ...and a decision was made...

@@ -84,7 +84,7 @@ def notes(locations: Locations) -> list[Path]:
 async def test_calculator_result_reaches_the_reply_and_is_kept(
     tb: Backend, runtime: FakeRuntime, script: Script
 ) -> None:
-    events = await drive(await tb.send(None, "what is 1234*5678"))
+    events = await drive(await tb.chat.send(None, "what is 1234*5678"))
     proposed = [e for e in events if isinstance(e, ToolCallProposed)]
     assert [(p.name, p.arguments, p.needs_approval) for p in proposed] == [
         ("calculator", {"expression": "1234*5678"}, False)
@@ -102,13 +102,13 @@ async def test_calculator_result_reaches_the_reply_and_is_kept(
     assert '<tool_result id="T1" tool="calculator"' in last and "7006652" in last
     assert last.rstrip().endswith("what is 1234*5678")
     saved = next(e for e in events if isinstance(e, MessageSaved))
-    (stored,) = await tb.message_tool_calls(saved.message_id)
+    (stored,) = await tb.tools.message_tool_calls(saved.message_id)
     assert (stored.name, stored.arguments, stored.output) == (
         call.name,
         call.arguments,
         call.output,
     )
-    rows = [r for r in await tb.request_log() if r.message_id == saved.message_id]
+    rows = [r for r in await tb.telemetry.request_log() if r.message_id == saved.message_id]
     assert sorted(r.stage for r in rows) == ["generate", "tool", "tool_decision"]
     (tool_row,) = [r for r in rows if r.stage == "tool"]
     assert tool_row.model == "calculator" and tool_row.parent_request_id == saved.request_id
@@ -117,22 +117,22 @@ async def test_calculator_result_reaches_the_reply_and_is_kept(
 async def test_no_tool_request_skips_the_model_decision(
     tb: Backend, runtime: FakeRuntime, script: Script
 ) -> None:
-    events = await drive(await tb.send(None, "Write a short poem about the sea."))
+    events = await drive(await tb.chat.send(None, "Write a short poem about the sea."))
     assert not finished(events)
     assert script.requests == []  # the router alone said "no tool"
     assert all(r.params.json_schema is None for r in runtime.requests)
 
 
 async def test_tools_switch_per_conversation_and_per_question(tb: Backend, script: Script) -> None:
-    conv = await tb.create_conversation()
-    await tb.set_conversation_tools(conv.id, False)
-    assert not await tb.tools_enabled(conv.id)
-    events = await drive(await tb.send(conv.id, "what is 1234*5678"))
+    conv = await tb.conversations.create_conversation()
+    await tb.tools.set_conversation_tools(conv.id, False)
+    assert not await tb.tools.tools_enabled(conv.id)
+    events = await drive(await tb.chat.send(conv.id, "what is 1234*5678"))
     assert not finished(events) and script.requests == []
-    events = await drive(await tb.send(conv.id, "what is 1234*5678", tools=True))
+    events = await drive(await tb.chat.send(conv.id, "what is 1234*5678", tools=True))
     assert [c.name for c in finished(events)] == ["calculator"]
-    await tb.set_conversation_tools(conv.id, None)
-    assert await tb.tools_enabled(conv.id)  # back to [tools] enabled
+    await tb.tools.set_conversation_tools(conv.id, None)
+    assert await tb.tools.tools_enabled(conv.id)  # back to [tools] enabled
 
 
 @pytest.mark.parametrize("script", [Script(NOTE)])
@@ -143,7 +143,7 @@ async def test_side_effect_denied_writes_nothing(tb: Backend, locations: Locatio
         asked.append(event)
         return "deny"
 
-    events = await drive(await tb.send(None, "save a note saying buy milk"), deny)
+    events = await drive(await tb.chat.send(None, "save a note saying buy milk"), deny)
     assert [a.name for a in asked] == ["save_note"] and asked[0].side_effects
     (call,) = finished(events)
     assert call.approved is False and call.error and "declined" in call.error
@@ -158,11 +158,11 @@ async def test_allow_once_asks_again_next_time(tb: Backend, locations: Locations
         asked.append(event.call_id)
         return "once"
 
-    first = await drive(await tb.send(None, "save a note saying buy milk"), once)
+    first = await drive(await tb.chat.send(None, "save a note saying buy milk"), once)
     assert finished(first)[0].approved is True
     assert [p.read_text() for p in notes(locations)] == ["# milk\n\nbuy milk\n"]
-    (conv,) = await tb.list_conversations()
-    await drive(await tb.send(conv.id, "save a note saying buy milk"), once)
+    (conv,) = await tb.conversations.list_conversations()
+    await drive(await tb.chat.send(conv.id, "save a note saying buy milk"), once)
     assert len(asked) == 2 and len(notes(locations)) == 2
 
 
@@ -176,22 +176,24 @@ async def test_allow_for_conversation_stops_asking_there_only(
         asked.append(event.call_id)
         return "conversation"
 
-    s = await tb.send(None, "save a note saying buy milk")
+    s = await tb.chat.send(None, "save a note saying buy milk")
     await drive(s, always)
-    assert await tb.allowed_tools(s.conversation_id) == {"save_note"}
-    second = await drive(await tb.send(s.conversation_id, "save a note saying buy milk"), always)
+    assert await tb.tools.allowed_tools(s.conversation_id) == {"save_note"}
+    second = await drive(
+        await tb.chat.send(s.conversation_id, "save a note saying buy milk"), always
+    )
     assert len(asked) == 1  # not asked again in this conversation
     (call,) = finished(second)
     assert call.approved is None and call.error is None
     assert len(notes(locations)) == 2
     # another conversation asks again
-    await drive(await tb.send(None, "save a note saying buy milk"), always)
+    await drive(await tb.chat.send(None, "save a note saying buy milk"), always)
     assert len(asked) == 2
 
 
 @pytest.mark.parametrize("script", [Script(NOTE)])
 async def test_cancel_while_waiting_runs_nothing(tb: Backend, locations: Locations) -> None:
-    events = await drive(await tb.send(None, "save a note saying buy milk"), None)
+    events = await drive(await tb.chat.send(None, "save a note saying buy milk"), None)
     calls = finished(events)
     assert all(c.approved is False for c in calls)
     saved = [e for e in events if isinstance(e, MessageSaved)]
@@ -204,7 +206,7 @@ async def test_cancel_while_waiting_runs_nothing(tb: Backend, locations: Locatio
     [Script('{"tool": "calculator", "arguments": {"expression": "1/0"}}', CALC, CALC)],
 )
 async def test_tool_error_is_fed_back_and_retried(tb: Backend, script: Script) -> None:
-    events = await drive(await tb.send(None, "what is 1234*5678"))
+    events = await drive(await tb.chat.send(None, "what is 1234*5678"))
     calls = finished(events)
     assert calls[0].error and "zero" in calls[0].error.lower()
     assert calls[1].error is None and "7006652" in calls[1].output
@@ -215,21 +217,21 @@ async def test_tool_error_is_fed_back_and_retried(tb: Backend, script: Script) -
 
 
 async def test_answer_tool_without_tools_is_an_error(backend: Backend) -> None:
-    stream = await backend.send(None, "hi")
+    stream = await backend.chat.send(None, "hi")
     await stream.collect()
     with pytest.raises(ValueError, match="no tool calls"):
         stream.answer_tool("x", "once")
 
 
 async def test_unknown_choice_is_rejected(tb: Backend) -> None:
-    stream = await tb.send(None, "what is 1234*5678")
+    stream = await tb.chat.send(None, "what is 1234*5678")
     with pytest.raises(ValueError, match="unknown choice"):
         stream.answer_tool("x", "maybe")  # type: ignore[arg-type]
     await asyncio.wait_for(stream.collect(), 30)
 
 
 async def test_tools_need_a_runtime_that_constrains_output(tb: Backend, tmp_path: Path) -> None:
-    assert await tb.tools_supported()
+    assert await tb.tools.tools_supported()
     plain = await Backend.open(
         locations=Locations(tmp_path / "plain"),
         settings=Settings(default_model="fake-model"),

@@ -56,7 +56,7 @@ async def real(tmp_path: Path) -> AsyncIterator[Backend]:
 
 
 async def ask(b: Backend, text: str) -> tuple[list[ToolCallFinished], str]:
-    events = await drive(await b.send(None, text))
+    events = await drive(await b.chat.send(None, text))
     calls = [e for e in events if isinstance(e, ToolCallFinished)]
     return calls, "".join(e.text for e in events if isinstance(e, TextDelta))
 

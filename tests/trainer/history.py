@@ -49,17 +49,17 @@ async def add_chat(backend: Backend, script: ScriptedAnswers, chat: list[Exchang
         script.asked[ex.question] = 0
         if ex.regenerated is not None:
             script.again[ex.question] = ex.regenerated
-        stream = await backend.send(cid, ex.question)
+        stream = await backend.chat.send(cid, ex.question)
         await stream.collect()
         cid = stream.conversation_id
-        reply = (await backend.thread(cid))[-1]
+        reply = (await backend.conversations.thread(cid))[-1]
         if ex.rating:
-            await backend.rate(reply.id, ex.rating)
+            await backend.conversations.rate(reply.id, ex.rating)
         if ex.edit is not None:
-            await backend.edit_reply(reply.id, ex.edit)
+            await backend.conversations.edit_reply(reply.id, ex.edit)
         if ex.regenerate_rating is not None:
-            await (await backend.regenerate(reply.id)).collect()
-            again = (await backend.thread(cid))[-1]
-            await backend.rate(again.id, ex.regenerate_rating)
+            await (await backend.chat.regenerate(reply.id)).collect()
+            again = (await backend.conversations.thread(cid))[-1]
+            await backend.conversations.rate(again.id, ex.regenerate_rating)
     assert cid is not None
     return cid

@@ -85,16 +85,16 @@ async def test_the_facade_resolves_the_active_adapter(locations: Locations) -> N
     )
     try:
         run = make_run(locations, "fake-model", helps=None)
-        assert b._resolve_model(None)[1].adapter is None
-        await b.activate_adapter(run)
-        model = b._resolve_model(None)[1]
+        assert b.models.resolve(None)[1].adapter is None
+        await b.tuneups.activate_adapter(run)
+        model = b.models.resolve(None)[1]
         assert model.adapter is not None and model.adapter.parent.name == run
         assert model.log_name == f"fake-model+{run}"
-        await (await b.send(None, "hi")).collect()
-        (row,) = await b.request_log(limit=1)
+        await (await b.chat.send(None, "hi")).collect()
+        (row,) = await b.telemetry.request_log(limit=1)
         assert row.model == f"fake-model+{run}"
-        assert await b.deactivate_adapter() is True
-        assert b._resolve_model(None)[1].adapter is None
+        assert await b.tuneups.deactivate_adapter() is True
+        assert b.models.resolve(None)[1].adapter is None
     finally:
         await b.close()
 
@@ -187,7 +187,7 @@ def test_report_lines_and_command() -> None:
 
 
 async def test_one_tuneup_at_a_time_and_gguf_only(locations: Locations) -> None:
-    from backend.tuneup.job import TuneupBusyError
+    from backend.tuneup.records import TuneupBusyError
 
     b = await Backend.open(
         locations=locations, settings=Settings(default_model="fake-model"), runtimes=[FakeRuntime()]
@@ -196,17 +196,17 @@ async def test_one_tuneup_at_a_time_and_gguf_only(locations: Locations) -> None:
         from backend.common.errors import ModelError
 
         with pytest.raises(ModelError, match="not a local GGUF"):
-            await b.start_tuneup()
+            await b.tuneups.start_tuneup()
         with pytest.raises(ValueError, match="unknown tune-up method"):
-            await b.start_tuneup("ppo")
-        b._tuneup = TuneupJob(
+            await b.tuneups.start_tuneup("ppo")
+        b.tuneups._job = TuneupJob(
             [sys.executable, "-c", "import time; time.sleep(30)"], locations.logs / "x.log"
         )
         with pytest.raises(TuneupBusyError):
-            await b.start_tuneup()
+            await b.tuneups.start_tuneup()
     finally:
         await b.close()  # stops the job
-    assert b._tuneup is not None and b._tuneup._proc.wait(5) is not None
+    assert b.tuneups._job is not None and b.tuneups._job._proc.wait(5) is not None
 
 
 # ---------------------------------------------------------------- CLI

@@ -286,7 +286,7 @@ async def test_tuning_a_transformers_model_through_the_backend(
     )
     b = await Backend.open(locations=locations, settings=settings)
     try:
-        job = await b.start_tuneup("sft", steps=3)
+        job = await b.tuneups.start_tuneup("sft", steps=3)
         cmd = job.command
         assert cmd[cmd.index("--base-hf") + 1] == str(hf_dir) and "--base-gguf" not in cmd
         assert cmd[cmd.index("--quantize") + 1] == "auto"
@@ -305,19 +305,19 @@ async def test_tuning_a_transformers_model_through_the_backend(
         assert record["base"]["kind"] == "hf" and record["base"]["quantize"] == "none"
         assert record["verdict"] == done["verdict"]
 
-        (listed,) = await b.list_adapters()
+        (listed,) = await b.tuneups.list_adapters()
         assert listed.base == "hf" and listed.gguf is None and listed.run_id == run_dir.name
-        await b.activate_adapter(listed.run_id, force=True)  # 3 steps need not help
-        model = b._resolve_model(None)[1]
+        await b.tuneups.activate_adapter(listed.run_id, force=True)  # 3 steps need not help
+        model = b.models.resolve(None)[1]
         assert model.runtime == "transformers" and model.adapter == run_dir / "adapter_config.json"
-        conv = await b.create_conversation()
-        await b.set_conversation_tools(conv.id, False)
-        await b.set_conversation_documents(conv.id, False)
-        events = await (await b.send(conv.id, "Tell me about elephants.")).collect()
+        conv = await b.conversations.create_conversation()
+        await b.tools.set_conversation_tools(conv.id, False)
+        await b.documents.set_conversation_documents(conv.id, False)
+        events = await (await b.chat.send(conv.id, "Tell me about elephants.")).collect()
         assert next(e.content for e in events if isinstance(e, MessageSaved)).strip()
-        (row, *_) = await b.request_log(limit=1)
+        (row, *_) = await b.telemetry.request_log(limit=1)
         assert row.model == f"smol-hf+{listed.run_id}"
-        assert await b.deactivate_adapter() is True
+        assert await b.tuneups.deactivate_adapter() is True
     finally:
         await b.close()
 

@@ -132,24 +132,24 @@ async def chat_with_the_active_adapter(locations: Locations, run_id: str) -> Non
 
     b = await Backend.open(locations=locations, settings=Settings(default_model=BUNDLED_MODEL_NAME))
     try:
-        (listed,) = await b.list_adapters()
+        (listed,) = await b.tuneups.list_adapters()
         assert listed.run_id == run_id and not listed.active and listed.gguf is not None
-        await b.activate_adapter(run_id)
-        assert [a.active for a in await b.list_adapters()] == [True]
+        await b.tuneups.activate_adapter(run_id)
+        assert [a.active for a in await b.tuneups.list_adapters()] == [True]
 
         async def ask() -> str:
-            conv = await b.create_conversation()
-            await b.set_system_prompt(conv.id, SYSTEM)
-            await b.set_conversation_tools(conv.id, False)
-            await b.set_conversation_documents(conv.id, False)
-            events = await (await b.send(conv.id, NEW_QUESTIONS[1])).collect()
+            conv = await b.conversations.create_conversation()
+            await b.conversations.set_system_prompt(conv.id, SYSTEM)
+            await b.tools.set_conversation_tools(conv.id, False)
+            await b.documents.set_conversation_documents(conv.id, False)
+            events = await (await b.chat.send(conv.id, NEW_QUESTIONS[1])).collect()
             return next(e.content for e in events if isinstance(e, MessageSaved))
 
         tuned = await ask()
         assert "Captain Pax" in tuned, tuned
-        (row, *_) = await b.request_log(limit=1)
+        (row, *_) = await b.telemetry.request_log(limit=1)
         assert row.model == f"{BUNDLED_MODEL_NAME}+{run_id}"
-        assert await b.deactivate_adapter() is True
+        assert await b.tuneups.deactivate_adapter() is True
         assert "Captain Pax" not in await ask()
     finally:
         await b.close()

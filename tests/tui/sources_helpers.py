@@ -47,8 +47,8 @@ async def add_and_index(app: AssistantApp, *folders: Path) -> dict[str, int]:
     """Watch and index ``folders`` through the backend; folder name -> id."""
     ids = {}
     for folder in folders:
-        ids[folder.name] = (await app.backend.add_folder(str(folder))).id
-    await app.backend.index()
+        ids[folder.name] = (await app.backend.documents.add_folder(str(folder))).id
+    await app.backend.documents.index()
     return ids
 
 

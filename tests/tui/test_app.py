@@ -72,7 +72,7 @@ async def test_keybinding_remap_from_settings(backends: MakeBackend) -> None:
         await pilot.press("ctrl+b")
         await settle(pilot)
         assert app.main.conversation_id != first
-        assert len(await backend.list_conversations()) == 2
+        assert len(await backend.conversations.list_conversations()) == 2
         await pilot.press("f1")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
@@ -152,10 +152,10 @@ async def test_model_preset_and_system_prompt(backends: MakeBackend) -> None:
         options.highlighted = 1
         await pilot.press("enter")
         await settle(pilot)
-        assert (await backend.get_conversation(cid)).model == "fake-large"
+        assert (await backend.conversations.get_conversation(cid)).model == "fake-large"
         assert app.main.sub_title == "fake-large"
 
-        await backend.save_preset("Pirate", "Talk like a pirate.")
+        await backend.conversations.save_preset("Pirate", "Talk like a pirate.")
         await pilot.press("f5")
         await wait_screen(pilot, PickerScreen)
         assert isinstance(app.screen, PickerScreen)
@@ -163,7 +163,7 @@ async def test_model_preset_and_system_prompt(backends: MakeBackend) -> None:
         app.screen.query_one(OptionList).highlighted = ids.index("Pirate")
         await pilot.press("enter")
         await settle(pilot)
-        conv = await backend.get_conversation(cid)
+        conv = await backend.conversations.get_conversation(cid)
         assert (conv.preset, conv.system_prompt) == ("Pirate", "Talk like a pirate.")
 
         await pilot.press("f6")
@@ -171,7 +171,7 @@ async def test_model_preset_and_system_prompt(backends: MakeBackend) -> None:
         app.screen.query_one(TextArea).text = "Be brief."
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert (await backend.get_conversation(cid)).system_prompt == "Be brief."
+        assert (await backend.conversations.get_conversation(cid)).system_prompt == "Be brief."
 
 
 async def test_presets_can_be_created_and_deleted(backends: MakeBackend) -> None:
@@ -187,10 +187,10 @@ async def test_presets_can_be_created_and_deleted(backends: MakeBackend) -> None
         app.screen.query_one("#preset-prompt", TextArea).text = "One line answers."
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert "Terse" in {p.name for p in await backend.presets()}
+        assert "Terse" in {p.name for p in await backend.conversations.presets()}
         await pilot.click("#delete")
         await settle(pilot)
-        assert "Terse" not in {p.name for p in await backend.presets()}
+        assert "Terse" not in {p.name for p in await backend.conversations.presets()}
 
 
 async def test_startup_failure_shows_an_error_modal_and_can_quit(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ async def test_send_streams_reply_and_stores_it(backends: MakeBackend) -> None:
         assert "fake-model" in footer and "tok" in footer and "TTFT" in footer
         cid = app.main.conversation_id
         assert cid is not None
-        thread = await backend.thread(cid)
+        thread = await backend.conversations.thread(cid)
         assert [m.content for m in thread] == ["hello there", "Echo: hello there"]
         assert app.main.title == "hello there"
         assert app.main.sub_title == "fake-model"
@@ -56,7 +56,7 @@ async def test_escape_stops_a_streaming_reply_and_keeps_the_partial_text(
         reply = messages(app)[1]
         assert reply.record.status == "cancelled"
         assert "cancelled" in str(reply.footer_text())
-        stored = (await backend.thread(app.main.conversation_id))[-1]  # type: ignore[arg-type]
+        stored = (await backend.conversations.thread(app.main.conversation_id))[-1]  # type: ignore[arg-type]
         assert stored.status == "cancelled"
         assert stored.content.startswith("Echo: tell me a long story w0")
         assert "w199" not in stored.content
@@ -121,7 +121,7 @@ async def test_switching_conversation_while_streaming_is_safe(backends: MakeBack
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert app.main.conversation_id != first
-        thread = await backend.thread(first)  # type: ignore[arg-type]
+        thread = await backend.conversations.thread(first)  # type: ignore[arg-type]
         assert thread[-1].status == "complete"
         assert thread[-1].content.endswith("w59")
 

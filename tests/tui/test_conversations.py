@@ -23,7 +23,7 @@ async def test_new_rename_delete(backends: MakeBackend) -> None:
         second = app.main.conversation_id
         assert second is not None and second != first
         assert messages(app) == []
-        assert len(await backend.list_conversations()) == 2
+        assert len(await backend.conversations.list_conversations()) == 2
 
         await pilot.press("f2")
         await wait_screen(pilot, TextInputScreen)
@@ -31,7 +31,7 @@ async def test_new_rename_delete(backends: MakeBackend) -> None:
         app.screen.query_one(Input).value = "Renamed chat"
         await pilot.press("enter")
         await settle(pilot)
-        assert (await backend.get_conversation(second)).title == "Renamed chat"
+        assert (await backend.conversations.get_conversation(second)).title == "Renamed chat"
         assert app.main.title == "Renamed chat"
         items = list(app.main.query(ConversationItem))
         assert [i.conversation_id for i in items] == [second, first]  # newest first
@@ -41,7 +41,7 @@ async def test_new_rename_delete(backends: MakeBackend) -> None:
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.click("#confirm")
         await settle(pilot)
-        assert [c.id for c in await backend.list_conversations()] == [first]
+        assert [c.id for c in await backend.conversations.list_conversations()] == [first]
         assert app.main.conversation_id == first
         assert "Echo: keep this one" in messages(app)[1].text
 
@@ -56,7 +56,7 @@ async def test_delete_can_be_cancelled(backends: MakeBackend) -> None:
         await wait_screen(pilot, ConfirmScreen)
         await pilot.press("escape")
         await settle(pilot)
-        assert len(await backend.list_conversations()) == 1
+        assert len(await backend.conversations.list_conversations()) == 1
 
 
 async def test_search_finds_a_message_in_another_conversation(backends: MakeBackend) -> None:

@@ -125,8 +125,8 @@ async def test_add_index_search_and_remove_a_folder(backends: MakeBackend, tmp_p
         assert isinstance(app.screen, DocumentsScreen)
         assert rows(app, "#folders") == []
         assert rows(app, "#docs") == []
-        assert await app.backend.folders() == []
-        assert await app.backend.documents() == []
+        assert await app.backend.documents.folders() == []
+        assert await app.backend.documents.list_documents() == []
 
 
 async def test_add_folder_error_is_a_notice(backends: MakeBackend, tmp_path: Path) -> None:
@@ -195,7 +195,7 @@ async def test_start_reconciles_existing_folders(backends: MakeBackend, tmp_path
     folder = make_folder(tmp_path)
     backend = backends()
     await backend.start()
-    await backend.add_folder(str(folder))
+    await backend.documents.add_folder(str(folder))
     await backend.close()
 
     app = make_app(backends())
@@ -204,5 +204,5 @@ async def test_start_reconciles_existing_folders(backends: MakeBackend, tmp_path
         await wait_for(pilot, lambda: app.indexing.last is not None, timeout=INDEX_TIMEOUT)
         await wait_indexed(pilot)
         assert app.indexing.last is not None and app.indexing.last.indexed == 3
-        statuses = await app.backend.folders()
+        statuses = await app.backend.documents.folders()
         assert [(s.indexed, s.failed) for s in statuses] == [(3, 1)]

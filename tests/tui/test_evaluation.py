@@ -45,11 +45,11 @@ async def prepare(backends: MakeBackend, tmp_path: Path) -> None:
     )
     backend = backends()
     await backend.start()
-    await backend.add_folder(str(folder))
-    await backend.index()
-    assert await backend.generate_questions(str(folder), 3, use_model=False) == 3
-    await backend._run(
-        backend.eval_store.save_run,
+    await backend.documents.add_folder(str(folder))
+    await backend.documents.index()
+    assert await backend.evaluation.generate_questions(str(folder), 3, use_model=False) == 3
+    await backend.core.run(
+        backend.core.stores.evals.save_run,
         "own",
         n=3,
         metrics={"default": {"recall@1": 0.0, "recall@5": 0.25, "mrr@10": 0.1}},
@@ -89,7 +89,7 @@ async def test_history_run_and_cancel(backends: MakeBackend, tmp_path: Path) -> 
         assert list(screen.query_one("#trend", Sparkline).data or []) == [0.25, recall5]
         assert status(app).startswith("Run ") and "Recall@5" in status(app)
         assert not screen.query_one("#eval-progress").display
-        runs = await app.backend.eval_runs()
+        runs = await app.backend.evaluation.eval_runs()
         assert [r.label for r in runs] == ["before", "tui"]
         assert set(runs[-1].metrics) == {"keyword", "dense", "hybrid", "hybrid+rerank", "default"}
 
@@ -110,7 +110,7 @@ async def test_history_run_and_cancel(backends: MakeBackend, tmp_path: Path) -> 
         await wait_for(pilot, lambda: not screen.running, timeout=RUN_TIMEOUT)
         await settle(pilot)
         assert "Cancelled" in status(app)
-        assert len(rows(app)) == 2 and len(await app.backend.eval_runs()) == 2
+        assert len(rows(app)) == 2 and len(await app.backend.evaluation.eval_runs()) == 2
 
         await pilot.press("escape")
         await settle(pilot)

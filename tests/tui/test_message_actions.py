@@ -52,7 +52,7 @@ async def test_edit_and_resend_makes_a_branch_and_switching_shows_the_old_one(
         assert user.record.content == "first question"
         assert "1/2" in str(user.footer_text())
         assert "Echo: first question" in reply.text
-        thread = await backend.thread(app.main.conversation_id)  # type: ignore[arg-type]
+        thread = await backend.conversations.thread(app.main.conversation_id)  # type: ignore[arg-type]
         assert thread[0].content == "first question"
 
 
@@ -67,14 +67,14 @@ async def test_thumbs_toggle_and_are_stored(backends: MakeBackend) -> None:
         await focus_message(pilot, 1)
         await pilot.press("plus")
         await settle(pilot)
-        assert (await backend.thread(cid))[1].rating == 1
+        assert (await backend.conversations.thread(cid))[1].rating == 1
         assert "liked" in str(messages(app)[1].footer_text())
         await pilot.press("plus")
         await settle(pilot)
-        assert (await backend.thread(cid))[1].rating == 0
+        assert (await backend.conversations.thread(cid))[1].rating == 0
         await pilot.press("minus")
         await settle(pilot)
-        assert (await backend.thread(cid))[1].rating == -1
+        assert (await backend.conversations.thread(cid))[1].rating == -1
         assert "disliked" in str(messages(app)[1].footer_text())
 
 
@@ -86,7 +86,7 @@ async def test_edit_reply_is_stored_and_marked(backends: MakeBackend) -> None:
         await send(pilot, "say something")
         await focus_message(pilot, 1)
         await _edit_in_modal(pilot, "A **better** answer")
-        stored = (await backend.thread(app.main.conversation_id))[1]  # type: ignore[arg-type]
+        stored = (await backend.conversations.thread(app.main.conversation_id))[1]  # type: ignore[arg-type]
         assert stored.edited_content == "A **better** answer"
         reply = messages(app)[1]
         assert reply.text == "A **better** answer"
@@ -105,7 +105,7 @@ async def test_regenerate_adds_a_sibling_reply(backends: MakeBackend) -> None:
         reply = messages(app)[1]
         assert (reply.record.sibling_index, reply.record.sibling_count) == (2, 2)
         assert "‹ 2/2 ›" in str(reply.footer_text())
-        thread = await backend.thread(app.main.conversation_id)  # type: ignore[arg-type]
+        thread = await backend.conversations.thread(app.main.conversation_id)  # type: ignore[arg-type]
         assert thread[1].sibling_count == 2
 
 
@@ -132,5 +132,5 @@ async def test_palette_actions_apply_to_the_latest_reply(backends: MakeBackend) 
         await send(pilot, "palette")
         await app.main.run_action("message('thumbs_up')")
         await settle(pilot)
-        thread = await backend.thread(app.main.conversation_id)  # type: ignore[arg-type]
+        thread = await backend.conversations.thread(app.main.conversation_id)  # type: ignore[arg-type]
         assert thread[1].rating == 1

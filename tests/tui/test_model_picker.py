@@ -37,7 +37,7 @@ async def test_picker_shows_runtimes_and_the_ones_that_are_down(tmp_path: Path) 
     try:
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            backend.unavailable = [UnavailableRuntime("transformers", "ImportError: no torch")]
+            backend.core.unavailable = [UnavailableRuntime("transformers", "ImportError: no torch")]
             await pilot.press("f4")
             await wait_screen(pilot, PickerScreen)
             options = app.screen.query_one(OptionList).options
@@ -58,7 +58,10 @@ async def test_picker_shows_runtimes_and_the_ones_that_are_down(tmp_path: Path) 
             await settle(pilot)
             assert not isinstance(app.screen, PickerScreen)
             cid = app.main.conversation_id
-            assert cid is not None and (await backend.get_conversation(cid)).model == chosen
+            assert (
+                cid is not None
+                and (await backend.conversations.get_conversation(cid)).model == chosen
+            )
     finally:
         await backend.close()
 
@@ -96,7 +99,7 @@ async def test_picker_lists_llamacpp_ollama_and_openai_models(
                 await wait_screen(pilot, PickerScreen)
                 options = app.screen.query_one(OptionList).options
                 by_id = {o.id: str(o.prompt) for o in options if o.id}
-                runtimes = {m.name: m.runtime for m in await backend.list_models()}
+                runtimes = {m.name: m.runtime for m in await backend.models.list_models()}
                 assert {"llamacpp", "ollama", "openai"} <= set(runtimes.values()), runtimes
                 assert runtimes[MODEL_NAME] == "ollama"
                 assert runtimes["gpubox/smol-remote"] == "openai"

@@ -51,7 +51,7 @@ async def test_real_model_streams_a_reply_with_timings(tmp_path: Path) -> None:
         assert reply.record.status == "complete"
         footer = str(reply.footer_text())
         assert "smollm2-135m-instruct" in footer and "TTFT" in footer and "tok/s" in footer
-        log = [r for r in await backend.request_log() if r.stage == "generate"]
+        log = [r for r in await backend.telemetry.request_log() if r.stage == "generate"]
         assert len(log) == 1
         assert log[0].runtime == "llamacpp" and log[0].error is None
         assert log[0].prompt_tokens and log[0].completion_tokens
@@ -61,7 +61,7 @@ async def test_real_model_streams_a_reply_with_timings(tmp_path: Path) -> None:
         reply.focus()
         await pilot.press("plus")
         await settle(pilot)
-        assert (await backend.thread(app.main.conversation_id))[1].rating == 1  # type: ignore[arg-type]
+        assert (await backend.conversations.thread(app.main.conversation_id))[1].rating == 1  # type: ignore[arg-type]
 
         # edit the question: a second branch answered by the real model
         widgets[0].focus()
@@ -94,7 +94,7 @@ async def test_real_model_stops_mid_reply(tmp_path: Path) -> None:
         await settle(pilot, timeout=60)
         reply = messages(app)[1]
         assert reply.record.status == "cancelled"
-        log = [r for r in await backend.request_log() if r.stage == "generate"]
+        log = [r for r in await backend.telemetry.request_log() if r.stage == "generate"]
         assert log[0].stop_reason == "cancelled"
         assert 5 <= (log[0].completion_tokens or 0) < 400
 
@@ -115,6 +115,6 @@ async def test_real_model_multiplies_through_the_calculator_in_the_tui(tmp_path:
         (block,) = reply.tool_calls.blocks()
         heading = str(block.query_one("CollapsibleTitle", Static).render())
         assert 'calculator(expression="1234*5678")' in heading and "done" in heading
-        (call,) = await backend.message_tool_calls(reply.record.id)
+        (call,) = await backend.tools.message_tool_calls(reply.record.id)
         assert "7006652" in call.output
         assert "7006652" in reply.query_one(Markdown).source.replace(",", "")

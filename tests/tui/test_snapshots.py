@@ -38,12 +38,12 @@ def seed(home: Path) -> None:
     async def run() -> None:
         backend = build_backend(home, ScriptedRuntime())
         await backend.start()
-        await (await backend.send(None, "Tell me about zebras")).collect()
-        stream = await backend.send(None, "How do I square numbers in Python?")
+        await (await backend.chat.send(None, "Tell me about zebras")).collect()
+        stream = await backend.chat.send(None, "How do I square numbers in Python?")
         await stream.collect()
-        thread = await backend.thread(stream.conversation_id)
-        await backend.rate(thread[-1].id, 1)
-        with backend.requests.db.transaction() as c:
+        thread = await backend.conversations.thread(stream.conversation_id)
+        await backend.conversations.rate(thread[-1].id, 1)
+        with backend.core.stores.db.transaction() as c:
             c.execute(
                 "UPDATE requests SET ttft_ms = 120 + id, total_ms = 640 + id,"
                 " decode_tok_s = 30.5 + id, prefill_tok_s = 400 + id,"

@@ -95,7 +95,7 @@ async def test_sources_under_a_reply_open_in_the_viewer_and_the_editor(
         )
         found = reply(app).sources.status_text
         await settle(pilot, timeout=30)
-        stored = await app.backend.message_sources(reply(app).message_id)
+        stored = await app.backend.documents.message_sources(reply(app).message_id)
         assert len(stored) >= 4
         assert found == f"Found {len(stored)} passages"
         assert [s.n for s in stored if s.cited] == [1, 3]
@@ -229,7 +229,7 @@ async def test_documents_switch_is_stored_per_chat(backends: MakeBackend, tmp_pa
         await pilot.press("ctrl+d")
         await settle(pilot)
         assert "docs: off" in str(status.render())
-        assert (await app.backend.get_conversation(cid)).use_documents is False
+        assert (await app.backend.conversations.get_conversation(cid)).use_documents is False
         await ask(pilot, "Do tomatoes need water?")
         await settle(pilot, timeout=30)
         assert not reply(app).sources.display
@@ -247,7 +247,7 @@ async def test_documents_switch_is_stored_per_chat(backends: MakeBackend, tmp_pa
         await pilot.press("enter")
         await settle(pilot)
         assert "docs: on · only trips" in str(status.render())
-        conv = await app.backend.get_conversation(cid)
+        conv = await app.backend.conversations.get_conversation(cid)
         assert (conv.use_documents, conv.folder_scope) == (True, [ids["trips"]])
     await app.backend.close()
 
@@ -272,13 +272,13 @@ async def test_folder_tokens_scope_one_question(backends: MakeBackend, tmp_path:
         await settle(pilot, timeout=30)
         question, answer = messages(app)
         assert question.record.content == "when should I water tomatoes?"
-        stored = await app.backend.message_sources(answer.message_id)
+        stored = await app.backend.documents.message_sources(answer.message_id)
         assert stored and all(Path(s.path).parent == trips for s in stored)
 
         # the next question searches everything again
         await ask(pilot, "when should I water tomatoes?")
         await settle(pilot, timeout=30)
-        stored = await app.backend.message_sources(reply(app).message_id)
+        stored = await app.backend.documents.message_sources(reply(app).message_id)
         assert any(Path(s.path).parent == garden for s in stored)
 
         # an unknown folder sends nothing and keeps the text to fix

@@ -39,5 +39,5 @@ async def test_real_model_answers_from_an_indexed_file(tmp_path: Path) -> None:
         assert panel.display and panel.lines()
         shown = " ".join(line.render().plain for line in panel.lines())
         assert "lighthouse.md" in shown
-        stored = await backend.message_sources(answer.message_id)
+        stored = await backend.documents.message_sources(answer.message_id)
         assert os.fspath(folder / "lighthouse.md") in {s.path for s in stored}

@@ -177,7 +177,7 @@ async def test_denied_note_is_not_written(backends: MakeBackend) -> None:
         assert "declined" in title(block) and "✎ side effect" in title(block)
         assert "The user declined this call." in details(block)
         assert messages(app)[-1].record.status == "complete"  # the reply still came
-        assert await backend.allowed_tools(app.main.conversation_id or 0) == set()
+        assert await backend.tools.allowed_tools(app.main.conversation_id or 0) == set()
 
 
 async def test_note_allowed_once_is_written_and_asked_again(backends: MakeBackend) -> None:
@@ -217,7 +217,7 @@ async def test_note_allowed_for_the_conversation_does_not_ask_again(
         await settle(pilot, LOAD_TIMEOUT)
         assert len(notes_in(backend)) == 1
         cid = app.main.conversation_id
-        assert cid is not None and await backend.allowed_tools(cid) == {"save_note"}
+        assert cid is not None and await backend.tools.allowed_tools(cid) == {"save_note"}
         pushed = record_pushes(app)
         await submit(pilot, "save a note saying buy eggs")
         await settle(pilot)
@@ -277,7 +277,7 @@ async def test_ctrl_o_turns_tools_off_for_the_chat(backends: MakeBackend) -> Non
         await settle(pilot)
         assert "tools: off" in status_line(app)
         cid = app.main.conversation_id
-        assert cid is not None and await backend.tools_enabled(cid) is False
+        assert cid is not None and await backend.tools.tools_enabled(cid) is False
         asked = len(runtime.requests)
         await submit(pilot, "what is 1234*5678")
         await settle(pilot)
@@ -288,7 +288,7 @@ async def test_ctrl_o_turns_tools_off_for_the_chat(backends: MakeBackend) -> Non
         await pilot.press("ctrl+o")
         await settle(pilot)
         assert "tools: on" in status_line(app)
-        assert await backend.tools_enabled(cid) is True
+        assert await backend.tools.tools_enabled(cid) is True
 
 
 async def test_reopened_conversation_shows_stored_calls(backends: MakeBackend) -> None:
@@ -338,5 +338,5 @@ async def test_stopping_the_reply_closes_the_approval(backends: MakeBackend) -> 
         assert reply_widget.record.status == "cancelled"
         (block,) = blocks(reply_widget)
         assert "declined" in title(block)
-        (stored,) = await backend.message_tool_calls(reply_widget.message_id)
+        (stored,) = await backend.tools.message_tool_calls(reply_widget.message_id)
         assert stored.approved is False and stored.output == ""

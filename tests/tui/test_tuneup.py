@@ -12,12 +12,15 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.widgets import DataTable, Label
 
 from assistant.app import AssistantApp
 from assistant.screens.tuneup import TuneupScreen
+from backend.local.backend import Backend
+from backend.local.tuneups import TuneupBase
 from backend.modelfiles.adapters import new_run_dir, write_run
-from backend.tuneup.job import TuneupJob
+from backend.modelfiles.catalog import ModelInfo
 
 from .helpers import SIZE, MakeBackend, make_app, notices, settle, wait_for
 
@@ -35,6 +38,29 @@ JOB = textwrap.dedent(
     say(event="done", run_dir="x", verdict={"helps": True, "summary": "NLL 3.40 -> 1.20"})
     """
 )
+
+
+def fake_jobs(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, modes: list[str]
+) -> list[dict[str, Any]]:
+    """Make the real ``start_tuneup`` run ``JOB`` (one mode per call) on the
+    fake model: its base is a stand-in and its command the script; returns
+    what each start asked for."""
+    script = tmp_path / "job.py"
+    script.write_text(JOB)
+    calls: list[dict[str, Any]] = []
+
+    def command(*args: Any, **kwargs: Any) -> list[str]:
+        _home, _model, _base, method, exclude, steps, dry_run = args[:7]
+        calls.append(
+            {"method": method, "exclude": list(exclude), "steps": steps, "dry_run": dry_run}
+        )
+        return [sys.executable, str(script), modes.pop(0)]
+
+    base = TuneupBase(ModelInfo("fake-model", "fake"), tmp_path / "fake.gguf", "gguf")
+    monkeypatch.setattr("backend.local.tuneups.job_command", command)
+    monkeypatch.setattr(backend.tuneups, "_base_of", lambda model: base)
+    return calls
 
 
 def status(app: AssistantApp) -> str:
@@ -57,18 +83,10 @@ def add_run(home: Path, model: str, helps: bool) -> str:
 
 
 async def test_tuneup_screen_follows_a_job_and_manages_adapters(
-    backends: MakeBackend, tmp_path: Path
+    backends: MakeBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = backends()
     app = make_app(backend)
-    script = tmp_path / "job.py"
-    script.write_text(JOB)
-    modes = iter(["quick", "wait"])
-
-    async def start(method: str = "sft", **kw: Any) -> TuneupJob:
-        job = TuneupJob([sys.executable, str(script), next(modes)], tmp_path / "job.log")
-        backend._tuneup = job
-        return job
 
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -82,7 +100,7 @@ async def test_tuneup_screen_follows_a_job_and_manages_adapters(
         await pilot.press("s")
         await wait_for(pilot, lambda: "not a local GGUF" in status(app))
 
-        backend.start_tuneup = start  # type: ignore[method-assign]
+        fake_jobs(backend, monkeypatch, tmp_path, ["quick", "wait"])
         await pilot.press("s")
         await wait_for(pilot, lambda: status(app).startswith("Done:"), timeout=30)
         assert "NLL 3.40 -> 1.20" in status(app)
@@ -115,7 +133,7 @@ async def test_tuneup_screen_follows_a_job_and_manages_adapters(
         await pilot.press("a")
         await wait_for(pilot, lambda: rows(app)[by_id[good]][0] == "●")
         assert rows(app)[by_id[bad]][0] == ""
-        assert (await backend.list_adapters())[by_id[good]].active
+        assert (await backend.tuneups.list_adapters())[by_id[good]].active
 
         await pilot.press("r")
         await wait_for(pilot, lambda: "Rolled back" in status(app))

@@ -1,12 +1,7 @@
-"""What the API hands back for work that outlives one call: a reply that
-streams (``ReplyStream``) and a tune-up job (``TuneupJobHandle``).
-
-Both have two implementations -- the local one (``backend.chat.stream.
-ChatStream``, ``backend.tuneup.job.TuneupJob``) and the remote one
-(``backend.remote.stream.RemoteStream``, ``backend.remote.jobs.
-RemoteTuneupJob``) -- which subclass these Protocols, so mypy checks each
-against the same declaration and the UI is typed against the Protocol only.
-"""
+"""What a reply is to its caller: ``ReplyStream``, the Protocol that the
+local ``ChatStream`` and the remote ``RemoteStream`` implement (both
+subclass it, so mypy checks each against the same declaration, and the UI
+is typed against the Protocol only)."""
 
 from __future__ import annotations
 
@@ -14,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Literal, Protocol
 
 from backend.common.events import ChatEvent
-from backend.tuneup.job import TuneupUpdate
 
 ToolChoice = Literal["once", "conversation", "deny"]
 """An answer to a tool call that needs approval."""
@@ -32,6 +26,11 @@ class ReplyStream(Protocol):
 
     @property
     def cancelled(self) -> bool: ...
+
+    @property
+    def takes_approvals(self) -> bool:
+        """Whether this reply may propose tool calls that need an answer."""
+        ...
 
     def cancel(self) -> None:
         """Stop generation at the next token; the stream still ends with
@@ -56,26 +55,4 @@ class ReplyStream(Protocol):
 
     async def collect(self) -> list[ChatEvent]:
         """Run to the end and return every event."""
-        ...
-
-
-class TuneupJobHandle(Protocol):
-    """A tune-up running in its own process (locally or on the server)."""
-
-    @property
-    def running(self) -> bool:
-        """Until its final report."""
-        ...
-
-    @property
-    def last(self) -> TuneupUpdate | None:
-        """The latest report seen, if any."""
-        ...
-
-    def cancel(self) -> None:
-        """Ask the job to stop; it still reports ``cancelled``."""
-        ...
-
-    def updates(self) -> AsyncIterator[TuneupUpdate]:
-        """Every report after those already seen, until the final one."""
         ...

@@ -1,30 +1,35 @@
-"""The grounded-answers half of the ``Backend`` facade: the per-conversation
-documents switch, retrieval as chat does it (for ``assistant eval``), the
-sources of a reply and the source viewer. ``Backend`` inherits these."""
+"""The documents service: watched folders and their index, document search,
+the per-conversation documents switch, retrieval as chat does it (for
+``assistant eval``), the sources of a reply and the source viewer."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from backend.common.config import Settings
 from backend.common.errors import NotFoundError
 from backend.common.events import SourceRef
 from backend.knowledge.injection import flagged_documents
 from backend.knowledge.parsers import parse_file
-from backend.knowledge.service import KnowledgeBase
-from backend.modelfiles.catalog import ModelInfo
+from backend.knowledge.records import (
+    Document,
+    DocumentHit,
+    Folder,
+    FolderStatus,
+    IndexProgress,
+    IndexSummary,
+)
+from backend.local.core import Core
+from backend.local.models import ModelService
 from backend.rag.pipeline import RagPipeline
 from backend.rag.query import generate_with
 from backend.rag.types import RetrievalResult, SourceView
-from backend.runtimes.base import ChatMessage, GenerationParams, Runtime
-from backend.store.conversations import ConversationStore
+from backend.runtimes.base import ChatMessage, GenerationParams
 from backend.store.records import Conversation
-from backend.store.sources import SourceStore
 
-T = TypeVar("T")
+SEARCH_MODES = ("hybrid", "dense", "keyword")
 
 
 def passage_line(raw: str, passage: str) -> int | None:
@@ -44,77 +49,105 @@ def passage_line(raw: str, passage: str) -> int | None:
     return None
 
 
-class RagMethods:
-    kb: KnowledgeBase
-    conversations: ConversationStore
-    source_store: SourceStore
-    _pipeline: RagPipeline | None
-    _generation_lock: threading.Lock
+class DocumentService:
+    """Implements ``backend.api.contract.DocumentsAPI``; ``pipeline`` and
+    ``enabled_for`` are for the chat, evaluation and completion services."""
 
-    @property
-    def settings(self) -> Settings:
-        raise NotImplementedError
+    def __init__(self, core: Core, models: ModelService) -> None:
+        self._core = core
+        self._models = models
+        self._pipeline: RagPipeline | None = None
 
-    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        raise NotImplementedError
-
-    def _resolve_model(self, name: str | None) -> tuple[Runtime, ModelInfo]:
-        raise NotImplementedError
-
-    def _list_models_sync(self) -> list[ModelInfo]:
-        raise NotImplementedError
-
-    def _catalog(self) -> list[ModelInfo]:
-        return self._list_models_sync()
-
-    # -- sync helpers (run in a worker thread) ---------------------------
+    # for other services ------------------------------------------------------
     @property
     def pipeline(self) -> RagPipeline:
+        """The RAG pipeline, built on first use from ``[rag]``."""
         if self._pipeline is None:
+            settings = self._core.settings
             self._pipeline = RagPipeline(
-                self.kb, self.settings.rag, llama=self.settings.llama, catalog=self._catalog
+                self._core.kb, settings.rag, llama=settings.llama, catalog=self._models.catalog
             )
         return self._pipeline
 
-    def _documents_enabled_sync(self, conv: Conversation) -> bool:
+    def enabled_for(self, conv: Conversation) -> bool:
+        """Whether ``conv`` answers from the documents (sync)."""
         if conv.use_documents is not None:
             return conv.use_documents
-        default = self.settings.rag.use_documents
+        default = self._core.settings.rag.use_documents
         if default != "auto":
             return default == "always"
-        row = self.kb.store.db.query_one(
+        row = self._core.stores.db.query_one(
             "SELECT 1 AS one FROM documents WHERE status = 'indexed' AND chunk_count > 0 LIMIT 1"
         )
         return row is not None
 
-    # -- public API -------------------------------------------------------
+    # folders and the index ---------------------------------------------------
+    async def add_folder(
+        self,
+        path: str,
+        include: tuple[str, ...] = (),
+        exclude: tuple[str, ...] = (),
+        max_file_bytes: int | None = None,
+    ) -> Folder:
+        kb = self._core.kb
+        return await self._core.run(kb.add_folder, path, include, exclude, max_file_bytes)
+
+    async def remove_folder(self, path_or_id: str | int) -> Folder:
+        return await self._core.run(self._core.kb.remove_folder, path_or_id)
+
+    async def folders(self) -> list[FolderStatus]:
+        return await self._core.run(self._core.kb.folder_statuses)
+
+    async def list_documents(
+        self, folder_id: int | None = None, status: str | None = None
+    ) -> list[Document]:
+        return await self._core.run(self._core.kb.documents, folder_id, status)
+
+    async def index(
+        self,
+        folder_ids: list[int] | None = None,
+        progress: Callable[[IndexProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+        paused: threading.Event | None = None,
+    ) -> IndexSummary:
+        return await self._core.run(self._core.kb.index, folder_ids, progress, cancel, paused)
+
+    async def reembed(self) -> None:
+        await self._core.run(self._core.kb.reembed)
+
+    async def search_documents(
+        self, query: str, k: int = 10, mode: str = "hybrid", folder_ids: list[int] | None = None
+    ) -> list[DocumentHit]:
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"unknown search mode {mode!r} (hybrid, dense or keyword)")
+        return await self._core.run(self._core.kb.search, query, k, mode, folder_ids)
+
+    async def watch_folders(
+        self, on_swept: Callable[[IndexSummary], None] | None = None
+    ) -> list[str]:
+        return await self._core.run(self._core.kb.watch, on_swept)
+
+    # answers from documents --------------------------------------------------
     async def documents_enabled(self, conversation_id: int) -> bool:
-        """Whether this conversation answers from the documents (its own
-        choice, else ``[rag] use_documents``; ``auto`` = any indexed)."""
-
         def run() -> bool:
-            return self._documents_enabled_sync(self.conversations.get(conversation_id))
+            return self.enabled_for(self._core.stores.conversations.get(conversation_id))
 
-        return await self._run(run)
+        return await self._core.run(run)
 
     async def set_conversation_documents(
         self, conversation_id: int, use: bool | None, folder_ids: list[int] | None = None
     ) -> Conversation:
-        """Answer from documents (True), plain chat (False) or follow the
-        config (None); ``folder_ids`` limits the folders searched (None =
-        all)."""
-
         def run() -> Conversation:
             if folder_ids is not None:
-                known = {f.id for f in self.kb.store.folders()}
+                known = {f.id for f in self._core.kb.store.folders()}
                 missing = [i for i in folder_ids if i not in known]
                 if missing:
                     raise NotFoundError(f"no folder with id {', '.join(map(str, missing))}")
-            return self.conversations.update(
+            return self._core.stores.conversations.update(
                 conversation_id, use_documents=use, folder_scope=folder_ids
             )
 
-        return await self._run(run)
+        return await self._core.run(run)
 
     async def retrieve(
         self,
@@ -126,43 +159,30 @@ class RagMethods:
         history: list[tuple[str, str]] | None = None,
         model: str | None = None,
     ) -> RetrievalResult:
-        """Passages for ``query`` as chat finds them (``mode="default"``) or
-        by one stage (keyword, dense, hybrid, hybrid+rerank, rewrite).
-        ``history`` is earlier (role, text) turns for condensing follow-ups.
-        Condense and rewrite run the default (or ``model``) chat model."""
         if not query.strip():
             raise ValueError("cannot search for an empty query")
 
         def run() -> RetrievalResult:
             turns = [ChatMessage(r, t) for r, t in (history or [])]  # type: ignore[arg-type]
-            needs_model = mode in ("default", "rewrite")
-            if not needs_model:
+            if mode not in ("default", "rewrite"):
                 return self.pipeline.retrieve(query, mode=mode, k=k, folder_ids=folder_ids)
-            runtime, info = self._resolve_model(model)
+            runtime, info = self._models.resolve(model)
             generate = generate_with(
                 runtime, info, GenerationParams(max_tokens=64, temperature=0.0, seed=0)
             )
-            with self._generation_lock:
+            with self._core.generation_lock:
                 return self.pipeline.retrieve(
-                    query,
-                    mode=mode,
-                    k=k,
-                    folder_ids=folder_ids,
-                    history=turns,
-                    generate=generate,
+                    query, mode=mode, k=k, folder_ids=folder_ids, history=turns, generate=generate
                 )
 
-        return await self._run(run)
+        return await self._core.run(run)
 
     async def message_sources(self, message_id: int) -> list[SourceRef]:
-        """The sources a reply was given, by S-number, ``cited`` marked."""
-        return await self._run(self.source_store.for_message, message_id)
+        return await self._core.run(self._core.stores.sources.for_message, message_id)
 
     async def source_view(self, message_id: int, n: int) -> SourceView:
-        """Source ``[S{n}]`` of a reply in the context of its document."""
-
         def run() -> SourceView:
-            src = self.source_store.get(message_id, n)
+            src = self._core.stores.sources.get(message_id, n)
             if src is None:
                 raise NotFoundError(f"reply {message_id} has no source S{n}")
             path = Path(src.path)
@@ -185,9 +205,7 @@ class RagMethods:
                 return view(src.text, 0, len(src.text), line=passage_line(raw, src.text))
             return view(doc.text, start, end, line=passage_line(raw, src.text))
 
-        return await self._run(run)
+        return await self._core.run(run)
 
     async def flagged_documents(self) -> list[tuple[str, int, list[str]]]:
-        """Documents with text that tries to instruct the assistant:
-        (path, flagged chunks, reasons)."""
-        return await self._run(flagged_documents, self.kb.store.db)
+        return await self._core.run(flagged_documents, self._core.stores.db)

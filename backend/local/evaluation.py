@@ -1,14 +1,14 @@
-"""The evaluation half of the ``Backend`` facade (``assistant eval``):
+"""The evaluation service (``assistant eval``):
 retrieval metrics per mode on a question file or on questions generated
 from the user's documents, answer faithfulness and citation precision, and
-the history of runs. ``Backend`` inherits these.
+the history of runs.
 
 Decisions:
 
 - The folder evaluated must already be watched and indexed: evaluation
   never indexes (it would measure a half-built index). Retrieval is scoped
   to that folder, so other watched folders cannot push gold files down.
-- Every mode goes through ``Backend.retrieve``, so ``default`` measures
+- Every mode goes through the documents service's ``retrieve``, so ``default`` measures
   exactly what chat uses.
 - Runs are saved (``eval_runs``) unless ``save=False``; a cancelled run is
   never saved (``EvalCancelled`` is raised, nothing half-done is kept).
@@ -23,76 +23,54 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from backend.common.errors import NotFoundError
 from backend.common.events import CitationsParsed, ErrorEvent, MessageSaved, SourcesRetrieved
-from backend.facade_eval_questions import QuestionMethods
 from backend.knowledge.embedder import DEFAULT_MODEL_NAME, Embedder, SentenceTransformerEmbedder
-from backend.knowledge.index_store import Folder
-from backend.rag.eval_inputs import Progress, check_modes, fingerprint, read_questions
-from backend.rag.eval_runs import EvalRun, EvalStore
-from backend.rag.evaluate import METRIC_KEYS, Question, aggregate, score_question
+from backend.knowledge.records import Folder
+from backend.local.chat import ChatService
+from backend.local.conversations import ConversationService
+from backend.local.core import Core
+from backend.local.documents import DocumentService
+from backend.local.eval_questions import QuestionSets
+from backend.local.models import ModelService
+from backend.rag.eval_inputs import check_modes, fingerprint, read_questions
+from backend.rag.eval_runs import EvalQuestion, EvalRun
+from backend.rag.evaluate import Question, aggregate, score_question
 from backend.rag.judge import AnswerJudgement, Judge, summarise
 from backend.rag.types import EvalCancelled, EvalProgress
 
-if TYPE_CHECKING:
-    from backend.chat.stream import ChatStream
-    from backend.common.config import Settings
-    from backend.knowledge.service import KnowledgeBase
-    from backend.modelfiles.catalog import ModelInfo
-    from backend.rag.types import RetrievalResult
-    from backend.runtimes.base import Runtime
-    from backend.store.records import Conversation
-
-T = TypeVar("T")
+Progress = Callable[[EvalProgress], None]
 
 
-class EvalMethods(QuestionMethods):
-    kb: KnowledgeBase
-    _generation_lock: threading.Lock
+class EvaluationService:
+    """Implements ``backend.api.contract.EvaluationAPI``."""
 
-    if TYPE_CHECKING:  # provided by Backend and the other mixins
-
-        @property
-        def settings(self) -> Settings: ...
-
-        async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
-
-        def _resolve_model(self, name: str | None) -> tuple[Runtime, ModelInfo]: ...
-
-        async def retrieve(
-            self, query: str, *, mode: str = ..., k: int | None = ...,
-            folder_ids: list[int] | None = ...,
-        ) -> RetrievalResult: ...  # fmt: skip
-
-        async def create_conversation(self, title: str = ...) -> Conversation: ...
-
-        async def set_conversation_documents(
-            self, conversation_id: int, use: bool | None, folder_ids: list[int] | None = ...
-        ) -> Conversation: ...
-
-        async def send(self, conversation_id: int | None, text: str) -> ChatStream: ...
-
-        async def delete_conversation(self, conversation_id: int) -> None: ...
+    def __init__(
+        self,
+        core: Core,
+        models: ModelService,
+        documents: DocumentService,
+        conversations: ConversationService,
+        chat: ChatService,
+    ) -> None:
+        self._core = core
+        self._documents = documents
+        self._conversations = conversations
+        self._chat = chat
+        self._questions = QuestionSets(core, models)
 
     # -- helpers (sync ones run in a worker thread) ------------------------
-    @property
-    def eval_store(self) -> EvalStore:
-        store: EvalStore | None = getattr(self, "_eval_store", None)
-        if store is None:
-            store = self._eval_store = EvalStore(self.kb.store.db)
-        return store
-
     def _indexed_folder(self, root: str | Path) -> Folder:
         """The watched folder holding ``root`` (it or a parent), which must
         have indexed documents."""
         path = Path(root).expanduser().resolve()
         if not path.is_dir():
             raise NotFoundError(f"{path} is not a folder")
-        for folder in self.kb.store.folders():
+        for folder in self._core.kb.store.folders():
             if path == Path(folder.path) or path.is_relative_to(folder.path):
-                if self.kb.store.documents(folder_id=folder.id, status="indexed"):
+                if self._core.kb.store.documents(folder_id=folder.id, status="indexed"):
                     return folder
                 break
         raise NotFoundError(
@@ -101,7 +79,7 @@ class EvalMethods(QuestionMethods):
         )
 
     def _unindexed_gold(self, questions: Sequence[Question], root: Path | None) -> list[str]:
-        indexed = {d.path for d in self.kb.store.documents(status="indexed")}
+        indexed = {d.path for d in self._core.kb.store.documents(status="indexed")}
         missing: list[str] = []
         for q in questions:
             for g in q.gold:
@@ -113,7 +91,7 @@ class EvalMethods(QuestionMethods):
     def _run_settings(self, folder_ids: list[int], k: int) -> dict[str, Any]:
         """What a run measured with, so runs over time can be compared."""
         marks = ",".join("?" * len(folder_ids))
-        row = self.kb.store.db.query_one(
+        row = self._core.kb.store.db.query_one(
             "SELECT count(*) AS n FROM chunks c JOIN documents d ON d.id = c.document_id"
             f" WHERE d.folder_id IN ({marks})",
             tuple(folder_ids),
@@ -122,14 +100,14 @@ class EvalMethods(QuestionMethods):
             "k": k,
             "folder_ids": folder_ids,
             "chunks": int(row["n"]),
-            "embedding_model": self.kb.embedder.name,
-            "rag": self.settings.rag.model_dump(mode="json"),
+            "embedding_model": self._core.kb.embedder.name,
+            "rag": self._core.settings.rag.model_dump(mode="json"),
         }
 
     def _judge(self) -> Judge:
         """The thresholds are calibrated on MiniLM: reuse the index's
         embedder when it is MiniLM, else load MiniLM for judging."""
-        embedder: Embedder = self.kb.embedder
+        embedder: Embedder = self._core.kb.embedder
         if embedder.name != DEFAULT_MODEL_NAME:
             embedder = SentenceTransformerEmbedder()
         return Judge(embedder)
@@ -155,7 +133,7 @@ class EvalMethods(QuestionMethods):
             for q in questions:
                 if cancel is not None and cancel.is_set():
                     raise EvalCancelled("stopped before the end; nothing was saved")
-                result = await self.retrieve(q.q, mode=mode, k=k, folder_ids=folder_ids)
+                result = await self._documents.retrieve(q.q, mode=mode, k=k, folder_ids=folder_ids)
                 scores.append(score_question(q, result.hits, root))
                 done += 1
                 if progress is not None:
@@ -164,7 +142,7 @@ class EvalMethods(QuestionMethods):
             latency[mode] = round((time.perf_counter() - started) * 1000 / len(questions), 1)
         return metrics, latency
 
-    # -- public API -------------------------------------------------------
+    # the API ---------------------------------------------------------------
     async def eval_retrieval(
         self,
         path_or_lines: str | Path | Sequence[dict[str, Any]],
@@ -184,13 +162,13 @@ class EvalMethods(QuestionMethods):
             raise ValueError("k must be at least 1")
         questions, origin = read_questions(path_or_lines)
         chosen = check_modes(modes)
-        folder = await self._run(self._indexed_folder, root)
+        folder = await self._core.run(self._indexed_folder, root)
         base = Path(root).expanduser().resolve()
-        unindexed = await self._run(self._unindexed_gold, questions, base)
+        unindexed = await self._core.run(self._unindexed_gold, questions, base)
         metrics, latency = await self._measure(
             questions, base, [folder.id], chosen, k, progress, cancel
         )
-        settings = await self._run(self._run_settings, [folder.id], k)
+        settings = await self._core.run(self._run_settings, [folder.id], k)
         settings |= {"root": str(base), "question_set": fingerprint(questions)}
         return await self._finish(
             "retrieval", questions, origin, metrics, latency, settings, unindexed, label, save
@@ -210,18 +188,18 @@ class EvalMethods(QuestionMethods):
         if k < 1:
             raise ValueError("k must be at least 1")
         chosen = check_modes(modes)
-        stored = await self._run(self.eval_store.questions)
+        stored = await self._core.run(self._core.stores.evals.questions)
         if not stored:
             raise NotFoundError(
                 "no generated questions yet: run `assistant eval generate --folder PATH` first"
             )
         questions = [Question(q.q, (q.gold,), q.answer) for q in stored]
         folder_ids = sorted({q.folder_id for q in stored if q.folder_id is not None})
-        unindexed = await self._run(self._unindexed_gold, questions, None)
+        unindexed = await self._core.run(self._unindexed_gold, questions, None)
         metrics, latency = await self._measure(
             questions, None, folder_ids, chosen, k, progress, cancel
         )
-        settings = await self._run(self._run_settings, folder_ids, k)
+        settings = await self._core.run(self._run_settings, folder_ids, k)
         settings["question_set"] = fingerprint(questions)
         return await self._finish(
             "own", questions, "generated", metrics, latency, settings, unindexed, label, save
@@ -241,8 +219,8 @@ class EvalMethods(QuestionMethods):
     ) -> dict[str, Any]:
         run_id = None
         if save:
-            run = await self._run(
-                self.eval_store.save_run,
+            run = await self._core.run(
+                self._core.stores.evals.save_run,
                 kind,
                 n=len(questions),
                 metrics=metrics,
@@ -280,9 +258,9 @@ class EvalMethods(QuestionMethods):
             if limit < 1:
                 raise ValueError("limit must be at least 1")
             questions = questions[:limit]
-        folder = await self._run(self._indexed_folder, root)
+        folder = await self._core.run(self._indexed_folder, root)
         base = Path(root).expanduser().resolve()
-        judge = await self._run(self._judge)
+        judge = await self._core.run(self._judge)
         rows: list[dict[str, Any]] = []
         judgements: list[AnswerJudgement] = []
         gold_hits = errors = 0
@@ -290,7 +268,7 @@ class EvalMethods(QuestionMethods):
             if cancel is not None and cancel.is_set():
                 raise EvalCancelled("stopped before the end; nothing was saved")
             answer, texts, paths, cited, error = await self._ask(q.q, folder.id)
-            verdict = await self._run(judge.judge, answer, texts, cited, q.answer)
+            verdict = await self._core.run(judge.judge, answer, texts, cited, q.answer)
             golds = {str(base / g) for g in q.gold}
             gold_hit = any(path in golds for path in paths.values())
             judgements.append(verdict)
@@ -317,10 +295,12 @@ class EvalMethods(QuestionMethods):
         }
         run_id = None
         if save:
-            settings = await self._run(self._run_settings, [folder.id], self.settings.rag.top_k)
+            settings = await self._core.run(
+                self._run_settings, [folder.id], self._core.settings.rag.top_k
+            )
             settings |= {"root": str(base), "question_set": fingerprint(questions)}
-            run = await self._run(
-                self.eval_store.save_run,
+            run = await self._core.run(
+                self._core.stores.evals.save_run,
                 "answers",
                 n=len(questions),
                 metrics=metrics,
@@ -336,14 +316,14 @@ class EvalMethods(QuestionMethods):
     ) -> tuple[str, dict[int, str], dict[int, str], list[int], str | None]:
         """(answer, {n: passage text}, {n: path}, cited numbers, error) of one
         grounded reply in a throw-away conversation."""
-        conv = await self.create_conversation("eval: " + question[:40])
+        conv = await self._conversations.create_conversation("eval: " + question[:40])
         texts: dict[int, str] = {}
         paths: dict[int, str] = {}
         cited: list[int] = []
         answer, error = "", None
         try:
-            await self.set_conversation_documents(conv.id, True, [folder_id])
-            stream = await self.send(conv.id, question)
+            await self._documents.set_conversation_documents(conv.id, True, [folder_id])
+            stream = await self._chat.send(conv.id, question)
             async for event in stream:
                 if isinstance(event, SourcesRetrieved):
                     texts = {s.n: s.text for s in event.sources}
@@ -355,12 +335,27 @@ class EvalMethods(QuestionMethods):
                 elif isinstance(event, MessageSaved):
                     answer = event.content
         finally:
-            await self.delete_conversation(conv.id)
+            await self._conversations.delete_conversation(conv.id)
         return answer, texts, paths, cited, error
 
     async def eval_runs(self, kind: str | None = None, limit: int = 50) -> list[EvalRun]:
         """The most recent runs, oldest first."""
-        return await self._run(self.eval_store.runs, kind, limit)
+        return await self._core.run(self._core.stores.evals.runs, kind, limit)
 
+    async def eval_questions(self, folder: str | int | None = None) -> list[EvalQuestion]:
+        return await self._core.run(self._questions.questions, folder)
 
-__all__ = ["METRIC_KEYS", "EvalCancelled", "EvalMethods", "EvalProgress"]
+    async def generate_questions(
+        self,
+        folder: str | int,
+        n: int = 20,
+        use_model: bool = True,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        seed: int = 0,
+    ) -> int:
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        return await self._core.run(
+            self._questions.generate, folder, n, use_model, progress, cancel, seed
+        )

@@ -1,6 +1,6 @@
-"""Tune-ups in the facade: start one, follow it, cancel it; list adapters,
+"""The tune-ups service: start one, follow it, cancel it; list adapters,
 activate one (only if its before/after evaluation says it helps, unless
-forced), roll back. ``Backend`` inherits these.
+forced), roll back.
 
 Which base a tune-up trains (``TuneupBase``): a llama.cpp model's GGUF
 file, or a transformers model's Hugging Face folder. For the latter the
@@ -13,23 +13,18 @@ transformers runtime applies when the run is activated."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from backend.common.errors import ModelError
+from backend.local.core import Core
+from backend.local.models import ModelService
 from backend.modelfiles import adapters as adapter_store
 from backend.modelfiles.adapters import Adapter
 from backend.modelfiles.catalog import ModelInfo
-from backend.runtimes.base import Runtime
-from backend.tuneup.job import TuneupBusyError, TuneupJob, job_command
-
-if TYPE_CHECKING:
-    from backend.common.config import Settings
-    from backend.common.locations import Locations
-
-T = TypeVar("T")
+from backend.tuneup.job import TuneupJob, job_command
+from backend.tuneup.records import TuneupBusyError
 
 METHODS = ("sft", "dpo")
 TRANSFORMERS_RUNTIME = "transformers"
@@ -47,23 +42,19 @@ class TuneupBase:
     device: str | None = None
 
 
-class TuneupMethods:
-    locations: Locations
-    _tuneup: TuneupJob | None = None
+class TuneupService:
+    """Implements ``backend.api.contract.TuneupsAPI``. One tune-up runs at a
+    time; the current (or last) job is kept."""
 
-    if TYPE_CHECKING:
+    def __init__(self, core: Core, models: ModelService) -> None:
+        self._core = core
+        self._models = models
+        self._job: TuneupJob | None = None
 
-        @property
-        def settings(self) -> Settings: ...
-
-        async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
-
-        def _resolve_model(self, name: str | None) -> tuple[Runtime, ModelInfo]: ...
-
-    def _tuneup_base(self, model: str | None) -> TuneupBase:
-        _, info = self._resolve_model(model)
+    def _base_of(self, model: str | None) -> TuneupBase:
+        _, info = self._models.resolve(model)
         if info.runtime == TRANSFORMERS_RUNTIME and info.path is not None and info.path.is_dir():
-            entry = next((e for e in self.settings.hf_models if e.name == info.name), None)
+            entry = next((e for e in self._core.settings.hf_models if e.name == info.name), None)
             quantize = entry.quantization if entry and entry.quantization != "none" else "auto"
             return TuneupBase(info, info.path, "hf", quantize, entry.device if entry else None)
         if info.path is None or info.path.suffix.lower() != ".gguf":
@@ -93,38 +84,38 @@ class TuneupMethods:
         """
         if method not in METHODS:
             raise ValueError(f"unknown tune-up method {method!r}; use one of {METHODS}")
-        if self._tuneup is not None and self._tuneup.running:
+        if self._job is not None and self._job.running:
             raise TuneupBusyError("a tune-up is already running; cancel it first")
-        base = await self._run(self._tuneup_base, model)
+        base = await self._core.run(self._base_of, model)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         command = job_command(
-            self.locations.home, base.info.name, base.path, method, exclude, steps, dry_run,
+            self._core.locations.home, base.info.name, base.path, method, exclude, steps, dry_run,
             base_kind=base.kind, quantize=base.quantize, device=base.device,
         )  # fmt: skip
-        self._tuneup = TuneupJob(command, self.locations.logs / f"tuneup-{stamp}.log")
-        return self._tuneup
+        self._job = TuneupJob(command, self._core.locations.logs / f"tuneup-{stamp}.log")
+        return self._job
 
-    @property
-    def tuneup(self) -> TuneupJob | None:
-        """The current (or last) tune-up job."""
-        return self._tuneup
+    async def current_tuneup(self) -> TuneupJob | None:
+        return self._job
 
     def cancel_tuneup(self) -> None:
-        if self._tuneup is not None:
-            self._tuneup.cancel()
+        if self._job is not None:
+            self._job.cancel()
 
     async def list_adapters(self, model: str | None = None) -> list[Adapter]:
-        return await self._run(adapter_store.adapters, self.locations, model)
+        return await self._core.run(adapter_store.adapters, self._core.locations, model)
 
     async def activate_adapter(self, run_id: str, *, force: bool = False) -> Adapter:
         """Raises: NotFoundError, AdapterError (see ``backend.modelfiles.adapters.activate``)."""
-        return await self._run(adapter_store.activate, self.locations, run_id, force=force)
+        return await self._core.run(
+            adapter_store.activate, self._core.locations, run_id, force=force
+        )
 
     async def deactivate_adapter(self, model: str | None = None) -> bool:
         """Roll ``model`` (default: the default model) back to its base weights."""
 
         def run() -> bool:
-            _, info = self._resolve_model(model)
-            return adapter_store.deactivate(self.locations, info.name)
+            _, info = self._models.resolve(model)
+            return adapter_store.deactivate(self._core.locations, info.name)
 
-        return await self._run(run)
+        return await self._core.run(run)

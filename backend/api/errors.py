@@ -1,17 +1,21 @@
-"""Backend errors across the RPC API: ``{"type", "title", "message"}``.
+"""The errors allowed across the API, and their form on the wire:
+``{"type", "title", "message"}``.
 
-The server names the nearest allow-listed class in the error's MRO (so a
+``ERRORS`` is the one list of error classes a peer may raise again on its
+side (each is named in a ``Raises:`` of ``backend.api.contract``). The
+server names the nearest allowed class in the error's MRO (so a
 ``ToolsUnsupportedError`` travels as ``ValueError``, which the UI already
 treats as a "cannot do that" answer); the client raises that same class
 again, and only ever one of ``ERRORS`` -- an unknown name becomes a plain
-``AssistantError`` carrying the server's title. Like ``backend.wire``, no
-name is ever imported.
+``AssistantError`` carrying the server's title. Like ``backend.api.wire``,
+no name is ever imported.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from backend.api.wire import WireError
 from backend.common.errors import (
     AdapterError,
     AssistantError,
@@ -24,8 +28,7 @@ from backend.common.errors import (
 from backend.knowledge.errors import EmbeddingError, FolderError, IndexStoreError, ModelMismatch
 from backend.rag.rerank_base import RerankerError
 from backend.rag.types import EvalCancelled
-from backend.tuneup.job import TuneupBusyError
-from backend.wire import WireError
+from backend.tuneup.records import TuneupBusyError
 
 ERRORS: dict[str, type[Exception]] = {
     cls.__name__: cls
@@ -46,6 +49,7 @@ ERRORS: dict[str, type[Exception]] = {
         TuneupBusyError,
         WireError,
         ValueError,
+        OSError,
     )
 }
 
@@ -54,7 +58,7 @@ STATUS = {"NotFoundError": 404, "TuneupBusyError": 409, "ContextOverflowError": 
 
 
 def error_type(err: BaseException) -> str:
-    """The nearest allow-listed class name of ``err`` (``AssistantError`` if none)."""
+    """The nearest allowed class name of ``err`` (``AssistantError`` if none)."""
     for cls in type(err).__mro__:
         if ERRORS.get(cls.__name__) is cls:
             return cls.__name__

@@ -1,11 +1,13 @@
-"""Stateless completions for the HTTP API (``assistant serve``).
+"""The completions service: stateless replies for the OpenAI/Ollama HTTP APIs
+(``assistant serve``). Not part of ``backend.api.contract``: those APIs
+are its wire form, served in the same process.
 
 OpenAI- and Ollama-style clients send the whole conversation with every
 request, so the server does *not* store API calls as conversations: a
 script calling the API a thousand times would bury the user's own chats in
 their history, and the client already owns the transcript. Each call is
 still logged in the request log (tokens, timings, RAG stages) like every
-model call, with no conversation attached. ``Backend`` inherits these.
+model call, with no conversation attached.
 
 With ``documents=True`` the last user turn is answered from the indexed
 folders exactly as chat does it (``backend.chat.grounding``): sources go
@@ -29,7 +31,7 @@ import time
 import uuid
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from backend.chat.api_prompt import check_fits, fit_messages
 from backend.chat.api_tools import ApiTools, ToolsUnsupportedError, can_call_tools, decide_api
@@ -46,34 +48,25 @@ from backend.common.events import (
     ToolCallProposed,
     Usage,
 )
-from backend.modelfiles.catalog import ModelInfo
+from backend.local.core import Core
+from backend.local.documents import DocumentService
+from backend.local.models import ModelService
+from backend.local.tools import ToolService
 from backend.rag.citations import mark_cited, parse_citations
-from backend.rag.pipeline import RagPipeline
-from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, Runtime
-from backend.store.requests import RequestLog
-from backend.store.sources import SourceStore
-from backend.tools.calling import Decision, ToolRouter
-
-T = TypeVar("T")
+from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
+from backend.tools.calling import Decision
 
 
-class ApiMethods:
-    requests: RequestLog
-    source_store: SourceStore
-    _generation_lock: threading.Lock
+class CompletionService:
+    """Replies to a client's message list, and embeddings, for the HTTP APIs."""
 
-    @property
-    def pipeline(self) -> RagPipeline:
-        raise NotImplementedError
-
-    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        raise NotImplementedError
-
-    def _resolve_model(self, name: str | None) -> tuple[Runtime, ModelInfo]:
-        raise NotImplementedError
-
-    def _router(self) -> ToolRouter:
-        raise NotImplementedError
+    def __init__(
+        self, core: Core, models: ModelService, documents: DocumentService, tools: ToolService
+    ) -> None:
+        self._core = core
+        self._models = models
+        self._documents = documents
+        self._tools = tools
 
     async def complete_messages(
         self,
@@ -98,7 +91,7 @@ class ApiMethods:
         """
         if not messages or not any(m.content.strip() for m in messages):
             raise ValueError("messages must contain at least one non-empty message")
-        runtime, info = await self._run(self._resolve_model, model)
+        runtime, info = await self._core.run(self._models.resolve, model)
         params = params or GenerationParams()
         if tools is not None and not can_call_tools(runtime, info):
             if tools.required:
@@ -111,10 +104,10 @@ class ApiMethods:
         def fits() -> None:
             if surely_fits(messages, runtime.context_window(info) - params.max_tokens):
                 return
-            with self._generation_lock:  # counting may load the model
+            with self._core.generation_lock:  # counting may load the model
                 check_fits(runtime, info, messages, params.max_tokens)
 
-        await self._run(fits)
+        await self._core.run(fits)
         plan = TurnPlan(
             conversation_id=0,
             parent_id=0,
@@ -123,7 +116,9 @@ class ApiMethods:
             model=info,
             params=params,
             system_prompt="",
-            rag=RagTurn(self.pipeline, self.source_store, folder_ids) if documents else None,
+            rag=RagTurn(self._documents.pipeline, self._core.stores.sources, folder_ids)
+            if documents
+            else None,
         )
         return ChatStream(0, partial(self._complete_sync, plan, list(messages), tools))
 
@@ -133,7 +128,7 @@ class ApiMethods:
         """The decision, and a ``ToolCallProposed`` + ``Done`` when it is a
         call (the reply then ends there)."""
         started = time.perf_counter()
-        router = self._router() if len(tools.tools) > 1 or not tools.required else None
+        router = self._tools.router() if len(tools.tools) > 1 or not tools.required else None
         decision = decide_api(plan.runtime, plan.model, tools, router, cancel)
         ms = (time.perf_counter() - started) * 1000
         if decision.call is not None:
@@ -160,7 +155,7 @@ class ApiMethods:
         decision: tuple[Decision, float] | None = None
         dropped = 0
         started = time.perf_counter()
-        with self._generation_lock:
+        with self._core.generation_lock:
             try:
                 if tools is not None:
                     decision = self._api_decision(plan, tools, emit, cancel)
@@ -208,7 +203,7 @@ class ApiMethods:
             cited, unknown = parse_citations("".join(parts), len(grounded.sources))
             grounded.sources = mark_cited(grounded.sources, cited)
             emit(CitationsParsed(0, tuple(cited), tuple(unknown)))
-        request_id = self.requests.record(
+        request_id = self._core.stores.requests.record(
             runtime=plan.runtime.name,
             model=plan.model.name,
             usage=usage,
@@ -219,7 +214,7 @@ class ApiMethods:
         if decision is not None:
             self._record_decision(plan, *decision, parent=request_id)
         for st in grounded.stages:
-            self.requests.record(
+            self._core.stores.requests.record(
                 runtime=plan.runtime.name if st.usage is not None else "rag",
                 model=plan.model.name if st.usage is not None else "",
                 usage=st.usage,
@@ -235,7 +230,7 @@ class ApiMethods:
         """The reply was a call: its decision is the request's model call."""
         call = decision.call
         assert call is not None
-        self.requests.record(
+        self._core.stores.requests.record(
             runtime=plan.runtime.name,
             model=plan.model.name,
             usage=decision.usage or Usage(0, 0, ms, ms),
@@ -256,7 +251,7 @@ class ApiMethods:
         self, plan: TurnPlan, decision: Decision, ms: float, *, parent: int
     ) -> None:
         """A decision for no call, under the reply's row (as the tool loop logs)."""
-        self.requests.record(
+        self._core.stores.requests.record(
             runtime=plan.runtime.name,
             model=plan.model.name,
             usage=decision.usage,
@@ -270,12 +265,13 @@ class ApiMethods:
     async def embed_texts(self, texts: list[str]) -> tuple[str, list[list[float]], int]:
         """Embed ``texts`` with the knowledge base's embedder: (model name,
         L2-normalised vectors, tokens counted as whitespace words)."""
-        kb: Any = getattr(self, "kb")  # noqa: B009 - set by Backend.start
 
         def run() -> tuple[str, list[list[float]], int]:
-            embedder = kb.embedder
-            vectors = embedder.embed(list(texts)) if texts else []
+            embedder = self._core.kb.embedder
+            if not texts:
+                return embedder.name, [], 0
+            vectors = embedder.embed(list(texts))
             tokens = sum(len(t.split()) for t in texts)
             return embedder.name, [list(map(float, v)) for v in vectors], tokens
 
-        return await self._run(run)
+        return await self._core.run(run)

@@ -1,0 +1,105 @@
+"""The backend's API as front ends import it: the contract's Protocols
+(``backend.api.contract``), what replies and jobs are (``ReplyStream``,
+``TuneupJobHandle``), the records its signatures carry, the errors allowed
+across it, and the few constants a front end shows (evaluation modes and
+metrics). The TUI and CLI import backend names from here (and the leaf
+``backend.common``) only; an import-linter contract checks it.
+
+This module only gathers names; each is declared once where it belongs.
+"""
+
+from backend.api.contract import (
+    AssistantAPI,
+    ChatAPI,
+    ConversationsAPI,
+    DocumentsAPI,
+    EvaluationAPI,
+    ModelsAPI,
+    TelemetryAPI,
+    ToolsAPI,
+    TuneupsAPI,
+)
+from backend.api.errors import ERRORS
+from backend.chat.reply import ReplyStream, ToolChoice
+from backend.knowledge.errors import EmbeddingError, FolderError, IndexStoreError, ModelMismatch
+from backend.knowledge.records import (
+    Document,
+    DocumentHit,
+    Folder,
+    FolderStatus,
+    IndexProgress,
+    IndexSummary,
+)
+from backend.modelfiles.adapters import Adapter
+from backend.modelfiles.catalog import ModelInfo
+from backend.rag.eval_runs import EvalQuestion, EvalRun
+from backend.rag.types import (
+    EVAL_MODES,
+    METRIC_KEYS,
+    EvalCancelled,
+    EvalProgress,
+    RetrievalResult,
+    SourceView,
+)
+from backend.runtimes.registry import UnavailableRuntime
+from backend.runtimes.status import RuntimeStatus, model_origin
+from backend.store.records import (
+    Conversation,
+    Message,
+    ModelStats,
+    Preset,
+    RequestRecord,
+    SearchHit,
+)
+from backend.tools.records import ServerStatus, ToolInfo
+from backend.tuneup.records import TuneupBusyError, TuneupJobHandle, TuneupUpdate, describe
+
+__all__ = [
+    "ERRORS",
+    "EVAL_MODES",
+    "METRIC_KEYS",
+    "Adapter",
+    "AssistantAPI",
+    "ChatAPI",
+    "Conversation",
+    "ConversationsAPI",
+    "Document",
+    "DocumentHit",
+    "DocumentsAPI",
+    "EmbeddingError",
+    "EvalCancelled",
+    "EvalProgress",
+    "EvalQuestion",
+    "EvalRun",
+    "EvaluationAPI",
+    "Folder",
+    "FolderError",
+    "FolderStatus",
+    "IndexProgress",
+    "IndexStoreError",
+    "IndexSummary",
+    "Message",
+    "ModelInfo",
+    "ModelMismatch",
+    "ModelStats",
+    "ModelsAPI",
+    "Preset",
+    "ReplyStream",
+    "RequestRecord",
+    "RetrievalResult",
+    "RuntimeStatus",
+    "SearchHit",
+    "ServerStatus",
+    "SourceView",
+    "TelemetryAPI",
+    "ToolChoice",
+    "ToolInfo",
+    "ToolsAPI",
+    "TuneupBusyError",
+    "TuneupJobHandle",
+    "TuneupUpdate",
+    "TuneupsAPI",
+    "UnavailableRuntime",
+    "describe",
+    "model_origin",
+]

@@ -1,0 +1,156 @@
+"""The chat service: a user message in, a streamed reply out.
+
+A reply is planned in a worker thread (the user message is stored, the
+model resolved, documents and tools decided: ``TurnPlan``) and then
+generated in the reply's own thread by ``backend.chat.turn.run_turn``,
+bridged to asyncio by ``ChatStream``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from backend.chat.grounding import RagTurn
+from backend.chat.stream import ChatStream
+from backend.chat.turn import TurnPlan, run_turn
+from backend.local.conversations import ConversationService, title_from
+from backend.local.core import Core
+from backend.local.documents import DocumentService
+from backend.local.models import ModelService
+from backend.local.replies import ActiveReplies
+from backend.local.tools import ToolService
+from backend.runtimes.base import GenerationParams
+
+
+class ChatService:
+    """Implements ``backend.api.contract.ChatAPI``."""
+
+    def __init__(
+        self,
+        core: Core,
+        replies: ActiveReplies,
+        conversations: ConversationService,
+        models: ModelService,
+        documents: DocumentService,
+        tools: ToolService,
+    ) -> None:
+        self._core = core
+        self._replies = replies
+        self._conversations = conversations
+        self._models = models
+        self._documents = documents
+        self._tools = tools
+
+    def _plan(
+        self,
+        conversation_id: int,
+        parent_id: int,
+        user_id: int | None,
+        folder_ids: list[int] | None = None,
+        tools: bool | None = None,
+    ) -> TurnPlan:
+        conv = self._core.stores.conversations.get(conversation_id)
+        runtime, model = self._models.resolve(conv.model)
+        g = self._core.settings.generation
+        rag = None
+        if self._documents.enabled_for(conv):
+            scope = folder_ids if folder_ids is not None else conv.folder_scope
+            rag = RagTurn(self._documents.pipeline, self._core.stores.sources, scope)
+        return TurnPlan(
+            conversation_id=conversation_id,
+            parent_id=parent_id,
+            user_message_id=user_id,
+            runtime=runtime,
+            model=model,
+            params=GenerationParams(
+                max_tokens=g.max_tokens, temperature=g.temperature, top_p=g.top_p, seed=g.seed
+            ),
+            system_prompt=conv.system_prompt,
+            rag=rag,
+            tools=self._tools.turn_for(conv, tools),
+        )
+
+    def _stream(self, plan: TurnPlan) -> ChatStream:
+        stores = self._core.stores
+        producer = partial(
+            run_turn,
+            plan,
+            stores.conversations,
+            stores.requests,
+            self._replies.trim_state(plan.conversation_id),
+            self._core.generation_lock,
+        )
+        approvals = plan.tools.approvals if plan.tools is not None else None
+        stream = ChatStream(plan.conversation_id, producer, approvals)
+        self._replies.streams[plan.conversation_id] = stream
+        return stream
+
+    def _send_now(
+        self,
+        conversation_id: int | None,
+        text: str,
+        model: str | None,
+        folder_ids: list[int] | None,
+        tools: bool | None,
+    ) -> TurnPlan:
+        if not text.strip():
+            raise ValueError("cannot send an empty message")
+        store = self._core.stores.conversations
+        # Resolve the model before writing anything: a failed send leaves no
+        # stray conversation or message behind.
+        if conversation_id is None:
+            self._models.resolve(model)
+            conversation_id = self._conversations.create_now(title_from(text), model, None).id
+        else:
+            self._models.resolve(model or store.get(conversation_id).model)
+            if model is not None:
+                store.update(conversation_id, model=model)
+        conv = store.get(conversation_id)
+        thread = store.thread(conversation_id)
+        if not thread and conv.title == "New chat":
+            store.update(conversation_id, title=title_from(text))
+        parent = thread[-1].id if thread else None
+        user_id = store.add_message(conversation_id, parent, "user", text)
+        return self._plan(conversation_id, user_id, user_id, folder_ids, tools)
+
+    def _regenerate_now(self, message_id: int) -> TurnPlan:
+        msg = self._core.stores.conversations.message(message_id)
+        if msg.role == "assistant":
+            if msg.parent_id is None:
+                raise ValueError("this reply has no question to answer again")
+            return self._plan(msg.conversation_id, msg.parent_id, None)
+        if msg.role == "user":
+            return self._plan(msg.conversation_id, msg.id, None)
+        raise ValueError(f"cannot regenerate a {msg.role} message")
+
+    def _edit_now(self, message_id: int, text: str) -> TurnPlan:
+        if not text.strip():
+            raise ValueError("cannot send an empty message")
+        store = self._core.stores.conversations
+        msg = store.message(message_id)
+        if msg.role != "user":
+            raise ValueError("only your own messages can be edited and resent")
+        user_id = store.add_message(msg.conversation_id, msg.parent_id, "user", text)
+        return self._plan(msg.conversation_id, user_id, user_id)
+
+    # the API -----------------------------------------------------------------
+    async def send(
+        self,
+        conversation_id: int | None,
+        text: str,
+        *,
+        model: str | None = None,
+        folder_ids: list[int] | None = None,
+        tools: bool | None = None,
+    ) -> ChatStream:
+        plan = await self._core.run(self._send_now, conversation_id, text, model, folder_ids, tools)
+        return self._stream(plan)
+
+    async def regenerate(self, message_id: int) -> ChatStream:
+        return self._stream(await self._core.run(self._regenerate_now, message_id))
+
+    async def edit_and_resend(self, message_id: int, text: str) -> ChatStream:
+        return self._stream(await self._core.run(self._edit_now, message_id, text))
+
+    def cancel(self, conversation_id: int) -> None:
+        self._replies.cancel(conversation_id)
