@@ -18,8 +18,8 @@ from textual.worker import Worker, WorkerState
 
 from assistant import indexing as sweeps
 from assistant import keys
-from assistant.commands import AssistantCommands
 from assistant.indexing import IndexingState
+from assistant.palette import AssistantCommands
 from assistant.screens.documents import DocumentsScreen
 from assistant.screens.error import ErrorScreen
 from assistant.screens.help import HelpScreen

@@ -3,7 +3,7 @@
 For each backend of ``backend.knowledge.embedder_fast`` (fp32 torch first, the
 reference), on the same corpus:
 
-* corpus: every gold file of the evaluation sets (``/work/shared/eval`` by
+* corpus: every gold file of the evaluation sets (``shared/eval`` by
   default) plus a deterministic sample of the other ``*.html`` files of the
   Python docs (every Nth, sorted by path) up to ``--files`` in all, copied to
   a temp folder;
@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from inputs import CORPUS, EVAL_DIR
 
 from backend.knowledge.embedder import DelegatingEmbedder, Embedder
 from backend.knowledge.embedder_fast import BACKENDS, make_embedder
@@ -47,8 +48,6 @@ from backend.knowledge.service import KnowledgeBase
 from backend.store.db import Database
 from backend.store.migrations import migrate
 
-CORPUS = Path("/usr/share/doc/python3.11/html")
-EVAL_DIR = Path("/work/shared/eval")
 EVAL_SETS = ("pydocs_dev.jsonl", "pydocs_facts_dev.jsonl")
 MODES = ("dense", "hybrid")
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from inputs import CORPUS
 
 from backend.knowledge.embedder import DelegatingEmbedder, Embedder, SentenceTransformerEmbedder
 from backend.knowledge.records import IndexSummary
@@ -48,7 +49,6 @@ from backend.knowledge.service import DEFAULT_MAX_FILE_BYTES, KnowledgeBase
 from backend.store.db import Database
 from backend.store.migrations import migrate
 
-CORPUS = Path("/usr/share/doc/python3.11/html")
 BATCH_SIZE = 32
 
 

@@ -2,7 +2,7 @@
 
 p50/p95 milliseconds of ``KnowledgeBase.search`` (wall clock around the
 call, query embedding included for dense and hybrid) in each mode (keyword,
-dense, hybrid) over the dev questions in ``/work/shared/eval``
+dense, hybrid) over the dev questions in ``shared/eval``
 (``pydocs_dev.jsonl`` + ``pydocs_facts_dev.jsonl``, field ``q``):
 
 * at the sample size (or, with ``--home``, an index built beforehand: a
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from inputs import CORPUS, DEV, FACTS_DEV
 
 from backend.knowledge.embedder import SentenceTransformerEmbedder
 from backend.knowledge.records import Chunk
@@ -43,10 +44,9 @@ from backend.knowledge.service import KnowledgeBase
 from backend.store.db import Database
 from backend.store.migrations import migrate
 
-CORPUS = Path("/usr/share/doc/python3.11/html")
 QUESTIONS = (
-    Path("/work/shared/eval/pydocs_dev.jsonl"),
-    Path("/work/shared/eval/pydocs_facts_dev.jsonl"),
+    DEV,
+    FACTS_DEV,
 )
 MODES: tuple[Mode, ...] = ("keyword", "dense", "hybrid")
 WARMUP = 3

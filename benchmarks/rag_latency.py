@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from inputs import EVAL_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -48,7 +49,7 @@ from backend.common.events import MessageSaved
 from backend.common.locations import Locations
 from backend.knowledge.search import fts_query
 
-EVAL = Path("/work/shared/eval")
+EVAL = EVAL_DIR
 QUESTION_FILES = (EVAL / "pydocs_facts_dev.jsonl", EVAL / "pydocs_dev.jsonl")
 
 

@@ -1,7 +1,7 @@
 """Does a second-stage reranker improve what hybrid retrieval finds, and at
 what cost per query?
 
-For each dev question (``/work/shared/eval/pydocs_dev.jsonl`` and
+For each dev question (``shared/eval/pydocs_dev.jsonl`` and
 ``pydocs_facts_dev.jsonl``) the hybrid top ``--candidates`` (default 30)
 passages of the real corpus index are fetched once, then each reranker
 reorders them and the ranking is scored with ``backend.rag.evaluate``
@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from inputs import CORPUS, DEV, FACTS_DEV
+
 from backend.knowledge.embedder import SentenceTransformerEmbedder
 from backend.knowledge.records import DocumentHit
 from backend.knowledge.search import search
@@ -46,11 +48,10 @@ try:  # the same SQLite build as backend.store.db (FTS5, extension loading)
 except ImportError:  # pragma: no cover
     import sqlite3
 
-DB = Path("/work/kb_full/assistant.db")
-ROOT = "/usr/share/doc/python3.11/html"
+ROOT = str(CORPUS)
 SETS = (
-    Path("/work/shared/eval/pydocs_dev.jsonl"),
-    Path("/work/shared/eval/pydocs_facts_dev.jsonl"),
+    DEV,
+    FACTS_DEV,
 )
 SHOWN = ("passage_recall@1", "passage_recall@5", "passage_mrr@10", "recall@1", "mrr@10")
 
@@ -134,7 +135,7 @@ def run_set(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", type=Path, default=DB)
+    parser.add_argument("--db", type=Path, required=True, help="assistant.db of a full docs index")
     parser.add_argument("--candidates", type=int, default=30)
     parser.add_argument("--limit", type=int, default=0, help="questions per set (0 = all)")
     parser.add_argument("--model", type=Path, default=None, help="GGUF (default: bundled)")

@@ -2,11 +2,11 @@
 
 Runs ``backend.rag.retrieval.retrieve`` -- exactly what chat and
 ``assistant eval retrieval`` call -- over the question sets in
-``/work/shared/eval`` against an already built index of Debian's
+``shared/eval`` against an already built index of Debian's
 python3.11-doc HTML (``assistant index`` with ``ASSISTANT_HOME`` pointing at
 ``--home``; the database is opened read-only in spirit: nothing is written),
 and scores each ranking with ``backend.rag.evaluate`` (file- and
-passage-level Recall@1/5/10 and MRR@10, see /work/shared/eval/README.md).
+passage-level Recall@1/5/10 and MRR@10, see shared/eval/README.md).
 
 Each variant changes one lever against the tuned default, so a row's
 difference from ``hybrid`` is that lever's effect. Query embeddings are
@@ -15,7 +15,7 @@ are first-stage search only after the first variant.
 
 Usage::
 
-    python benchmarks/retrieval_tuning.py [--home /work/kb_full]
+    python benchmarks/retrieval_tuning.py --home HOME_WITH_A_FULL_INDEX
         [--variants hybrid,keyword,dense] [--sets dev,facts] [--k 10]
 
 Prints one table per question set and writes every number to
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from inputs import CORPUS, DEV, FACTS_DEV
 
 from backend.knowledge.embedder import DelegatingEmbedder, Embedder, SentenceTransformerEmbedder
 from backend.knowledge.index_store import IndexStore
@@ -42,10 +43,10 @@ from backend.rag.retrieval import DEFAULT_DIVERSITY, Diversity, retrieve
 from backend.rag.types import METRIC_KEYS
 from backend.store.db import Database
 
-ROOT = Path("/usr/share/doc/python3.11/html")
+ROOT = CORPUS
 SETS = {
-    "dev": Path("/work/shared/eval/pydocs_dev.jsonl"),
-    "facts": Path("/work/shared/eval/pydocs_facts_dev.jsonl"),
+    "dev": DEV,
+    "facts": FACTS_DEV,
 }
 OUT = Path("benchmarks/results/retrieval_tuning.json")
 OFF = Diversity(collapse_duplicates=False, defer_neighbours=False, min_body_chars=0)
@@ -173,7 +174,9 @@ def print_table(rows: list[Row], set_name: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--home", type=Path, default=Path("/work/kb_full"))
+    parser.add_argument(
+        "--home", type=Path, required=True, help="an ASSISTANT_HOME with the docs indexed"
+    )
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--k", type=int, default=10)

@@ -1,10 +1,10 @@
 """When is first-stage retrieval weak, and does a model rewrite then help?
 
-Part 1 (thresholds): every dev question (``/work/shared/eval``
+Part 1 (thresholds): every dev question (``shared/eval``
 ``pydocs_dev.jsonl`` + ``pydocs_facts_dev.jsonl``) goes through
 ``backend.rag.retrieval.retrieve`` exactly as the chat pipeline calls it
 (hybrid, k=6, 30 candidates), over a copy of a full-corpus index
-(``--db``, default ``/work/kb_full/assistant.db``; copied with SQLite's
+(``--db``, a full index's database, required; copied with SQLite's
 backup API because the original may be read-only or still being written).
 Per question it records the ``RetrievalSignals`` and whether the top 5 hold
 a passage-level hit (a chunk of a gold file whose text contains ``answer``,
@@ -128,7 +128,7 @@ def print_rows(rows: list[dict[str, Any]], weak: list[bool]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", type=Path, default=Path("/work/kb_full/assistant.db"))
+    parser.add_argument("--db", type=Path, required=True, help="assistant.db of a full docs index")
     parser.add_argument("--rewrite", action="store_true", help="also measure the rewrite")
     parser.add_argument("--condense", action="store_true", help="also measure condensing")
     parser.add_argument(

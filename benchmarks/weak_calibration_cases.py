@@ -13,12 +13,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from inputs import DEV, FACTS_DEV
+
 from backend.knowledge.records import DocumentHit
 from backend.store.db import Database
 
 QUESTIONS = (
-    Path("/work/shared/eval/pydocs_dev.jsonl"),
-    Path("/work/shared/eval/pydocs_facts_dev.jsonl"),
+    DEV,
+    FACTS_DEV,
 )
 K = 6
 CANDIDATES = 30

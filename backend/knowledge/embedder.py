@@ -91,9 +91,8 @@ class Embedder(ABC):
         """Embed search queries (what the index compares with chunk vectors).
 
         The default is ``embed``: queries and chunks share one model. An
-        asymmetric model (a query prefix, a query adapter such as
-        ``trainer.query_adapter_embedder``) overrides only this, so the
-        index's vectors stay valid."""
+        asymmetric model (one that wants a query prefix) overrides only
+        this, so the index's vectors stay valid."""
         return self.embed(queries)
 
     def chunk_tokenizer(self) -> Any | None:

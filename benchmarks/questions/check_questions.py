@@ -33,10 +33,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+from inputs import DEV, FACTS_DEV  # noqa: E402
 from sample_pages import DEFAULT_ROOT, DEFAULT_SEED, eligible_pages, page_text  # noqa: E402
 
 DEFAULT_FILE = HERE / "pydocs_facts_frozen.jsonl"
-DEFAULT_DEV = ["/work/shared/eval/pydocs_facts_dev.jsonl", "/work/shared/eval/pydocs_dev.jsonl"]
+DEFAULT_DEV = [str(FACTS_DEV), str(DEV)]
 KEYS = {"q", "gold", "answer"}
 
 

@@ -8,7 +8,7 @@ from textual.widgets import DataTable, Input, OptionList, TextArea
 
 from assistant import keys
 from assistant.app import AssistantApp
-from assistant.commands import AssistantCommands
+from assistant.palette import AssistantCommands
 from assistant.screens.edit_text import EditTextScreen
 from assistant.screens.error import ErrorScreen
 from assistant.screens.help import HelpScreen

@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from assistant.commands_tools import ToolReporter, call_json
+from assistant.cli.tools import ToolReporter, call_json
 from backend import Backend
 from backend.api import model_origin
 from backend.common.events import (

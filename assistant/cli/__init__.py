@@ -1,8 +1,8 @@
 """The ``assistant`` command.
 
-With no sub-command it starts the terminal UI. Sub-commands (``ask``,
-``models``, ``stats``, ``locate``) use the same ``backend.Backend`` facade as
-the UI. Errors go to stderr as ``Title: message`` with exit code 1 (2 for
+With no sub-command it starts the terminal UI. Each sub-command lives in
+a module of this package (``HANDLERS``) and uses the same API as the UI
+(``backend.api``). Errors go to stderr as ``Title: message`` with exit code 1 (2 for
 usage errors, 130 when interrupted).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -126,15 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
     search.add_argument("--json", action="store_true")
 
-    from assistant.commands_eval import add_parser as add_eval_parser
+    from assistant.cli.evaluation import add_parser as add_eval_parser
 
     add_eval_parser(sub)
 
-    from assistant.commands_serve import add_parser as add_serve_parser
+    from assistant.cli.serve import add_parser as add_serve_parser
 
     add_serve_parser(sub)
 
-    from assistant.commands_tune import add_parser as add_tune_parser
+    from assistant.cli.tuneup import add_parser as add_tune_parser
 
     add_tune_parser(sub)
 
@@ -143,28 +144,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+HANDLERS = {
+    "ask": "chat",
+    "models": "chat",
+    "stats": "chat",
+    "log": "chat",
+    "locate": "chat",
+    "folders": "knowledge",
+    "index": "knowledge",
+    "search": "knowledge",
+    "eval": "evaluation",
+    "tools": "tools",
+    "serve": "serve",
+    "tune": "tuneup",
+    "adapters": "tuneup",
+}
+"""Sub-command -> the ``assistant.cli`` module with its ``cmd_<name>``,
+imported only when that command runs (``assistant --help`` stays light)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from assistant import commands_cli, commands_eval, commands_kb, commands_tools
-
     try:
         if args.command is None and args.connect:
-            from assistant.commands_remote import run_remote_tui
+            from assistant.cli.remote import run_remote_tui
 
             return run_remote_tui(args.connect, args.token)
         if args.command is None:
-            return commands_cli.run_tui()
-        module = commands_kb if args.command in ("folders", "index", "search") else commands_cli
-        module = commands_eval if args.command == "eval" else module
-        module = commands_tools if args.command == "tools" else module
-        if args.command == "serve":
-            from assistant import commands_serve
+            from assistant.cli.chat import run_tui
 
-            module = commands_serve
-        if args.command in ("tune", "adapters"):
-            from assistant import commands_tune
-
-            module = commands_tune
+            return run_tui()
+        module = importlib.import_module(f"assistant.cli.{HANDLERS[args.command]}")
         handler = getattr(module, f"cmd_{args.command}")
         return int(asyncio.run(handler(args)))
     except AssistantError as err:
@@ -176,7 +186,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
