@@ -17,23 +17,33 @@ from .conftest import TOKEN, Running, free_port
 
 
 def test_no_token_is_401_and_private_or_unlisted_methods_are_404(served: Running) -> None:
-    url = f"{served.url}/backend/list_conversations"
+    url = f"{served.url}/backend/call/conversations/list_conversations"
     assert httpx.post(url, json={}).status_code == 401
     assert httpx.post(url, json={}, headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert httpx.get(f"{served.url}/backend/session").status_code == 401
     ok = httpx.post(url, json={}, headers=served.headers())
     assert ok.status_code == 200 and ok.json() == {"result": []}
-    for name in ("_run", "close", "start", "__init__", "_send_sync", "open", "embed_texts"):
-        r = httpx.post(f"{served.url}/backend/{name}", json={}, headers=served.headers())
-        assert r.status_code == 404, name
+    for path in (
+        "conversations/_run",
+        "core/close",
+        "chat/_send_now",
+        "conversations/__init__",
+        "completions/embed_texts",  # the OpenAI/Ollama APIs' own service
+        "conversations/missing",
+        "chat/send",  # a stream: not on the call route
+    ):
+        r = httpx.post(f"{served.url}/backend/call/{path}", json={}, headers=served.headers())
+        assert r.status_code == 404, path
         assert r.json()["error"]["type"] == "NotFoundError"
-    r = httpx.post(f"{served.url}/backend/stream/_stream", json={}, headers=served.headers())
-    assert r.status_code == 404
+    for path in ("chat/_stream", "conversations/thread"):
+        r = httpx.post(f"{served.url}/backend/stream/{path}", json={}, headers=served.headers())
+        assert r.status_code == 404, path
     evil = {"title": {"__type__": "os.system", "command": "true"}}
-    r = httpx.post(f"{served.url}/backend/create_conversation", json=evil, headers=served.headers())
+    create = f"{served.url}/backend/call/conversations/create_conversation"
+    r = httpx.post(create, json=evil, headers=served.headers())
     assert r.status_code == 400 and "unknown record type" in r.json()["error"]["message"]
     r = httpx.post(
-        f"{served.url}/backend/watch_folders",
+        f"{served.url}/backend/call/documents/watch_folders",
         json={"on_swept": None},
         headers=served.headers(),
     )

@@ -65,7 +65,7 @@ async def test_the_tui_chats_through_a_running_server(served: Running) -> None:
     # the app closed its connection, not the server: a new client sees the chat
     again = await RemoteBackend.open(served.url, served.token)
     try:
-        thread = await again.thread(cid)
+        thread = await again.conversations.thread(cid)
         assert [m.content for m in thread] == [
             "hello from the other side",
             "Echo: hello from the other side",

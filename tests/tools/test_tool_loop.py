@@ -238,10 +238,10 @@ async def test_tools_need_a_runtime_that_constrains_output(tb: Backend, tmp_path
         runtimes=[FakeRuntime()],  # no decider: cannot constrain its output
     )
     try:
-        assert not await plain.tools_supported()
-        conv = await plain.create_conversation()
-        assert await plain.tools_enabled(conv.id)  # switched on, yet...
-        events = await drive(await plain.send(conv.id, "what is 1234*5678"))
+        assert not await plain.tools.tools_supported()
+        conv = await plain.conversations.create_conversation()
+        assert await plain.tools.tools_enabled(conv.id)  # switched on, yet...
+        events = await drive(await plain.chat.send(conv.id, "what is 1234*5678"))
         assert not finished(events)  # ...no tools are offered
     finally:
         await plain.close()

@@ -69,8 +69,8 @@ async def test_bundled_model_multiplies_with_the_calculator(real: Backend) -> No
 
 
 async def test_bundled_model_answers_from_notes_through_search(real: Backend, docs: Path) -> None:
-    await real.add_folder(str(docs))
-    await real.index()
+    await real.documents.add_folder(str(docs))
+    await real.documents.index()
     calls, answer = await ask(real, "what do my notes say about tomatoes?")
     assert [c.name for c in calls] == ["search_documents"]
     assert "tomato" in calls[0].arguments["query"].lower()
@@ -79,7 +79,7 @@ async def test_bundled_model_answers_from_notes_through_search(real: Backend, do
 
 
 async def test_bundled_model_calls_an_mcp_tool_from_chat(real: Backend) -> None:
-    status = await real.mcp_status(wait=True)
+    status = await real.tools.mcp_status(wait=True)
     assert [(s.name, s.connected) for s in status] == [("test", True)]
     calls, _ = await ask(real, "What's the weather in Paris?")
     assert [(c.name, c.arguments) for c in calls] == [("test.weather", {"city": "Paris"})]

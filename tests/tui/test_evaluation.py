@@ -95,13 +95,13 @@ async def test_history_run_and_cancel(backends: MakeBackend, tmp_path: Path) -> 
 
         # hold retrieval until Cancel is pressed, so the run is surely in flight
         gate = asyncio.Event()
-        real_retrieve = app.backend.retrieve
+        real_retrieve = app.backend.documents.retrieve
 
         async def gated(*args: Any, **kwargs: Any) -> Any:
             await gate.wait()
             return await real_retrieve(*args, **kwargs)
 
-        app.backend.retrieve = gated  # type: ignore[method-assign]
+        app.backend.documents.retrieve = gated  # type: ignore[method-assign]
         await pilot.press("r")
         await wait_for(pilot, lambda: screen.running)
         await pilot.press("x")

@@ -79,7 +79,7 @@ def decision_requests(runtime: FakeRuntime) -> list[GenerationRequest]:
 
 
 def notes_in(backend: Backend) -> list[Path]:
-    folder = backend.common.locations.home / "notes"
+    folder = backend.locations.home / "notes"
     return sorted(folder.glob("*.md")) if folder.exists() else []
 
 
