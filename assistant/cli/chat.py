@@ -8,9 +8,9 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from assistant.cli.local import local_backend, open_local
 from assistant.cli.tools import ToolReporter, call_json
-from backend import Backend
-from backend.api import model_origin
+from backend.api import AssistantAPI, model_origin
 from backend.common.events import (
     CitationsParsed,
     Done,
@@ -27,7 +27,7 @@ from backend.common.events import (
 def run_tui() -> int:
     from assistant.app import run_tui as launch
 
-    launch(Backend())
+    launch(local_backend())
     return 0
 
 
@@ -48,7 +48,7 @@ def source_json(s: SourceRef) -> dict[str, Any]:
     return out
 
 
-async def _folder_ids(backend: Backend, paths: list[str] | None) -> list[int] | None:
+async def _folder_ids(backend: AssistantAPI, paths: list[str] | None) -> list[int] | None:
     if not paths:
         return None
     from pathlib import Path
@@ -66,7 +66,7 @@ async def _folder_ids(backend: Backend, paths: list[str] | None) -> list[int] | 
 
 async def cmd_ask(args: argparse.Namespace) -> int:
     question = sys.stdin.read() if args.question == "-" else args.question
-    backend = await Backend.open()
+    backend = await open_local()
     try:
         try:
             folder_ids = await _folder_ids(backend, args.folder)
@@ -200,7 +200,7 @@ def _fmt(value: float | None, suffix: str = "") -> str:
 
 
 async def cmd_models(args: argparse.Namespace) -> int:
-    backend = await Backend.open()
+    backend = await open_local()
     try:
         models = await backend.models.list_models()
         default = backend.settings.default_model
@@ -248,7 +248,7 @@ async def cmd_models(args: argparse.Namespace) -> int:
 
 
 async def cmd_stats(args: argparse.Namespace) -> int:
-    backend = await Backend.open()
+    backend = await open_local()
     try:
         stats = await backend.telemetry.stats()
     finally:
@@ -289,7 +289,7 @@ async def cmd_stats(args: argparse.Namespace) -> int:
 
 
 async def cmd_log(args: argparse.Namespace) -> int:
-    backend = await Backend.open()
+    backend = await open_local()
     try:
         records = await backend.telemetry.request_log(args.limit)
     finally:

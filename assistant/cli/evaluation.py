@@ -14,8 +14,8 @@ import json
 import sys
 from typing import Any
 
-from backend import Backend
-from backend.api import EVAL_MODES, METRIC_KEYS, EvalProgress, EvalRun
+from assistant.cli.local import open_local
+from backend.api import EVAL_MODES, METRIC_KEYS, AssistantAPI, EvalProgress, EvalRun
 
 COLUMNS = {
     "recall@1": "R@1",
@@ -150,14 +150,14 @@ def _print_retrieval(result: dict[str, Any]) -> None:
 
 
 async def cmd_eval(args: argparse.Namespace) -> int:
-    backend = await Backend.open()
+    backend = await open_local()
     try:
         return int(await _dispatch(backend, args))
     finally:
         await backend.close()
 
 
-async def _dispatch(backend: Backend, args: argparse.Namespace) -> int:
+async def _dispatch(backend: AssistantAPI, args: argparse.Namespace) -> int:
     action = args.eval_command
     if action in ("retrieval", "own"):
         common = {

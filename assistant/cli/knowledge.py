@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from backend import Backend
+from assistant.cli.local import open_local
 from backend.api import IndexProgress, IndexSummary
 
 
@@ -48,7 +48,7 @@ def _print_summary(summary: IndexSummary, as_json: bool) -> None:
 
 
 async def cmd_folders(args: argparse.Namespace) -> int:
-    backend = await Backend.open()
+    backend = await open_local()
     try:
         if args.folders_command == "add":
             max_bytes = int(args.max_mb * 1_000_000) if args.max_mb else None
@@ -97,7 +97,7 @@ async def cmd_folders(args: argparse.Namespace) -> int:
 
 
 async def cmd_index(args: argparse.Namespace) -> int:
-    backend = await Backend.open()
+    backend = await open_local()
     try:
         if args.reembed:
             await backend.documents.reembed()
@@ -120,7 +120,7 @@ async def cmd_index(args: argparse.Namespace) -> int:
 
 
 async def cmd_search(args: argparse.Namespace) -> int:
-    backend = await Backend.open()
+    backend = await open_local()
     try:
         hits = await backend.documents.search_documents(args.query, args.k, args.mode)
     finally:

@@ -6,8 +6,7 @@ import argparse
 import sys
 
 from backend.common.locations import default_locations
-from backend.server.run import DEFAULT_HOST, DEFAULT_PORT, Server, warn_if_exposed
-from backend.server.security import load_or_create_token
+from backend.server.defaults import DEFAULT_HOST, DEFAULT_PORT
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 async def cmd_serve(args: argparse.Namespace) -> int:
+    from backend.server.run import Server, warn_if_exposed
+    from backend.server.security import load_or_create_token
+
     token, note = load_or_create_token(default_locations())
     if note:
         print(f"note: {note}", file=sys.stderr)

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend import Backend
+from assistant.cli.local import open_local
 from backend.api import ReplyStream
 from backend.api import ToolChoice as Choice
 from backend.common.events import ToolCallFinished, ToolCallProposed
@@ -120,7 +120,7 @@ class ToolReporter:
 
 async def cmd_tools(args: argparse.Namespace) -> int:
     """List the tools chat can call and each MCP server's state."""
-    backend = await Backend.open()
+    backend = await open_local()
     try:
         servers = await backend.tools.mcp_status(wait=True)
         tools = await backend.tools.list_tools()

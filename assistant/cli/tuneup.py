@@ -18,7 +18,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from backend import Backend
+from assistant.cli.local import open_local
 from backend.api import Adapter, TuneupUpdate, describe
 
 
@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 async def cmd_tune(args: argparse.Namespace) -> int:
-    backend = await Backend.open()
+    backend = await open_local()
     tty = sys.stderr.isatty()
     last: TuneupUpdate | None = None
     try:
@@ -103,7 +103,7 @@ def _adapter_row(a: Adapter) -> dict[str, Any]:
 
 async def cmd_adapters(args: argparse.Namespace) -> int:
     action = args.adapters_command or "list"
-    backend = await Backend.open()
+    backend = await open_local()
     try:
         if action == "activate":
             adapter = await backend.tuneups.activate_adapter(args.run_id, force=args.force)

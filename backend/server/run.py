@@ -17,10 +17,8 @@ import uvicorn
 
 from backend import Backend
 from backend.server.app import create_app
+from backend.server.defaults import DEFAULT_HOST, DEFAULT_PORT
 from backend.server.security import DEFAULT_MAX_BODY
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
 
 
 def is_loopback(host: str) -> bool:
