@@ -127,9 +127,17 @@ def test_hybrid_ranks_relevant_doc_first(
 def test_weird_queries_never_raise(
     kb: tuple[IndexStore, dict[str, int]], embedder: SentenceTransformerEmbedder, query: str
 ) -> None:
+    """FTS5 syntax in a query is searched as words, never parsed: no error,
+    at most ``k`` hits, every hit a stored chunk of the corpus; dense search
+    still ranks the whole corpus for any non-blank text."""
     store, _ = kb
     for mode in ("keyword", "dense", "hybrid"):
-        assert isinstance(search(store, embedder, query, k=3, mode=mode), list)
+        hits = search(store, embedder, query, k=3, mode=mode)
+        assert len(hits) <= 3, mode
+        assert all(h.path in CORPUS and h.text == CORPUS[h.path] for h in hits), mode
+        assert len({h.chunk_id for h in hits}) == len(hits), mode
+        if mode == "dense" and query.strip():
+            assert len(hits) == 3
 
 
 def test_folder_filter(

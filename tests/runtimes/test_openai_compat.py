@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import jsonschema
 import pytest
 
 from backend.common.config import OpenAIEndpoint, Settings
@@ -65,16 +66,25 @@ def test_lists_models_and_streams_with_usage(server_url: str) -> None:
 
 @pytest.mark.real_model
 def test_json_schema_output_parses(server_url: str) -> None:
+    """The schema reaches the server as ``response_format`` and constrains
+    the reply: exactly one integer ``answer``, nothing else -- not what a
+    free-running 135M model writes for this prompt."""
     rt = _runtime(server_url, json_schema="json_object")
     schema = {
         "type": "object",
         "properties": {"answer": {"type": "integer"}},
         "required": ["answer"],
+        "additionalProperties": False,
     }
     events = _run(rt, rt.list_models()[0], "What is 2+2? Reply in JSON.",
                   json_schema=json.dumps(schema))  # fmt: skip
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
-    assert isinstance(json.loads(text)["answer"], int)
+    data = json.loads(text)
+    jsonschema.validate(data, schema)
+    assert list(data) == ["answer"]
+    free = _run(rt, rt.list_models()[0], "What is 2+2? Reply in JSON.")
+    free_text = "".join(e.text for e in free if isinstance(e, TextDelta))
+    assert free_text.strip() != text.strip()  # the constraint made the difference
 
 
 @pytest.mark.real_model

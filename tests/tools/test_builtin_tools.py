@@ -42,7 +42,9 @@ def test_every_schema_compiles_to_a_grammar(registry: ToolRegistry) -> None:
 
     for tool in registry.tools():
         gbnf = json_schema_to_gbnf(json.dumps(tool.parameters))
-        assert LlamaGrammar.from_string(gbnf, verbose=False) is not None, tool.name
+        LlamaGrammar.from_string(gbnf, verbose=False)  # raises if llama.cpp cannot parse it
+        for name in tool.parameters.get("required", []):  # every required argument is in it
+            assert f'"\\"{name}\\""' in gbnf, (tool.name, name)
 
 
 # -- calculator, current_time ---------------------------------------------------------------------

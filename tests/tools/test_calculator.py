@@ -149,7 +149,14 @@ def test_largest_accepted_integer_is_still_exact() -> None:
 
 
 def test_calculator_error_is_user_facing() -> None:
-    assert issubclass(CalculatorError, AssistantError)
+    """A bad expression is an ``AssistantError`` with its own title and a
+    message that says what is wrong (the UI shows both; the model gets it
+    back as the call's result)."""
+    with pytest.raises(AssistantError) as caught:
+        evaluate("1/0")
+    assert type(caught.value) is CalculatorError
+    assert caught.value.title == "Calculation failed"
+    assert "zero" in str(caught.value).lower()
 
 
 @pytest.mark.parametrize(

@@ -33,5 +33,5 @@ async def backends(tmp_path: Path) -> AsyncIterator[MakeBackend]:
 
     yield make
     for backend in made:
-        if getattr(backend, "_db", None) is not None:
+        if backend.core.started:
             await backend.close()

@@ -127,6 +127,9 @@ async def test_switching_conversation_while_streaming_is_safe(backends: MakeBack
 
 
 async def test_quitting_mid_stream_stops_the_reply(backends: MakeBackend) -> None:
+    """Quitting while a reply streams stops generation at once and stores
+    the partial reply as cancelled: reopened, the conversation holds a
+    cancelled reply far shorter than the 200 words it was going to be."""
     backend = backends(FakeRuntime(delay_s=0.05, reply_words=200))
     app = make_app(backend)
     app.close_backend = True
@@ -135,5 +138,12 @@ async def test_quitting_mid_stream_stops_the_reply(backends: MakeBackend) -> Non
         app.main.query_one(Composer).text = "long"
         await pilot.press("enter")
         await wait_for(pilot, lambda: len(messages(app)) == 2)
+        conversation_id = app.main.conversation_id
         await pilot.press("ctrl+q")
-    assert not app.is_running
+    assert not app.is_running and not backend.core.started  # the app closed its backend
+    assert conversation_id is not None
+    reopened = backends(FakeRuntime())
+    await reopened.start()
+    reply = (await reopened.conversations.thread(conversation_id))[-1]
+    assert reply.role == "assistant" and reply.status == "cancelled"
+    assert 0 < len(reply.content.split()) < 100
