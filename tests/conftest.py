@@ -1,18 +1,28 @@
 """Shared fixtures. Every test gets its own ASSISTANT_HOME under tmp_path,
-so nothing ever touches a real profile."""
+so nothing ever touches a real profile.
+
+Expensive real parts are loaded once per session: the bundled MiniLM
+(``minilm``; a backend built without an embedder -- the CLI run in-process,
+a plain ``Backend()`` -- gets it too, instead of loading its own) and the
+bundled GGUF in-process (``smollm2``). Unit tests of logic that does not
+depend on embedding quality use ``tests/fake_embedder.FakeEmbedder``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from backend import Backend
 from backend.common.config import Settings
 from backend.common.locations import Locations
-from backend.modelfiles.catalog import bundled_model_path
+from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder
+from backend.knowledge.embedder_fast import make_embedder
+from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, ModelInfo, bundled_model_path
 from backend.runtimes.fake import FakeRuntime
+from backend.runtimes.llamacpp import LlamaCppRuntime
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +30,37 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("ASSISTANT_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Embedder:
+    """The bundled all-MiniLM-L6-v2, loaded on first use, once per session."""
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(autouse=True)
+def _one_minilm(monkeypatch: pytest.MonkeyPatch, minilm: Embedder) -> None:
+    """A backend configured for the default embedder gets the session's."""
+
+    def shared(backend: str, model_dir: object = None, **options: Any) -> Embedder:
+        if backend == "torch-fp32" and model_dir is None and options.get("batch_size", 32) == 32:
+            return minilm
+        return make_embedder(backend, model_dir, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("backend.local.core.make_embedder", shared)
+
+
+@pytest.fixture(scope="session")
+def smollm2(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LlamaCppRuntime, ModelInfo]]:
+    """The bundled SmolLM2 GGUF through llama.cpp in-process, loaded once per
+    session with default settings, for every test that only needs the real
+    model to generate (tests of runtime settings build their own)."""
+    runtime = LlamaCppRuntime(Settings(), Locations(tmp_path_factory.mktemp("smollm2")).ensure())
+    (model,) = [m for m in runtime.list_models() if m.name == BUNDLED_MODEL_NAME]
+    yield runtime, model
+    runtime.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.knowledge.embedder import DelegatingEmbedder, Embedder, SentenceTransformerEmbedder
+from backend.knowledge.embedder import DelegatingEmbedder, Embedder
 from backend.knowledge.service import KnowledgeBase
 from backend.store.db import Database
 from backend.store.migrations import migrate
@@ -25,11 +25,6 @@ class CountingEmbedder(DelegatingEmbedder):
     def embed(self, texts: list[str]) -> np.ndarray:
         self.embedded += len(texts)
         return self.inner.embed(texts)
-
-
-@pytest.fixture(scope="session")
-def minilm() -> Embedder:
-    return SentenceTransformerEmbedder()
 
 
 @pytest.fixture

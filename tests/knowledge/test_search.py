@@ -53,8 +53,8 @@ CORPUS = {
 
 
 @pytest.fixture(scope="module")
-def embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder()
+def embedder(minilm: SentenceTransformerEmbedder) -> SentenceTransformerEmbedder:
+    return minilm
 
 
 @pytest.fixture(scope="module")

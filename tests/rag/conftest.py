@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder
+from backend.knowledge.embedder import Embedder
 from backend.knowledge.service import KnowledgeBase
 from backend.store.db import Database
 from backend.store.migrations import migrate
@@ -66,11 +66,6 @@ CORPUS = {  # path: (title, text)
     "tech/backup-copy.md": ("Backups", "Keep three copies of your data on two media, one offsite."),
     "tech/wifi.md": ("Wifi", "Restarting the router often fixes a dropped wireless connection."),
 }
-
-
-@pytest.fixture(scope="session")
-def minilm() -> Embedder:
-    return SentenceTransformerEmbedder()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from backend.common.events import (
     TextDelta,
 )
 from backend.common.locations import Locations
-from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder
+from backend.knowledge.embedder import Embedder
 from backend.rag.context import SYSTEM_RULES
 from backend.runtimes.base import ChatMessage
 from backend.runtimes.fake import FakeRuntime
@@ -33,11 +33,6 @@ DOCS = {
     "money/tax.md": "# Taxes\n\nThe income tax return is due on the thirtieth of April. "
     "Late filing costs a penalty of five percent per month.\n",
 }
-
-
-@pytest.fixture(scope="module")
-def minilm() -> Embedder:
-    return SentenceTransformerEmbedder()
 
 
 def cite_the_source_about(word: str):  # type: ignore[no-untyped-def]

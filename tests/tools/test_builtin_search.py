@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.knowledge.embedder import SentenceTransformerEmbedder
+from backend.knowledge.embedder import Embedder
 from backend.knowledge.service import KnowledgeBase
 from backend.store.db import Database
 from backend.store.migrations import migrate
@@ -34,7 +34,9 @@ CORPUS = {
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KnowledgeBase, Path]]:
+def indexed(
+    tmp_path_factory: pytest.TempPathFactory, minilm: Embedder
+) -> Iterator[tuple[KnowledgeBase, Path]]:
     root = tmp_path_factory.mktemp("kb")
     docs = root / "docs"
     for rel, text in CORPUS.items():
@@ -42,7 +44,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Knowledg
         (docs / rel).write_text(text, encoding="utf-8")
     db = Database(root / "kb.db")
     migrate(db)
-    kb = KnowledgeBase(db, SentenceTransformerEmbedder())
+    kb = KnowledgeBase(db, minilm)
     kb.add_folder(docs)
     summary = kb.index()
     assert summary.indexed == len(CORPUS) and not summary.failed

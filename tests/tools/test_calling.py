@@ -5,16 +5,13 @@ real bundled model; plus the tool-eval scoring rules."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from backend.common.config import Settings
-from backend.common.locations import Locations
-from backend.knowledge.embedder import SentenceTransformerEmbedder
-from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, ModelInfo
+from backend.knowledge.embedder import Embedder
+from backend.modelfiles.catalog import ModelInfo
 from backend.runtimes.base import ChatMessage
 from backend.runtimes.llamacpp import LlamaCppRuntime
 from backend.tools.base import Tool, ToolCall
@@ -116,8 +113,8 @@ def test_parse_decision(
 
 
 @pytest.fixture(scope="module")
-def router() -> ToolRouter:
-    return ToolRouter(SentenceTransformerEmbedder())
+def router(minilm: Embedder) -> ToolRouter:
+    return ToolRouter(minilm)
 
 
 @pytest.mark.parametrize(
@@ -143,11 +140,8 @@ def test_router_sees_chat_as_no_tool(router: ToolRouter, tools: list[Tool]) -> N
 
 
 @pytest.fixture(scope="module")
-def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LlamaCppRuntime, ModelInfo]]:
-    rt = LlamaCppRuntime(Settings(), Locations(tmp_path_factory.mktemp("home")).ensure())
-    (model,) = [m for m in rt.list_models() if m.name == BUNDLED_MODEL_NAME]
-    yield rt, model
-    rt.close()
+def llama(smollm2: tuple[LlamaCppRuntime, ModelInfo]) -> tuple[LlamaCppRuntime, ModelInfo]:
+    return smollm2
 
 
 @pytest.mark.real_model

@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -19,7 +18,7 @@ import pytest
 from backend.common.config import Settings
 from backend.common.events import TextDelta, ToolCallEvent
 from backend.common.locations import Locations
-from backend.knowledge.embedder import SentenceTransformerEmbedder
+from backend.knowledge.embedder import Embedder
 from backend.modelfiles.catalog import ModelInfo, bundled_model_path
 from backend.modelfiles.gguf_header import validate_gguf
 from backend.runtimes.base import ChatMessage, GenerationRequest, complete_calls
@@ -138,10 +137,8 @@ def hermes_model(tmp_path_factory: pytest.TempPathFactory) -> ModelInfo:
 
 
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppRuntime]:
-    rt = LlamaCppRuntime(Settings(), Locations(tmp_path_factory.mktemp("home")).ensure())
-    yield rt
-    rt.close()
+def runtime(smollm2: tuple[LlamaCppRuntime, ModelInfo]) -> LlamaCppRuntime:
+    return smollm2[0]
 
 
 @pytest.fixture(scope="module")
@@ -186,14 +183,14 @@ def test_a_required_native_call_comes_back_as_a_tool_call_event(
 
 @pytest.mark.real_model
 def test_decide_uses_the_native_format_through_the_worker_process(
-    hermes_model: ModelInfo, tools: list[Tool], tmp_path: Path
+    hermes_model: ModelInfo, tools: list[Tool], tmp_path: Path, minilm: Embedder
 ) -> None:
     """The whole decision on the real router and model, across the worker
     process boundary (requests and events pickle)."""
     rt = LlamaCppProcessRuntime(Settings(), Locations(tmp_path).ensure())
     try:
         assert rt.native_tools(hermes_model)
-        router = ToolRouter(SentenceTransformerEmbedder())
+        router = ToolRouter(minilm)
         decision = decide(
             rt, hermes_model, tools, [ChatMessage("user", "what is 1234*5678")], router=router
         )
