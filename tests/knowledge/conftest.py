@@ -1,5 +1,7 @@
-"""Fixtures for the knowledge base: one real MiniLM embedder per session
-(loading it takes seconds), wrapped to count what it embeds."""
+"""Fixtures for the knowledge base: an embedder wrapped to count what it
+embeds. Sweeps, counts, bad files, cancelling and watching do not depend on
+embedding quality, so ``embedder`` wraps the deterministic ``FakeEmbedder``;
+tests of search quality and of the real model path use ``minilm``."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from backend.knowledge.embedder import DelegatingEmbedder, Embedder
 from backend.knowledge.service import KnowledgeBase
 from backend.store.db import Database
 from backend.store.migrations import migrate
+from tests.fake_embedder import FakeEmbedder
 
 
 class CountingEmbedder(DelegatingEmbedder):
@@ -28,8 +31,8 @@ class CountingEmbedder(DelegatingEmbedder):
 
 
 @pytest.fixture
-def embedder(minilm: Embedder) -> CountingEmbedder:
-    return CountingEmbedder(minilm)
+def embedder() -> CountingEmbedder:
+    return CountingEmbedder(FakeEmbedder())
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from backend.knowledge.embedder import Embedder
 from backend.knowledge.service import KnowledgeBase
 from backend.store.db import Database
 from backend.store.migrations import migrate
@@ -22,7 +23,7 @@ CHILD = r"""
 import sys, time
 from pathlib import Path
 import backend.knowledge.indexer as indexer
-from backend.knowledge.embedder import SentenceTransformerEmbedder
+from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder
 from backend.knowledge.service import KnowledgeBase
 from backend.store.db import Database
 from backend.store.migrations import migrate
@@ -64,7 +65,8 @@ def indexed_count(db_path: Path) -> int:
         return 0  # not created yet
 
 
-def test_kill_9_mid_index_then_resume(tmp_path: Path, embedder: CountingEmbedder) -> None:
+def test_kill_9_mid_index_then_resume(tmp_path: Path, minilm: Embedder) -> None:
+    embedder = CountingEmbedder(minilm)  # the killed process indexed with the real MiniLM
     root = tmp_path / "docs"
     root.mkdir()
     for i in range(N):

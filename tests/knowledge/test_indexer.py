@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.knowledge.embedder import Embedder
 from backend.knowledge.errors import FolderError
 from backend.knowledge.service import KnowledgeBase
 
@@ -203,11 +204,14 @@ async def test_configured_embedding_model_is_used_and_a_missing_one_is_a_clear_e
         await backend.close()
 
 
-def test_a_sweep_with_nothing_to_do_loads_no_model(kb: KnowledgeBase, tmp_path: Path) -> None:
+def test_a_sweep_with_nothing_to_do_loads_no_model(
+    kb: KnowledgeBase, tmp_path: Path, minilm: Embedder
+) -> None:
     from backend.knowledge.embedder import SentenceTransformerEmbedder
 
-    kb.add_folder(make_corpus(tmp_path / "docs"))
-    kb.index()
+    first = KnowledgeBase(kb.store.db, minilm)  # indexed by the real model
+    first.add_folder(make_corpus(tmp_path / "docs"))
+    first.index()
     fresh = SentenceTransformerEmbedder()  # as at the next app start
     restarted = KnowledgeBase(kb.store.db, fresh)
     summary = restarted.index()
