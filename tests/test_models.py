@@ -135,6 +135,13 @@ def test_broken_file_is_listed_with_its_problem(locations: Locations) -> None:
     assert broken.context_length is None
 
 
+def test_a_split_model_is_listed_once_by_its_first_part(locations: Locations) -> None:
+    for n in (1, 2, 3):
+        (locations.models / f"big-q4_k_m-0000{n}-of-00003.gguf").write_bytes(b"part")
+    names = [m.name for m in discover_models(Settings(), locations) if m.source != "bundled"]
+    assert names == ["big-q4_k_m-00001-of-00003"]
+
+
 # -- validation -------------------------------------------------------------
 
 

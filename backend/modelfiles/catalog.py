@@ -22,6 +22,7 @@ from backend.common.config import Settings
 from backend.common.errors import ModelError
 from backend.common.locations import Locations
 from backend.modelfiles.gguf_header import GGUFInfo, validate_gguf
+from backend.modelfiles.gguf_split import is_secondary_split
 
 __all__ = [
     "BUNDLED_MODEL_NAME",
@@ -109,7 +110,9 @@ def _scan(folder: Path | None) -> list[Path]:
     if folder is None or not folder.is_dir():
         return []
     try:
-        return sorted(p for p in folder.glob("*.gguf") if p.is_file())
+        return sorted(
+            p for p in folder.glob("*.gguf") if p.is_file() and not is_secondary_split(p.name)
+        )
     except OSError:
         return []
 

@@ -14,10 +14,9 @@ to it by that pattern, so the parts must keep their names and folder.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-SPLIT_RE = re.compile(r"^(?P<prefix>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+from backend.modelfiles.gguf_split import split_part
 
 # A quantization tag: llama.cpp's k-quants and legacy quants (Q4_K_M, Q8_0,
 # Q4_1), i-quants (IQ4_XS), ternary (TQ1_0), MXFP4, and float formats; an
@@ -29,48 +28,6 @@ _QUANT_TOKEN = re.compile(
 
 # Files in GGUF repos that are not chat models.
 _NOT_A_MODEL = re.compile(r"(^|[/_-])(mmproj|imatrix)|\.imatrix|-mmproj", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class SplitPart:
-    """A split GGUF part: ``prefix`` is the name before ``-0000k-of-0000n.gguf``."""
-
-    prefix: str
-    number: int
-    count: int
-
-
-def split_part(name: str) -> SplitPart | None:
-    """Parse a ``<prefix>-00001-of-00002.gguf`` name.
-
-    Args:
-        name: a file name or a path (only its last component is read).
-
-    Returns:
-        The part, or None when the name is not a split part.
-    """
-    match = SPLIT_RE.match(PurePosixPath(name).name)
-    if match is None:
-        return None
-    number, count = int(match["no"]), int(match["count"])
-    if not 1 <= number <= count:
-        return None
-    return SplitPart(match["prefix"], number, count)
-
-
-def split_name(prefix: str, number: int, count: int) -> str:
-    """The file name gguf-split gives part ``number`` of ``count``."""
-    return f"{prefix}-{number:05d}-of-{count:05d}.gguf"
-
-
-def is_secondary_split(name: str) -> bool:
-    """True for parts 2..n of a split GGUF: not models of their own.
-
-    ``backend.modelfiles.catalog.discover_models`` lists every ``*.gguf``; a front end
-    should hide these (llama.cpp loads the model from part 1).
-    """
-    part = split_part(name)
-    return part is not None and part.number > 1
 
 
 def model_stem(name: str) -> str:

@@ -21,6 +21,7 @@ from pathlib import PurePosixPath
 
 from huggingface_hub.hf_api import RepoSibling
 
+from backend.modelfiles import gguf_split
 from backend.modelhub import filenames
 from backend.modelhub.errors import ModelHubError, QuantNotFoundError
 from backend.modelhub.hub import API_TIMEOUT_S, hub_api, hub_endpoint, translate
@@ -134,7 +135,7 @@ def gguf_groups(files: tuple[RemoteFile, ...] | list[RemoteFile]) -> list[GGUFGr
     for f in files:
         if not filenames.is_model_gguf(f.path):
             continue
-        part = filenames.split_part(f.path)
+        part = gguf_split.split_part(f.path)
         folder = str(PurePosixPath(f.path).parent)
         key = f"{folder}/{filenames.model_stem(f.path)}"
         number, count = (part.number, part.count) if part else (1, 1)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from backend.common.config import Settings
 from backend.common.locations import Locations, default_locations
+from backend.modelfiles import gguf_split
 from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, bundled_model_path, discover_models
-from backend.modelhub import filenames, layout
+from backend.modelhub import layout
 from backend.modelhub.errors import ModelNotFoundError, RemoveRefusedError
 
 
@@ -56,10 +57,10 @@ def _find_gguf(name: str, locations: Locations, settings: Settings) -> Path | No
 
 
 def _split_family(path: Path) -> list[Path]:
-    part = filenames.split_part(path.name)
+    part = gguf_split.split_part(path.name)
     if part is None:
         return [path]
-    family = [path.parent / filenames.split_name(part.prefix, i, part.count)
+    family = [path.parent / gguf_split.split_name(part.prefix, i, part.count)
               for i in range(1, part.count + 1)]  # fmt: skip
     return [p for p in family if p.exists() or p.is_symlink()]
 

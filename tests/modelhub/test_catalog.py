@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.modelfiles import gguf_split
 from backend.modelhub import filenames
 from backend.modelhub.catalog import CATALOG_PATH, KINDS, load_catalog, parse_catalog
 from backend.modelhub.errors import CatalogError
@@ -116,13 +117,13 @@ def test_quant_matching_is_exact_and_splits_are_recognised() -> None:
     assert not filenames.matches_quant("Qwen3-4B-Q4_K_M.gguf", "Q4_K")
     assert not filenames.matches_quant("Qwen3-4B-IQ4_XS.gguf", "Q4_XS")
     assert not filenames.matches_quant("Qwen3-4B-UD-Q4_K_XL.gguf", "Q4_K_XL")
-    part = filenames.split_part("a/qwen2.5-7b-instruct-q4_k_m-00002-of-00002.gguf")
-    assert part == filenames.SplitPart("qwen2.5-7b-instruct-q4_k_m", 2, 2)
+    part = gguf_split.split_part("a/qwen2.5-7b-instruct-q4_k_m-00002-of-00002.gguf")
+    assert part == gguf_split.SplitPart("qwen2.5-7b-instruct-q4_k_m", 2, 2)
     assert (
-        filenames.split_name(part.prefix, 1, 2) == "qwen2.5-7b-instruct-q4_k_m-00001-of-00002.gguf"
+        gguf_split.split_name(part.prefix, 1, 2) == "qwen2.5-7b-instruct-q4_k_m-00001-of-00002.gguf"
     )
-    assert filenames.is_secondary_split("x-00002-of-00003.gguf")
-    assert not filenames.is_secondary_split("x-00001-of-00003.gguf")
-    assert filenames.split_part("x-00004-of-00003.gguf") is None
+    assert gguf_split.is_secondary_split("x-00002-of-00003.gguf")
+    assert not gguf_split.is_secondary_split("x-00001-of-00003.gguf")
+    assert gguf_split.split_part("x-00004-of-00003.gguf") is None
     assert not filenames.is_model_gguf("mmproj-model-f16.gguf")
     assert filenames.is_model_gguf("gemma-3-4b-it-Q4_K_M.gguf")
