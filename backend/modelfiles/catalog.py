@@ -22,7 +22,7 @@ from backend.common.config import Settings
 from backend.common.errors import ModelError
 from backend.common.locations import Locations
 from backend.modelfiles.gguf_header import GGUFInfo, validate_gguf
-from backend.modelfiles.gguf_split import is_secondary_split
+from backend.modelfiles.gguf_split import is_secondary_split, split_part
 
 __all__ = [
     "BUNDLED_MODEL_NAME",
@@ -142,7 +142,9 @@ def discover_models(settings: Settings, locations: Locations) -> list[ModelInfo]
     for folder in (locations.models, settings.models_dir):
         for path in _scan(folder.expanduser() if folder else None):
             ctx, desc = _describe(path)
-            candidates.append((path.stem.lower(), path, "models-dir", ctx, desc))
+            part = split_part(path.name)  # a split model is named without its part suffix
+            name = part.prefix if part is not None else path.stem
+            candidates.append((name.lower(), path, "models-dir", ctx, desc))
 
     models: list[ModelInfo] = []
     names: set[str] = set()
