@@ -151,7 +151,7 @@ def test_split_gguf_downloads_and_verifies_every_part(
     assert sha256(result.files[1]) == sha256(second)
     assert len(hub_env.gets(first.name)) == 1 and len(hub_env.gets(second.name)) == 1
     assert result.total_bytes == first.stat().st_size + second.stat().st_size
-    assert listed(home)["tiny-split-q8_0-00001-of-00002"] == result.path
+    assert listed(home)["tiny-split-q8_0"] == result.path
     verifying = [(e.file, e.part, e.parts) for e in events if e.status == "verifying"]
     assert verifying == [(first.name, 1, 2), (second.name, 2, 2)]
     record = layout.read_record(home.models, first.name)

@@ -38,12 +38,12 @@ def test_remove_deletes_every_part_of_a_split_model(
     layout.write_record(home.models, layout.PullRecord(first.name, "chat", "o/r", "c", "Q8_0"))
     size = first.stat().st_size + second.stat().st_size
 
-    removed = remove_model("tiny-split-q8_0-00001-of-00002", home)
+    removed = remove_model("tiny-split-q8_0", home)
     assert removed.bytes_freed == size
     assert set(removed.paths) == {first, second}
     assert not first.exists() and not second.exists() and single.exists()
     assert layout.read_record(home.models, first.name) is None
-    assert "tiny-split-q8_0-00001-of-00002" not in _names(home)
+    assert "tiny-split-q8_0" not in _names(home)
 
     by_file_name = remove_model("tiny-q8_0.gguf", home)
     assert by_file_name.bytes_freed == hub_files["q8"].stat().st_size
