@@ -50,6 +50,10 @@ from backend.knowledge.records import (
 )
 from backend.modelfiles.adapters import Adapter
 from backend.modelfiles.catalog import ModelInfo
+from backend.modelhub.machine import Machine
+from backend.modelhub.offers import Offer, QuantFit
+from backend.modelhub.progress import PullProgress
+from backend.modelhub.records import HubModel, PullResult, Removed
 from backend.rag.eval_runs import EvalQuestion, EvalRun
 from backend.rag.types import EvalProgress, RetrievalResult, SourceView
 from backend.runtimes.registry import UnavailableRuntime
@@ -214,6 +218,83 @@ class ModelsAPI(Protocol):
 
         Raises:
             ModelError: no model is available at all.
+        """
+        ...
+
+
+class LibraryAPI(Protocol):
+    """Getting models: the curated catalog with what fits this machine,
+    Hugging Face search, pulls that resume and verify, Ollama pulls, and
+    removal. Nothing is downloaded unless asked for."""
+
+    async def machine(self) -> Machine:
+        """This machine as the fit labels see it: RAM, GPU memory, free disk."""
+        ...
+
+    async def offers(self) -> list[Offer]:
+        """Every catalog model, each quantization labelled "fits", "slow" or
+        "won't fit" here (with the estimate's basis), the recommended pick
+        marked."""
+        ...
+
+    async def search(self, query: str, limit: int = 20) -> list[HubModel]:
+        """GGUF repos on the Hugging Face Hub matching ``query``.
+
+        Raises:
+            HubUnreachableError: no answer from the Hub.
+        """
+        ...
+
+    async def quants(self, repo: str) -> list[QuantFit]:
+        """A Hub repo's GGUF quantizations with sizes and fit labels.
+
+        Raises:
+            ModelNotFoundError, GatedRepoError, HubUnreachableError.
+        """
+        ...
+
+    async def pull(
+        self,
+        spec: str,
+        *,
+        quant: str | None = None,
+        progress: Callable[[PullProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> PullResult:
+        """Download, verify (SHA-256) and register a model: a catalog short
+        name or a Hub repo id; ``quant`` picks the quantization (default: the
+        catalog's, or the repo's best that fits). An interrupted pull resumes
+        from its partial file; ``cancel`` keeps the partial and registers
+        nothing. The model is in ``list_models`` as soon as this returns.
+
+        Raises:
+            ChecksumMismatchError, NotEnoughDiskError, HubUnreachableError,
+            ModelNotFoundError, QuantNotFoundError, GatedRepoError,
+            PullCancelledError, PullInProgressError.
+        """
+        ...
+
+    async def pull_ollama(
+        self,
+        model: str,
+        *,
+        progress: Callable[[PullProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        """``ollama pull`` on the configured Ollama server.
+
+        Raises:
+            HubUnreachableError: no Ollama server answers.
+        """
+        ...
+
+    async def remove(self, name: str) -> Removed:
+        """Delete a downloaded model (every part) and say how much space it freed.
+
+        Raises:
+            RemoveRefusedError: the bundled model, or a file the library did
+                not download.
+            ModelNotFoundError: no such model.
         """
         ...
 
@@ -521,6 +602,9 @@ class AssistantAPI(Protocol):
     def models(self) -> ModelsAPI: ...
 
     @property
+    def library(self) -> LibraryAPI: ...
+
+    @property
     def documents(self) -> DocumentsAPI: ...
 
     @property
@@ -550,6 +634,7 @@ __all__ = [
     "ConversationsAPI",
     "DocumentsAPI",
     "EvaluationAPI",
+    "LibraryAPI",
     "ModelsAPI",
     "ReplyStream",
     "TelemetryAPI",

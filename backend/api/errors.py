@@ -26,6 +26,18 @@ from backend.common.errors import (
     StoreError,
 )
 from backend.knowledge.errors import EmbeddingError, FolderError, IndexStoreError, ModelMismatch
+from backend.modelhub.errors import (
+    ChecksumMismatchError,
+    GatedRepoError,
+    HubUnreachableError,
+    ModelHubError,
+    ModelNotFoundError,
+    PullCancelledError,
+    PullInProgressError,
+    QuantNotFoundError,
+    RemoveRefusedError,
+    UnusableModelError,
+)
 from backend.rag.rerank_base import RerankerError
 from backend.rag.types import EvalCancelled
 from backend.tuneup.records import TuneupBusyError
@@ -47,6 +59,16 @@ ERRORS: dict[str, type[Exception]] = {
         RerankerError,
         EvalCancelled,
         TuneupBusyError,
+        ModelHubError,  # NotEnoughDiskError travels as this: it carries figures, not just a message
+        ChecksumMismatchError,
+        HubUnreachableError,
+        ModelNotFoundError,
+        QuantNotFoundError,
+        GatedRepoError,
+        PullCancelledError,
+        PullInProgressError,
+        UnusableModelError,
+        RemoveRefusedError,
         WireError,
         ValueError,
         OSError,

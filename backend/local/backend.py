@@ -21,6 +21,7 @@ from backend.local.conversations import ConversationService
 from backend.local.core import Core
 from backend.local.documents import DocumentService
 from backend.local.evaluation import EvaluationService
+from backend.local.library import LibraryService
 from backend.local.models import ModelService
 from backend.local.replies import ActiveReplies
 from backend.local.telemetry import TelemetryService
@@ -50,6 +51,7 @@ class Backend:
         replies = ActiveReplies()
         self._replies = replies
         self.models = ModelService(self.core)
+        self.library = LibraryService(self.core)
         self.conversations = ConversationService(self.core, self.models, replies)
         self.telemetry = TelemetryService(self.core)
         self.documents = DocumentService(self.core, self.models)

@@ -1,4 +1,5 @@
-"""``python -m backend.modelhub pull ...``: one pull in a worker process (see ``worker``)."""
+"""``python -m backend.modelhub pull|search|quants ...``: Hub work in a worker process
+(see ``worker``)."""
 
 import sys
 

@@ -40,8 +40,8 @@ from backend.modelhub.errors import FileConflictError, ModelNotFoundError, Unusa
 from backend.modelhub.folder import pull_folder
 from backend.modelhub.plan import PullPlan, RemoteFile, choose_gguf, list_repo
 from backend.modelhub.progress import ProgressCallback
+from backend.modelhub.records import PullResult
 from backend.modelhub.session import (
-    PullResult,
     PullSession,
     check_access,
     exclusive,

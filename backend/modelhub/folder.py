@@ -20,8 +20,8 @@ from backend.modelhub.catalog import Kind
 from backend.modelhub.errors import FileConflictError
 from backend.modelhub.plan import choose_folder, list_repo
 from backend.modelhub.progress import ProgressCallback
+from backend.modelhub.records import PullResult
 from backend.modelhub.session import (
-    PullResult,
     check_access,
     exclusive,
     fetch_verified,

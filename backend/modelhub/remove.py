@@ -13,7 +13,6 @@ whole: every ``-0000k-of-0000n.gguf`` part next to the one named.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from backend.common.config import Settings
@@ -22,15 +21,7 @@ from backend.modelfiles import gguf_split
 from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, bundled_model_path, discover_models
 from backend.modelhub import layout
 from backend.modelhub.errors import ModelNotFoundError, RemoveRefusedError
-
-
-@dataclass(frozen=True)
-class Removed:
-    """What ``remove_model`` deleted."""
-
-    name: str
-    paths: tuple[Path, ...]
-    bytes_freed: int
+from backend.modelhub.records import Removed
 
 
 def _models_folders(locations: Locations, settings: Settings) -> list[Path]:

@@ -10,37 +10,13 @@ into models by quantization tag, split parts summed, so a picker can show
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from itertools import islice
 
 from huggingface_hub.hf_api import RepoFile
 
 from backend.modelhub.hub import hub_api, hub_endpoint, probe, translate
 from backend.modelhub.plan import RemoteFile, gguf_groups
-
-
-@dataclass(frozen=True)
-class HubModel:
-    """A search hit."""
-
-    repo: str
-    downloads: int | None = None
-    likes: int | None = None
-    gated: bool = False
-    tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class QuantOption:
-    """One downloadable model in a GGUF repo: a quantization and its file(s)."""
-
-    quant: str | None
-    files: tuple[str, ...]
-    total_bytes: int
-
-    @property
-    def parts(self) -> int:
-        return len(self.files)
+from backend.modelhub.records import HubModel, QuantOption
 
 
 def search_hub(

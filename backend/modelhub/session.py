@@ -22,33 +22,12 @@ from huggingface_hub import get_token
 
 from backend.common.locations import Locations, default_locations
 from backend.modelhub import layout
-from backend.modelhub.catalog import Kind
 from backend.modelhub.errors import GatedRepoError, PullInProgressError
 from backend.modelhub.hub import ensure_online, gated_message, hub_endpoint, hub_token
 from backend.modelhub.plan import PullPlan, RemoteFile
 from backend.modelhub.progress import ProgressCallback, ProgressMeter
 from backend.modelhub.transfer import RetryPolicy, Source, fetch
 from backend.modelhub.verify import verify_file
-
-
-@dataclass(frozen=True)
-class PullResult:
-    """A registered model.
-
-    ``path`` is what to use: the GGUF file (a split model's first part) or
-    the model folder. ``downloaded_bytes`` is what crossed the network in this
-    call (less than ``total_bytes`` after a resume, 0 when already present).
-    """
-
-    path: Path
-    files: tuple[Path, ...]
-    repo: str
-    revision: str
-    quant: str | None
-    kind: Kind
-    total_bytes: int
-    downloaded_bytes: int
-    already_present: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""A pull in its own process: ``python -m backend.modelhub pull ...``.
+"""Hub work in its own process: ``python -m backend.modelhub pull|search|quants ...``.
 
 Why a process: huggingface_hub freezes ``HF_HUB_OFFLINE`` at import, and the
 knowledge base sets it to 1 for its local model loads, so inside a running
@@ -14,6 +14,8 @@ The worker writes one JSON object per line on stdout: ``{"event":
 "progress", <PullProgress fields>}`` (at most ~10 a second), then ``{"event":
 "done", "path": ..., ...}`` or ``{"event": "error", "error": <class name>,
 "title": ..., "message": ...}``; exit status 0, 1 (error) or 130 (cancelled).
+``search`` and ``quants`` answer ``{"event": "done", "results": [...]}``:
+searching the Hub from the app needs the same fresh, online process.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from backend.modelhub import errors
 from backend.modelhub.catalog import Kind
 from backend.modelhub.download import PullResult
 from backend.modelhub.progress import ProgressCallback, PullProgress
+from backend.modelhub.records import HubModel, QuantOption
 
 EMIT_INTERVAL_S = 0.1
 
@@ -55,7 +58,29 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("--revision")
     pull.add_argument("--dest", type=Path, help="models folder (default: <home>/models)")
     pull.add_argument("--home", type=Path, help="data folder (default: $ASSISTANT_HOME)")
+    search = sub.add_parser("search", help="GGUF repos on the Hub matching a query")
+    search.add_argument("query")
+    search.add_argument("--limit", type=int, default=20)
+    quants = sub.add_parser("quants", help="a Hub repo's GGUF quantizations with sizes")
+    quants.add_argument("repo")
     return p
+
+
+def _lookup(args: argparse.Namespace, stream: IO[str]) -> int:
+    """``search`` or ``quants``: one answer line."""
+    from backend.modelhub.search import repo_quants, search_hub
+
+    try:
+        if args.command == "search":
+            found: list[Any] = search_hub(args.query, limit=args.limit)
+        else:
+            found = repo_quants(args.repo)
+    except errors.ModelHubError as err:
+        _write(stream, {"event": "error", "error": type(err).__name__, "title": err.title,
+                        "message": str(err)})  # fmt: skip
+        return 1
+    _write(stream, {"event": "done", "results": [asdict(r) for r in found]})
+    return 0
 
 
 def main(argv: list[str] | None = None, out: IO[str] | None = None) -> int:
@@ -68,6 +93,8 @@ def main(argv: list[str] | None = None, out: IO[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     stream = out or sys.stdout
+    if args.command != "pull":
+        return _lookup(args, stream)
     cancel = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     last: dict[str, Any] = {"at": 0.0, "status": ""}
@@ -228,3 +255,39 @@ def pull_in_subprocess(
         downloaded_bytes=final["downloaded_bytes"],
         already_present=final["already_present"],
     )
+
+
+def _lookup_in_subprocess(args: list[str]) -> list[dict[str, Any]]:
+    cmd = [sys.executable, "-m", "backend.modelhub", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=worker_env(True))
+    for line in reversed(proc.stdout.splitlines()):
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") == "error":
+            raise _error(event)
+        if event.get("event") == "done":
+            results: list[dict[str, Any]] = event["results"]
+            return results
+    raise errors.ModelHubError(f"The Hub worker exited with status {proc.returncode}.")
+
+
+def search_in_subprocess(query: str, limit: int = 20) -> list[HubModel]:
+    """``search.search_hub`` in a fresh, online process (see the module docstring).
+
+    Raises:
+        HubUnreachableError: no answer from the Hub.
+    """
+    rows = _lookup_in_subprocess(["search", query, "--limit", str(limit)])
+    return [HubModel(**{**r, "tags": tuple(r.get("tags", ()))}) for r in rows]
+
+
+def quants_in_subprocess(repo: str) -> list[QuantOption]:
+    """``search.repo_quants`` in a fresh, online process.
+
+    Raises:
+        ModelNotFoundError, GatedRepoError, HubUnreachableError.
+    """
+    rows = _lookup_in_subprocess(["quants", repo])
+    return [QuantOption(**{**r, "files": tuple(r["files"])}) for r in rows]

@@ -26,6 +26,7 @@ from backend.api.contract import (
     ConversationsAPI,
     DocumentsAPI,
     EvaluationAPI,
+    LibraryAPI,
     ModelsAPI,
     TelemetryAPI,
     ToolsAPI,
@@ -117,6 +118,7 @@ class RemoteBackend(RemoteClient):
     telemetry: TelemetryAPI
     chat: ChatAPI
     models: ModelsAPI
+    library: LibraryAPI
     documents: DocumentsAPI
     tools: ToolsAPI
     evaluation: EvaluationAPI
