@@ -77,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     tools_cmd = sub.add_parser("tools", help="the tools chat can call, and MCP servers")
     tools_cmd.add_argument("--json", action="store_true")
 
-    models = sub.add_parser("models", help="list the models every runtime can run")
-    models.add_argument("--json", action="store_true")
+    from assistant.cli.models import add_parser as add_models_parser
+
+    add_models_parser(sub)
 
     stats = sub.add_parser("stats", help="per-model request counts, tokens, TTFT and speed")
     stats.add_argument("--json", action="store_true")
@@ -146,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 HANDLERS = {
     "ask": "chat",
-    "models": "chat",
+    "models": "models",
     "stats": "chat",
     "log": "chat",
     "locate": "chat",

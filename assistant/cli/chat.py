@@ -9,8 +9,9 @@ from dataclasses import asdict
 from typing import Any
 
 from assistant.cli.local import local_backend, open_local
+from assistant.cli.output import number, table
 from assistant.cli.tools import ToolReporter, call_json
-from backend.api import AssistantAPI, model_origin
+from backend.api import AssistantAPI
 from backend.common.events import (
     CitationsParsed,
     Done,
@@ -187,66 +188,6 @@ async def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))]
-    lines += [fmt.format(*map(str, r)) for r in rows]
-    return "\n".join(lines)
-
-
-def _fmt(value: float | None, suffix: str = "") -> str:
-    return "-" if value is None else f"{value:.1f}{suffix}"
-
-
-async def cmd_models(args: argparse.Namespace) -> int:
-    backend = await open_local()
-    try:
-        models = await backend.models.list_models()
-        default = backend.settings.default_model
-        unavailable = backend.unavailable
-        down = [s for s in await backend.models.runtime_status() if s.unavailable]
-    finally:
-        await backend.close()
-    if args.json:
-        out: dict[str, Any] = {
-            "default": default,
-            "models": [
-                {
-                    "name": m.name,
-                    "runtime": m.runtime,
-                    "path": str(m.path) if m.path else None,
-                    "source": m.source,
-                    "size_bytes": m.size_bytes,
-                    "context_length": m.context_length,
-                    "default": m.name == default,
-                    "origin": model_origin(m),
-                }
-                for m in models
-            ],
-            "unavailable_runtimes": [asdict(u) for u in unavailable],
-            "unavailable": [{"runtime": s.runtime, "reason": s.reason} for s in down],
-        }
-        print(json.dumps(out, indent=2))
-        return 0
-    rows = [
-        [
-            ("* " if m.name == default else "  ") + m.name,
-            m.runtime,
-            m.source,
-            f"{m.size_bytes / 1e6:.0f} MB" if m.size_bytes else "-",
-            str(m.path or "-"),
-        ]
-        for m in models
-    ]
-    print(_table(rows, ["model", "runtime", "source", "size", "path"]))
-    if down:
-        print("\nunavailable:")
-    for status in down:  # plugins that failed to load, servers that are down
-        print(f"  {status.runtime}: {status.reason}")
-    return 0
-
-
 async def cmd_stats(args: argparse.Namespace) -> int:
     backend = await open_local()
     try:
@@ -267,9 +208,9 @@ async def cmd_stats(args: argparse.Namespace) -> int:
             str(s.errors),
             str(s.prompt_tokens),
             str(s.completion_tokens),
-            _fmt(s.ttft_p50_ms),
-            _fmt(s.ttft_p95_ms),
-            _fmt(s.decode_tok_s_avg),
+            number(s.ttft_p50_ms),
+            number(s.ttft_p95_ms),
+            number(s.decode_tok_s_avg),
         ]
         for s in stats
     ]
@@ -284,7 +225,7 @@ async def cmd_stats(args: argparse.Namespace) -> int:
         "TTFT p95 ms",
         "decode tok/s",
     ]
-    print(_table(rows, headers))
+    print(table(rows, headers))
     return 0
 
 
@@ -305,8 +246,8 @@ async def cmd_log(args: argparse.Namespace) -> int:
             str(r.prompt_tokens or 0),
             str(r.cached_tokens or 0),
             str(r.completion_tokens or 0),
-            _fmt(r.ttft_ms),
-            _fmt(r.decode_tok_s),
+            number(r.ttft_ms),
+            number(r.decode_tok_s),
             r.stop_reason or "-",
             (r.error or "")[:40],
         ]
@@ -324,7 +265,7 @@ async def cmd_log(args: argparse.Namespace) -> int:
         "stop",
         "error",
     ]
-    print(_table(rows, headers))
+    print(table(rows, headers))
     return 0
 
 

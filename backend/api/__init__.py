@@ -14,6 +14,7 @@ from backend.api.contract import (
     ConversationsAPI,
     DocumentsAPI,
     EvaluationAPI,
+    LibraryAPI,
     ModelsAPI,
     TelemetryAPI,
     ToolsAPI,
@@ -32,6 +33,11 @@ from backend.knowledge.records import (
 )
 from backend.modelfiles.adapters import Adapter
 from backend.modelfiles.catalog import ModelInfo
+from backend.modelhub.errors import ModelHubError
+from backend.modelhub.machine import Machine
+from backend.modelhub.offers import Offer, QuantFit
+from backend.modelhub.progress import PullProgress
+from backend.modelhub.records import HubModel, PullResult, Removed
 from backend.rag.eval_runs import EvalQuestion, EvalRun
 from backend.rag.types import (
     EVAL_MODES,
@@ -75,15 +81,24 @@ __all__ = [
     "Folder",
     "FolderError",
     "FolderStatus",
+    "HubModel",
     "IndexProgress",
     "IndexStoreError",
     "IndexSummary",
+    "LibraryAPI",
+    "Machine",
     "Message",
+    "ModelHubError",
     "ModelInfo",
     "ModelMismatch",
     "ModelStats",
     "ModelsAPI",
+    "Offer",
     "Preset",
+    "PullProgress",
+    "PullResult",
+    "QuantFit",
+    "Removed",
     "ReplyStream",
     "RequestRecord",
     "RetrievalResult",

@@ -20,9 +20,15 @@ The rules (``OS headroom`` = the larger of 1.5 GiB and 20 % of RAM, left for
 the system and other programs):
 
 - CPU only: ``fits`` when total <= 60 % of RAM (beyond that the machine
-  swaps as soon as anything else runs, and decoding, bound by memory
-  bandwidth, crawls); ``slow`` when total <= RAM - headroom; else
-  ``won't fit``.
+  swaps as soon as anything else runs) and decoding is estimated at
+  8 tokens/s or more; ``slow`` when total <= RAM - headroom; else ``won't
+  fit``. Decoding on the CPU reads every weight once per token, so it is
+  bound by memory bandwidth: about 4 GB/s per physical core that llama.cpp
+  can use (capped at 60 GB/s), divided by the weights' size. Measured
+  here: 2 cores decode the 98 MB SmolLM2 at ~80 tokens/s (7.8 GB/s); a
+  1.1 GB model would manage ~7 tokens/s, an 8.5 GB one ~1. Below 8 tokens/s
+  a reply is slower than reading it, so such a model is ``slow`` however
+  much RAM there is. With the core count unknown, speed is not judged.
 - NVIDIA GPU: ``fits`` when need <= 90 % of VRAM (the whole model offloaded,
   with room for the driver); ``slow`` when it does not fit VRAM but total <=
   RAM - headroom (runs on the CPU, or partly offloaded with a lower
@@ -61,6 +67,9 @@ KV_ELEMENT_BYTES = 2
 CPU_FITS_SHARE = 0.60
 METAL_FITS_SHARE = 0.65
 VRAM_USABLE_SHARE = 0.90
+CPU_BYTES_PER_S_PER_CORE = 4e9
+CPU_BYTES_PER_S_MAX = 60e9
+USABLE_TOKENS_PER_S = 8.0
 
 # Relative quality of a quantization (1.0 = unquantized), rough consensus of
 # llama.cpp perplexity measurements. Only used to rank candidates.
@@ -109,7 +118,15 @@ def kv_cache_bytes(
     return size, f"KV cache ~{human(size)} (rule of thumb: 128 KiB x {n_ctx:,} tokens)"
 
 
-def _label(total: int, need: int, machine: Machine) -> tuple[Label, str]:
+def cpu_tokens_per_s(weights: int, machine: Machine) -> float | None:
+    """Estimated CPU decode speed (module docstring); None when cores are unknown."""
+    if machine.cpu_cores <= 0 or weights <= 0:
+        return None
+    bandwidth = min(machine.cpu_cores * CPU_BYTES_PER_S_PER_CORE, CPU_BYTES_PER_S_MAX)
+    return bandwidth / weights
+
+
+def _label(total: int, need: int, weights: int, machine: Machine) -> tuple[Label, str]:
     ram = machine.ram_bytes
     budget = ram - headroom(ram)
     slow_rule = f"'slow' up to RAM - OS headroom ({human(budget)})"
@@ -128,7 +145,12 @@ def _label(total: int, need: int, machine: Machine) -> tuple[Label, str]:
     else:
         limit = int(ram * CPU_FITS_SHARE)
         rule = f"CPU only: 'fits' up to 60% of {human(ram)} RAM ({human(limit)}); {slow_rule}"
-        if total <= limit:
+        speed = cpu_tokens_per_s(weights, machine)
+        if speed is not None:
+            rule += (f"; decoding ~{speed:.0f} tokens/s on {machine.cpu_cores} cores "
+                     f"(~4 GB/s per core / {human(weights)}; 'fits' needs "
+                     f"{USABLE_TOKENS_PER_S:.0f})")  # fmt: skip
+        if total <= limit and (speed is None or speed >= USABLE_TOKENS_PER_S):
             return "fits", rule
     if total <= budget:
         return "slow", rule
@@ -175,7 +197,7 @@ def estimate(
     if with_embedder:
         total += EMBEDDER_BYTES
         parts.append(f"embedder {human(EMBEDDER_BYTES)}")
-    label, rule = _label(total, need, machine)
+    label, rule = _label(total, need, weights_bytes if chat else 0, machine)
     disk_ok = machine.disk_free_bytes is None or weights_bytes <= machine.disk_free_bytes
     basis = " + ".join(parts) + f" = {human(total)}. {rule}."
     if not disk_ok:

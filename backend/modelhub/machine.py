@@ -45,6 +45,8 @@ class Machine:
     vram_bytes: int = 0
     disk_free_bytes: int | None = None
     gpu_name: str = ""
+    cpu_cores: int = 0
+    """Physical CPU cores (0: unknown); decoding on the CPU scales with them."""
 
 
 def _torch_cuda() -> tuple[int, str] | None:
@@ -104,6 +106,7 @@ def detect_machine(models_dir: Path | None = None) -> Machine:
         The machine; never raises (an undetectable GPU counts as none).
     """
     ram = int(psutil.virtual_memory().total)
+    cores = psutil.cpu_count(logical=False) or psutil.cpu_count() or 0
     disk = None
     if models_dir is not None:
         try:
@@ -111,8 +114,8 @@ def detect_machine(models_dir: Path | None = None) -> Machine:
         except OSError:
             disk = None
     if sys.platform == "darwin" and platform.machine() == "arm64":
-        return Machine(ram, "metal", 0, disk, "Apple Silicon (unified memory)")
+        return Machine(ram, "metal", 0, disk, "Apple Silicon (unified memory)", cores)
     cuda = _torch_cuda() or _nvidia_smi()
     if cuda is not None:
-        return Machine(ram, "cuda", cuda[0], disk, cuda[1])
-    return Machine(ram, "none", 0, disk)
+        return Machine(ram, "cuda", cuda[0], disk, cuda[1], cores)
+    return Machine(ram, "none", 0, disk, cpu_cores=cores)

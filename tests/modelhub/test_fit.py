@@ -152,3 +152,23 @@ def test_detect_machine_reads_ram_disk_and_an_nvidia_gpu(
     assert m.disk_free_bytes is not None and m.disk_free_bytes > 0
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert detect_machine().gpu in ("none", "metal")
+
+
+def test_on_the_cpu_a_model_too_big_to_decode_briskly_is_slow_however_much_ram() -> None:
+    """CPU decoding is bound by memory bandwidth (~4 GB/s per core): with
+    2 cores and 64 GiB, an 8B model fits in RAM but would decode at about one
+    token a second, so it is 'slow'; the recommendation is a model that
+    decodes at 8 tokens/s or more. With 8 cores the pick is larger."""
+    catalog = load_catalog()
+    entry = catalog.get("qwen3-8b")
+    assert entry is not None
+    two = Machine(ram_bytes=64 * GIB, cpu_cores=2)
+    fit = assess(entry, "Q4_K_M", two)
+    assert fit.label == "slow" and "tokens/s on 2 cores" in fit.basis
+    small = recommend(two)
+    big = recommend(Machine(ram_bytes=64 * GIB, cpu_cores=8))
+    assert small is not None and big is not None
+    assert small.fit.weights_bytes <= 8e9 / 8  # 8 tokens/s from 2 cores x 4 GB/s: <= 1 GB
+    assert big.fit.weights_bytes > small.fit.weights_bytes
+    assert Machine(ram_bytes=64 * GIB).cpu_cores == 0  # unknown cores: speed not judged
+    assert assess(entry, "Q4_K_M", Machine(ram_bytes=64 * GIB)).label == "fits"
