@@ -16,8 +16,9 @@ from textual.app import App
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from assistant import downloads, keys
 from assistant import indexing as sweeps
-from assistant import keys
+from assistant.downloads import Download, DownloadChanged, Downloads
 from assistant.indexing import IndexingState
 from assistant.palette import AssistantCommands
 from assistant.screens.documents import DocumentsScreen
@@ -57,6 +58,9 @@ class AssistantApp(App[None]):
             self.theme = DEFAULT_THEME
         self.main = MainScreen(backend)
         self.indexing = IndexingState()
+        self.downloads = Downloads()
+        self.recommended: tuple[str, str | None] | None = None
+        """The model the first-run hint offers (name, quantization)."""
 
     def get_default_screen(self) -> Screen[None]:
         return self.main
@@ -95,6 +99,47 @@ class AssistantApp(App[None]):
             )
         self.main.load(reopen=True)
         self.watch_knowledge(initial_sweep=True)
+        self.show_demo_hint()
+
+    # models: getting more, and the first-run hint ----------------------------
+    @work(group="demo-hint", exit_on_error=False)
+    async def show_demo_hint(self) -> None:
+        await downloads.demo_hint(self)
+
+    def start_download(self, spec: str, quant: str | None) -> bool:
+        """Pull a model in the background; False when it is already downloading."""
+        item = self.downloads.begin(spec, quant)
+        if item is None:
+            return False
+        self._download(item)
+        self.post_message(DownloadChanged(item.key))
+        return True
+
+    @work(group="downloads", exit_on_error=False)
+    async def _download(self, item: Download) -> None:
+        await downloads.run_download(self, item)
+
+    def on_download_changed(self, event: DownloadChanged) -> None:
+        from assistant.screens.library import LibraryScreen
+
+        if isinstance(self.screen, LibraryScreen):
+            self.screen.show_downloads()
+
+    def action_library(self) -> None:
+        from assistant.screens.library import LibraryScreen
+
+        if not self.ready:
+            self.notify("Still starting up", severity="warning")
+        elif not isinstance(self.screen, LibraryScreen):
+            self.push_screen(LibraryScreen(self.backend))
+
+    def action_get_recommended(self) -> None:
+        """Download the model the first-run hint offered, and show it coming."""
+        if self.recommended is None:
+            self.action_library()
+            return
+        self.start_download(*self.recommended)
+        self.action_library()
 
     # knowledge base: watching and indexing outlive the documents screen ----
     @work(group="knowledge-watch", exit_on_error=False)

@@ -48,6 +48,14 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction(
         "tuneup", "f11", "Tune-up", "Tune the model on your edits and thumbs; adapters", "app"
     ),
+    KeyAction("library", "", "Get models…", "Catalog, Hub search and downloads", "app"),
+    KeyAction(
+        "get_recommended",
+        "ctrl+g",
+        "Get the recommended model",
+        "Download the model recommended for this machine (the first-run hint)",
+        "app",
+    ),
     KeyAction(
         "documents",
         "f3",

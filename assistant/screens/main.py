@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 LAST_CONVERSATION = "last_conversation_id"
 
 
+GET_MODELS = "__get_models__"
+"""The model picker's last line: opens the model library."""
+
+
 class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
     BINDINGS = keys.bindings("main")
 
@@ -266,9 +270,13 @@ class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
             self.notify("\n".join(["No model is available", *down]), severity="error")
             return
         choices = [(m.name, f"{m.name}  ({m.runtime} · {model_origin(m)})") for m in models]
+        choices.append((GET_MODELS, "Get models…  (what fits this machine, Hub search)"))
         name = await self.app.push_screen_wait(
             PickerScreen("Model for this chat", choices, self.model_name, unavailable=tuple(down))
         )
+        if name == GET_MODELS:
+            await self.app.run_action("library")
+            return
         if not name:
             return
         try:

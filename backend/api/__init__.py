@@ -33,7 +33,7 @@ from backend.knowledge.records import (
 )
 from backend.modelfiles.adapters import Adapter
 from backend.modelfiles.catalog import ModelInfo
-from backend.modelhub.errors import ModelHubError
+from backend.modelhub.errors import ModelHubError, PullCancelledError
 from backend.modelhub.machine import Machine
 from backend.modelhub.offers import Offer, QuantFit
 from backend.modelhub.progress import PullProgress
@@ -95,6 +95,7 @@ __all__ = [
     "ModelsAPI",
     "Offer",
     "Preset",
+    "PullCancelledError",
     "PullProgress",
     "PullResult",
     "QuantFit",
