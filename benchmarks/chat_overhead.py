@@ -29,10 +29,10 @@ from typing import Any
 
 from backend import Backend
 from backend.common.config import Settings
+from backend.common.cores import physical_cores
 from backend.common.events import TextDelta, Usage
 from backend.common.locations import Locations
 from backend.modelfiles.catalog import bundled_model_path
-from backend.runtimes.llamacpp import physical_cores
 
 PROMPT = "Write a detailed story about a lighthouse keeper who finds a message in a bottle."
 # The conversation opens differently from PROMPT so that turn 1 finds only

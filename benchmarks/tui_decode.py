@@ -22,9 +22,9 @@ from assistant.app import AssistantApp
 from assistant.widgets.composer import Composer
 from backend import Backend
 from backend.common.config import GenerationSettings, Settings
+from backend.common.cores import physical_cores
 from backend.common.locations import Locations
 from backend.modelfiles.catalog import bundled_model_path
-from backend.runtimes.llamacpp import physical_cores
 
 PROMPT = "Write a detailed story about a lighthouse keeper who finds a message in a bottle."
 

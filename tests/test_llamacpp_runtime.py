@@ -14,11 +14,12 @@ import psutil
 import pytest
 
 from backend.common.config import LlamaSettings, ModelEntry, Settings
+from backend.common.cores import physical_cores
 from backend.common.events import Done, ErrorEvent, RuntimeEvent, TextDelta, Usage
 from backend.common.locations import Locations
 from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, ModelInfo, bundled_model_path
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
-from backend.runtimes.llamacpp import LlamaCppRuntime, physical_cores
+from backend.runtimes.llamacpp import LlamaCppRuntime
 from backend.runtimes.llamacpp_stream import StopMatcher
 
 pytestmark = pytest.mark.real_model

@@ -72,6 +72,7 @@ from typing import Any, TextIO
 from backend.common.errors import AssistantError, ModelError, NotFoundError
 from backend.common.hf_offline import hf_offline
 from backend.common.locations import Locations
+from backend.common.reply_gate import ReplyGate
 from trainer.dataset import TuneupDataset, load_dataset
 from trainer.errors import TrainingCancelled
 from trainer.hf_model import DEVICE_CHOICES, NO_GGUF_REASON, QUANTIZE_CHOICES, base_kind
@@ -123,6 +124,7 @@ def _check(cancel: threading.Event, where: str) -> None:
 def _train(args: argparse.Namespace, ds: TuneupDataset, report: Reporter, cancel: Any) -> Any:
     def on_progress(p: Progress) -> None:
         report("progress", step=p.step, total=p.total, loss=p.loss, eta_s=round(p.eta_s, 1))
+        args.gate.wait_idle(cancel)  # a reply is being generated: it has the cores
 
     if args.method == "dpo":
         from trainer.dpo import DPOConfig, default_steps, train_dpo
@@ -151,7 +153,7 @@ def run(args: argparse.Namespace, report: Reporter, cancel: threading.Event) -> 
         raise NotFoundError(f"no assistant profile at {args.home} (no assistant.db there)")
     kind = _check_base(args)
     ds = load_dataset(Locations(args.home), exclude_conversations=args.exclude)
-    report("dataset", method=args.method, **ds.summary.as_dict())
+    report("dataset", method=args.method, **ds.summary.as_dict(), **args.resources)
     if args.dry_run:
         report("done", run_dir=None, run_id=None, verdict=None, gguf=None, dry_run=True)
         return
@@ -260,16 +262,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--exclude", type=int, action="append", default=[], metavar="ID")
     p.add_argument("--steps", type=int, help="training steps (default: chosen from the data)")
     p.add_argument("--dry-run", action="store_true", help="only report the dataset")
+    p.add_argument(
+        "--nice", type=int, default=0,
+        help="lower this process's priority by so much first (the chat's replies come first)",
+    )  # fmt: skip
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     args = p.parse_args(argv)
     if args.steps is not None and args.steps < 1:
         p.error("--steps must be at least 1")
     args.base = args.base_gguf if args.base_gguf is not None else args.base_hf
+    args.resources = {}
+    args.gate = ReplyGate(args.home / "replying.lock")
     return args
+
+
+def _share_the_machine(args: argparse.Namespace) -> dict[str, int]:
+    """Lower priority and fewer threads, before torch starts its pools:
+    training may slow down while the user chats; the chat must not."""
+    if args.nice > 0 and hasattr(os, "nice"):
+        os.nice(args.nice)
+    if args.threads:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(args.threads)
+        import torch
+
+        torch.set_num_threads(args.threads)
+    import torch
+
+    return {
+        "nice": os.nice(0) if hasattr(os, "nice") else 0,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     hf_offline()
+    args.resources = _share_the_machine(args)
     report = Reporter()
     cancel = threading.Event()
     _watch_cancel(cancel)

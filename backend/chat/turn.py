@@ -12,7 +12,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from backend.chat.grounding import Grounded, RagTurn, finish, ground, record_stages
 from backend.chat.history import TrimState, fit_history, surely_fits
@@ -72,7 +74,7 @@ def run_turn(
     conversations: ConversationStore,
     requests: RequestLog,
     trim_state: TrimState,
-    generation_lock: threading.Lock,
+    generating: Callable[[], AbstractContextManager[Any]],
     emit: Callable[[ChatEvent], None],
     cancel: threading.Event,
 ) -> None:
@@ -98,7 +100,7 @@ def run_turn(
     error: str | None = None
     started = time.perf_counter()
     grounded = Grounded()
-    with generation_lock:
+    with generating():
         try:
             window = plan.runtime.context_window(plan.model)
             budget = window - plan.params.max_tokens

@@ -150,7 +150,7 @@ class LlamaCppEmbedder(Embedder):
                 return self._llm
             n_ctx = self.max_tokens
             pooling = self._pooling()
-            from backend.runtimes.llamacpp import physical_cores
+            from backend.common.cores import physical_cores
 
             threads = self.n_threads or physical_cores()
             try:

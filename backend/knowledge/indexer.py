@@ -31,6 +31,9 @@ from backend.knowledge.records import Chunk, IndexProgress, IndexSummary
 from backend.knowledge.scanner import FileEntry, ScanProblem, ScanRules, scan_folder
 
 BATCH_CHUNKS = 64
+YIELD_EVERY = 32
+"""Chunks embedded between two checks for a reply (the embedder's own batch:
+about a second of both cores on MiniLM, so a reply waits at most that)."""
 QUEUE_DOCS = 16
 
 
@@ -55,6 +58,34 @@ class _Parsed:
 Progress = Callable[[IndexProgress], None]
 
 
+class _StandingAside:
+    """Waits for replies (``yield_to``) from the parsing and the embedding
+    threads at once, and adds up the time either stood aside (the union of
+    their waits, so overlapping waits count once)."""
+
+    def __init__(self, yield_to: Callable[[threading.Event], float] | None) -> None:
+        self._yield_to = yield_to
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._since = 0.0
+        self.total_s = 0.0
+
+    def __call__(self, cancel: threading.Event) -> None:
+        if self._yield_to is None:
+            return
+        with self._lock:
+            if self._waiting == 0:
+                self._since = time.perf_counter()
+            self._waiting += 1
+        try:
+            self._yield_to(cancel)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+                if self._waiting == 0:
+                    self.total_s += time.perf_counter() - self._since
+
+
 class Indexer:
     """Sweeps folders into an ``IndexStore`` with a parser, chunker and embedder."""
 
@@ -65,14 +96,20 @@ class Indexer:
         chunker: Callable[[], Any],
         parse: Callable[[Path, int], Any],
         max_file_bytes: int = 20_000_000,
+        yield_to: Callable[[threading.Event], float] | None = None,
     ) -> None:
         """``chunker`` is a factory, called only when a file must be read:
-        a sweep that finds nothing changed loads no tokenizer or model."""
+        a sweep that finds nothing changed loads no tokenizer or model.
+        ``yield_to(cancel)`` blocks while a reply is being generated
+        (``ReplyGate.wait_idle``) and returns how long it waited: the sweep
+        calls it before parsing each document and before each embedding
+        batch, never inside a transaction, so a reply has the cores."""
         self.store = store
         self.embedder = embedder
         self._chunker = chunker
         self.parse = parse
         self.max_file_bytes = max_file_bytes
+        self.yield_to = yield_to
 
     # -- planning ---------------------------------------------------------
     def plan(
@@ -112,10 +149,15 @@ class Indexer:
 
     # -- running ----------------------------------------------------------
     def _produce(
-        self, work: Iterable[tuple[int, FileEntry]], out: queue.Queue[Any], stop: threading.Event
+        self,
+        work: Iterable[tuple[int, FileEntry]],
+        out: queue.Queue[Any],
+        stop: threading.Event,
+        aside: _StandingAside,
     ) -> None:
         try:
             for folder_id, entry in work:
+                aside(stop)  # parsing takes a core too
                 if stop.is_set():
                     break
                 item = _Parsed(entry, folder_id)
@@ -172,8 +214,12 @@ class Indexer:
 
         report(None)
         parsed: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_DOCS)
+        aside = _StandingAside(self.yield_to)
         producer = threading.Thread(
-            target=self._produce, args=(work, parsed, cancel), name="index-parse", daemon=True
+            target=self._produce,
+            args=(work, parsed, cancel, aside),
+            name="index-parse",
+            daemon=True,
         )
         producer.start()
         pending: list[_Parsed] = []
@@ -193,10 +239,10 @@ class Indexer:
                     continue
                 pending.append(item)
                 if sum(len(p.chunks) for p in pending) >= BATCH_CHUNKS:
-                    self._write(pending, summary, report, cancel)
+                    self._write(pending, summary, report, cancel, aside)
                     pending = []
             if not cancel.is_set():
-                self._write(pending, summary, report, cancel)
+                self._write(pending, summary, report, cancel, aside)
         finally:
             cancel_requested = cancel.is_set()
             cancel.set()  # stop the producer if we leave early
@@ -207,6 +253,7 @@ class Indexer:
                     producer.join(timeout=0.05)
         summary.cancelled = cancel_requested
         summary.seconds = time.perf_counter() - start
+        summary.yielded_s = aside.total_s
         return summary
 
     def _write(
@@ -215,15 +262,14 @@ class Indexer:
         summary: IndexSummary,
         report: Callable[[str | None], None],
         cancel: threading.Event,
+        aside: _StandingAside,
     ) -> None:
         if not items:
             return
         texts = [self.embed_text(c) for item in items for c in item.chunks]
-        vectors = (
-            self.embedder.embed(texts)
-            if texts
-            else np.zeros((0, self.embedder.dim), dtype=np.float32)
-        )
+        vectors = self._embed(texts, cancel, aside)
+        if vectors is None:
+            return  # cancelled while waiting: nothing of this batch is written
         offset = 0
         for item in items:
             if cancel.is_set():
@@ -243,6 +289,21 @@ class Indexer:
             summary.indexed += 1
             summary.chunks += n
             report(str(e.path))
+
+    def _embed(
+        self, texts: list[str], cancel: threading.Event, aside: _StandingAside
+    ) -> np.ndarray | None:
+        """``texts`` embedded in steps of ``YIELD_EVERY`` chunks, standing
+        aside for replies between steps (None if cancelled meanwhile)."""
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        parts = []
+        for at in range(0, len(texts), YIELD_EVERY):
+            aside(cancel)
+            if cancel.is_set():
+                return None
+            parts.append(self.embedder.embed(texts[at : at + YIELD_EVERY]))
+        return np.vstack(parts)
 
     @staticmethod
     def embed_text(chunk: Chunk) -> str:

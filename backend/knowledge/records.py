@@ -151,6 +151,8 @@ class IndexSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     cancelled: bool = False
+    yielded_s: float = 0.0
+    """Time the sweep stood aside while replies were generated."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -161,4 +163,5 @@ class IndexSummary:
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
             "seconds": round(self.seconds, 3),
             "cancelled": self.cancelled,
+            "yielded_s": round(self.yielded_s, 3),
         }

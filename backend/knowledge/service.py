@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.common.errors import NotFoundError
+from backend.common.reply_gate import ReplyGate
 from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder
 from backend.knowledge.errors import FolderError
 from backend.knowledge.index_store import Document, Folder, IndexStore
@@ -30,8 +31,13 @@ DEFAULT_MAX_FILE_BYTES = 20_000_000
 
 
 class KnowledgeBase:
-    def __init__(self, db: Database, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, db: Database, embedder: Embedder | None = None, gate: ReplyGate | None = None
+    ) -> None:
+        """``gate``: sweeps stand aside while a reply is generated (here or in
+        another process on the same data folder)."""
         self.store = IndexStore(db)
+        self.gate = gate
         self._embedder = embedder
         self._chunker: Any = None
         self._sweep = threading.Lock()
@@ -141,7 +147,10 @@ class KnowledgeBase:
             summary = IndexSummary()
             for f in chosen:  # each folder with its own size limit and globs
                 limit = f.max_file_bytes or DEFAULT_MAX_FILE_BYTES
-                indexer = Indexer(self.store, embedder, lambda: self.chunker, parse_file, limit)
+                yield_to = self.gate.wait_idle if self.gate is not None else None
+                indexer = Indexer(
+                    self.store, embedder, lambda: self.chunker, parse_file, limit, yield_to
+                )
                 rules = ScanRules(include=tuple(f.include_globs), exclude=tuple(f.exclude_globs))
                 part = indexer.run([(f.id, Path(f.path), rules)], progress, cancel, paused)
                 summary.indexed += part.indexed
@@ -150,6 +159,7 @@ class KnowledgeBase:
                 summary.chunks += part.chunks
                 summary.failed += part.failed
                 summary.seconds += part.seconds
+                summary.yielded_s += part.yielded_s
                 summary.cancelled = summary.cancelled or part.cancelled
                 if part.cancelled:
                     break

@@ -78,7 +78,7 @@ class ChatService:
             stores.conversations,
             stores.requests,
             self._replies.trim_state(plan.conversation_id),
-            self._core.generation_lock,
+            self._core.generating,
         )
         approvals = plan.tools.approvals if plan.tools is not None else None
         stream = ChatStream(plan.conversation_id, producer, approvals)

@@ -104,7 +104,7 @@ class CompletionService:
         def fits() -> None:
             if surely_fits(messages, runtime.context_window(info) - params.max_tokens):
                 return
-            with self._core.generation_lock:  # counting may load the model
+            with self._core.generating():  # counting may load the model
                 check_fits(runtime, info, messages, params.max_tokens)
 
         await self._core.run(fits)
@@ -155,7 +155,7 @@ class CompletionService:
         decision: tuple[Decision, float] | None = None
         dropped = 0
         started = time.perf_counter()
-        with self._core.generation_lock:
+        with self._core.generating():
             try:
                 if tools is not None:
                     decision = self._api_decision(plan, tools, emit, cancel)

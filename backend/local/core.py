@@ -16,14 +16,16 @@ model.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
 from backend.common.config import Settings, load_settings
 from backend.common.locations import Locations
+from backend.common.reply_gate import ReplyGate
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.embedder_fast import make_embedder
 from backend.knowledge.service import KnowledgeBase
@@ -87,6 +89,8 @@ class Core:
         self.locations = locations
         self.generation_lock = threading.Lock()
         """Held while a model generates: one model call at a time."""
+        self.gate = ReplyGate(locations.home / "replying.lock")
+        """Announces replies to background work here and in other processes."""
         self.unavailable: list[UnavailableRuntime] = []
         self._settings = settings
         self._runtimes = runtimes
@@ -123,7 +127,7 @@ class Core:
                 ollama_model=k.ollama_embedding_model,
             )
         self._stores = Stores.on(db)
-        self._kb = KnowledgeBase(db, embedder)
+        self._kb = KnowledgeBase(db, embedder, self.gate)
         if self._runtimes is None:
             self._runtimes, self.unavailable = discover_runtimes(self._settings, self.locations)
 
@@ -139,6 +143,14 @@ class Core:
                 rt.close()
         if stores is not None:
             stores.db.close()
+
+    @contextlib.contextmanager
+    def generating(self) -> Iterator[None]:
+        """Held while a reply (or any model call the user waits for) runs:
+        one at a time in this process, and background work on this data
+        folder, in any process, stands aside (``ReplyGate``)."""
+        with self.generation_lock, self.gate.reply():
+            yield
 
     @property
     def started(self) -> bool:

@@ -170,7 +170,7 @@ class DocumentService:
             generate = generate_with(
                 runtime, info, GenerationParams(max_tokens=64, temperature=0.0, seed=0)
             )
-            with self._core.generation_lock:
+            with self._core.generating():
                 return self.pipeline.retrieve(
                     query, mode=mode, k=k, folder_ids=folder_ids, history=turns, generate=generate
                 )

@@ -69,10 +69,10 @@ class QuestionSets:
         inner = generate_with(
             runtime, info, GenerationParams(max_tokens=QUESTION_TOKENS, temperature=0.0, seed=0)
         )
-        lock = self._core.generation_lock
+        generating = self._core.generating
 
         def generate(messages: list[ChatMessage], max_tokens: int) -> Completion:
-            with lock:
+            with generating():
                 return inner(messages, max_tokens)
 
         return generate

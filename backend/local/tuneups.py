@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.common.cores import background_threads
 from backend.common.errors import ModelError
 from backend.local.core import Core
 from backend.local.models import ModelService
@@ -91,6 +92,7 @@ class TuneupService:
         command = job_command(
             self._core.locations.home, base.info.name, base.path, method, exclude, steps, dry_run,
             base_kind=base.kind, quantize=base.quantize, device=base.device,
+            threads=background_threads(),
         )  # fmt: skip
         self._job = TuneupJob(command, self._core.locations.logs / f"tuneup-{stamp}.log")
         return self._job

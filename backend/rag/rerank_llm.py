@@ -92,7 +92,8 @@ class LlmReranker:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as err:
             raise ModelError(f"llama-cpp-python is not installed ({err}).") from None
-        from backend.runtimes.llamacpp import FALLBACK_TEMPLATE, physical_cores
+        from backend.common.cores import physical_cores
+        from backend.runtimes.llamacpp import FALLBACK_TEMPLATE
 
         threads = self.n_threads or physical_cores()
         try:

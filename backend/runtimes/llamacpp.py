@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import codecs
 import ctypes
-import os
 import random
 import threading
 import time
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backend.common.config import Settings
+from backend.common.cores import physical_cores
 from backend.common.errors import AssistantError, ContextOverflowError, ModelError
 from backend.common.events import Done, ErrorEvent, RuntimeEvent, TextDelta, ToolCallEvent
 from backend.common.locations import Locations
@@ -66,19 +66,6 @@ FALLBACK_TEMPLATE = (
 # Sampling knobs not exposed in GenerationParams; llama-cpp-python's defaults.
 TOP_K = 40
 MIN_P = 0.05
-
-
-def physical_cores() -> int:
-    """Physical CPU cores: llama.cpp decoding is memory-bound and gains
-    nothing from hyper-threads (llama-cpp-python's own default halves the
-    logical count, which under-uses machines without SMT)."""
-    try:
-        import psutil
-
-        count = psutil.cpu_count(logical=False)
-    except Exception:
-        count = None
-    return max(1, count or os.cpu_count() or 1)
 
 
 @dataclass

@@ -34,6 +34,9 @@ from pathlib import Path
 
 from backend.tuneup.records import TuneupJobHandle, TuneupUpdate
 
+TUNEUP_NICE = 10
+"""How far a tune-up lowers its own priority: replies come first."""
+
 
 def job_command(
     home: Path,
@@ -47,10 +50,14 @@ def job_command(
     base_kind: str = "gguf",
     quantize: str | None = None,
     device: str | None = None,
+    nice: int = TUNEUP_NICE,
+    threads: int | None = None,
 ) -> list[str]:
     """The job's command line: ``base`` is a GGUF file (``base_kind``
     ``gguf``: a llama.cpp model) or a Hugging Face folder (``hf``: a
-    transformers model, which ``quantize``/``device`` may load 4/8-bit)."""
+    transformers model, which ``quantize``/``device`` may load 4/8-bit).
+    The job runs ``nice``-d, with ``threads`` torch threads, and stands
+    aside between steps while a reply is being generated."""
     cmd = [sys.executable, "-m", "trainer.job", "--home", str(home), "--model", model]
     flag = "--base-hf" if base_kind == "hf" else "--base-gguf"
     cmd += [flag, str(base), "--method", method]
@@ -64,6 +71,10 @@ def job_command(
         cmd += ["--steps", str(steps)]
     if dry_run:
         cmd.append("--dry-run")
+    if nice:
+        cmd += ["--nice", str(nice)]
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
     return cmd
 
 

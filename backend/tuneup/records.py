@@ -50,6 +50,9 @@ def describe(update: TuneupUpdate) -> str:
             f"{d.get('heldout_sft', 0)} held-out examples, {d.get('train_pairs', 0)} + "
             f"{d.get('heldout_pairs', 0)} preference pairs, from {d.get('conversations', 0)} chats"
         )
+        if d.get("nice") or d.get("threads"):
+            text += (f"; training at low priority (nice {d.get('nice', 0)}) on "
+                     f"{d.get('threads', '?')} thread(s): replies come first")  # fmt: skip
         return text + (f"\n{d['problem']}" if d.get("problem") else "")
     if update.event == "progress":
         loss, eta = d.get("loss"), d.get("eta_s")
