@@ -49,6 +49,7 @@ from backend.modelfiles.catalog import RUNTIME_NAME, ModelInfo, discover_models,
 from backend.runtimes.base import ChatMessage, GenerationRequest, Runtime
 from backend.runtimes.llamacpp_grammar import GrammarCache
 from backend.runtimes.llamacpp_stream import StopMatcher, StreamClock
+from backend.runtimes.llamacpp_threads import DecodeTimer, ThreadChooser
 from backend.runtimes.native_tools import envelope_grammar, gguf_tool_format, parse_tool_calls
 from backend.runtimes.token_costs import message_costs
 
@@ -89,6 +90,8 @@ class LlamaCppRuntime(Runtime):
         self._lock = threading.RLock()
         self._loaded: _Loaded | None = None
         self._grammars = GrammarCache()
+        self.threads = ThreadChooser(self.n_threads, adaptive=settings.llama.n_threads is None)
+        """The decode thread count, measured (``llamacpp_threads``)."""
 
     # -- catalog ---------------------------------------------------------
 
@@ -290,6 +293,13 @@ class LlamaCppRuntime(Runtime):
             yield Done("cancelled")
             return
         budget = min(params.max_tokens, n_ctx - len(prompt))
+        batch_threads = self.settings.llama.n_threads_batch
+
+        def set_threads(n: int) -> None:
+            llama_cpp.llama_set_n_threads(llm.ctx, n, batch_threads or n)
+
+        set_threads(self.threads.current)
+        timer = DecodeTimer(self.threads, set_threads)
         llm.set_seed(params.seed if params.seed is not None else random.randrange(2**31))
         llama_cpp.llama_perf_context_reset(llm.ctx)
 
@@ -318,6 +328,7 @@ class LlamaCppRuntime(Runtime):
         try:
             for token in tokens:
                 clock.sampled()
+                timer.token()
                 if clock.samples == 1:
                     perf = llama_cpp.llama_perf_context(llm.ctx)
                     processed = int(perf.n_p_eval) + int(perf.n_eval)

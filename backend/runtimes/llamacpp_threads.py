@@ -1,0 +1,111 @@
+"""How many threads llama.cpp decodes with, chosen by measuring.
+
+llama.cpp's CPU threads spin-wait for each other at every layer, so when
+one of them shares a core with anything else (a browser, a build, the
+user's own indexing in another program) the whole token waits for it:
+measured on 2 cores with one core kept busy, decoding fell from 78 to
+about 6 tokens/s with 2 threads, while 1 thread kept about 49. On an idle
+machine all cores are fastest (78 vs 49 tokens/s here).
+
+So the runtime measures. Decoding alternates between two candidates, all
+physical cores and one fewer: each window of ``WINDOW`` tokens is timed;
+when the other candidate's recent rate is clearly better (by
+``SWITCH_MARGIN``) the runtime switches to it between two tokens
+(``llama_set_n_threads``), and a candidate not measured for ``STALE_S`` is
+probed again for one short window, so a neighbour that went away is
+noticed. The choice carries over from reply to reply. ``llama.n_threads``
+in the config turns this off and fixes the count.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+WINDOW = 8
+"""Tokens per measured window (about 0.1 s at full speed here)."""
+PROBE_WINDOW = 4
+"""Tokens spent re-measuring a stale candidate."""
+STALE_S = 20.0
+SWITCH_MARGIN = 1.25
+
+
+@dataclass
+class _Rate:
+    tokens_per_s: float
+    at: float
+
+
+@dataclass
+class ThreadChooser:
+    """The choice and the measurements behind it (one per loaded model)."""
+
+    most: int
+    """All physical cores (or the configured count)."""
+    adaptive: bool = True
+    current: int = 0
+    rates: dict[int, _Rate] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self.current = self.current or self.most
+
+    @property
+    def candidates(self) -> tuple[int, ...]:
+        if not self.adaptive or self.most < 2:
+            return (self.most,)
+        return (self.most, self.most - 1)
+
+    def other(self) -> int | None:
+        options = [n for n in self.candidates if n != self.current]
+        return options[0] if options else None
+
+    def recent(self, n: int) -> float | None:
+        rate = self.rates.get(n)
+        if rate is None or self.clock() - rate.at > STALE_S:
+            return None
+        return rate.tokens_per_s
+
+    def window_size(self) -> int:
+        return PROBE_WINDOW if self.recent(self.current) is None else WINDOW
+
+    def measured(self, tokens: int, seconds: float) -> int | None:
+        """Record a window at ``current``; the thread count to switch to, if any."""
+        if seconds <= 0 or tokens <= 0:
+            return None
+        rate = tokens / seconds
+        self.rates[self.current] = _Rate(rate, self.clock())
+        other = self.other()
+        if other is None:
+            return None
+        theirs = self.recent(other)
+        if theirs is None or theirs > rate * SWITCH_MARGIN:
+            self.current = other  # probe a stale candidate, or take the faster one
+            return other
+        return None
+
+
+class DecodeTimer:
+    """Times one reply's tokens into ``ThreadChooser`` windows and applies
+    its switches through ``set_threads`` (between tokens)."""
+
+    def __init__(self, chooser: ThreadChooser, set_threads: Callable[[int], None]) -> None:
+        self.chooser = chooser
+        self.set_threads = set_threads
+        self._count = 0
+        self._since = 0.0
+        self._size = chooser.window_size()
+
+    def token(self) -> None:
+        now = time.perf_counter()
+        if self._count == 0:
+            self._since = now
+        self._count += 1
+        if self._count <= self._size:
+            return
+        switch = self.chooser.measured(self._count - 1, now - self._since)
+        if switch is not None:
+            self.set_threads(switch)
+        self._count, self._since = 1, now
+        self._size = self.chooser.window_size()

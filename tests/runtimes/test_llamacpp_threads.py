@@ -1,0 +1,72 @@
+"""The decode thread count is chosen by measuring (``llamacpp_threads``):
+all cores while they are free, one fewer once a neighbour makes the
+spin-waiting threads collapse, and back when it leaves."""
+
+from __future__ import annotations
+
+from backend.runtimes.llamacpp_threads import (
+    PROBE_WINDOW,
+    STALE_S,
+    WINDOW,
+    DecodeTimer,
+    ThreadChooser,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run(chooser: ThreadChooser, rates: dict[int, float], windows: int, clock: Clock) -> list[int]:
+    """Feed ``windows`` windows at the given per-thread-count rates; the thread
+    count of each window."""
+    used = []
+    for _ in range(windows):
+        n = chooser.current
+        used.append(n)
+        size = chooser.window_size()
+        seconds = size / rates[n]
+        clock.now += seconds
+        chooser.measured(size, seconds)
+    return used
+
+
+def test_idle_keeps_all_cores_after_one_short_probe() -> None:
+    clock = Clock()
+    chooser = ThreadChooser(2, clock=clock)
+    used = run(chooser, {2: 78.0, 1: 49.0}, 20, clock)
+    assert used[:3] == [2, 1, 2]  # measure both once
+    assert set(used[3:]) == {2}
+
+
+def test_a_busy_neighbour_moves_decoding_to_one_fewer_thread_and_back() -> None:
+    clock = Clock()
+    chooser = ThreadChooser(2, clock=clock)
+    run(chooser, {2: 78.0, 1: 49.0}, 5, clock)  # idle: measured both
+    busy = run(chooser, {2: 6.0, 1: 49.0}, 30, clock)
+    assert busy[0] == 2 and set(busy[2:]) == {1}  # one slow window, then it moves
+    clock.now += STALE_S + 1  # the neighbour left; 2 threads get probed again
+    idle = run(chooser, {2: 78.0, 1: 49.0}, 10, clock)
+    assert idle[-1] == 2
+
+
+def test_a_fixed_count_is_never_changed_and_one_core_has_no_choice() -> None:
+    clock = Clock()
+    fixed = ThreadChooser(4, adaptive=False, clock=clock)
+    assert set(run(fixed, {4: 10.0}, 10, clock)) == {4}
+    single = ThreadChooser(1, clock=clock)
+    assert set(run(single, {1: 10.0}, 10, clock)) == {1}
+
+
+def test_the_timer_applies_switches_between_tokens() -> None:
+    chooser = ThreadChooser(2)
+    applied: list[int] = []
+    timer = DecodeTimer(chooser, applied.append)
+    for _ in range(PROBE_WINDOW + 2):
+        timer.token()
+    assert applied == [1] and chooser.current == 1  # the first window probes the other count
+    assert chooser.window_size() in (PROBE_WINDOW, WINDOW)
