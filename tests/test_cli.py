@@ -1,5 +1,7 @@
-"""The ``assistant`` command, run as a user would (a subprocess), on the real
-bundled model."""
+"""The ``assistant`` command on the real bundled model: run in this process
+(``tests.cli_helpers.run_cli``: real argument parsing, backend, worker
+process and streams, without paying Python and torch start-up per call),
+except ``test_unknown_model_fails_cleanly``, which runs a real process."""
 
 from __future__ import annotations
 
@@ -12,18 +14,11 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
+from tests.cli_helpers import Result, run_cli
 
 
-def run(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ASSISTANT_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "assistant.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=300,
-    )
+def run(home: Path, *args: str, stdin: str | None = None) -> Result:
+    return run_cli(*args, stdin=stdin, env={"ASSISTANT_HOME": str(home)})
 
 
 @pytest.fixture
@@ -51,8 +46,8 @@ def test_ask_json_then_continue_conversation(home: Path) -> None:
     assert r2.returncode == 0, r2.stderr
     out2 = json.loads(r2.stdout)
     assert out2["conversation_id"] == cid
-    # the second turn reuses the first turn's prompt prefix from the KV cache?
-    # Not across processes: each `ask` is a new process, so nothing is cached.
+    # the second turn sends the first turn again (nothing is cached between
+    # `ask`s: each opens its own backend and llama.cpp worker)
     assert out2["usage"]["prompt_tokens"] > out["usage"]["prompt_tokens"]
 
     stats = run(home, "stats", "--json")
@@ -76,7 +71,16 @@ def test_ask_streams_plain_text_and_reads_stdin(home: Path) -> None:
 
 
 def test_unknown_model_fails_cleanly(home: Path) -> None:
-    r = run(home, "ask", "hi", "--model", "no-such-model")
+    """A real process (the one subprocess here): its exit status, an error
+    on stderr with nothing on stdout, no traceback, as a shell sees them."""
+    r = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "ask", "hi", "--model", "no-such-model"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ASSISTANT_HOME": str(home)},
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
     assert r.returncode == 1
     assert "Model problem" in r.stderr and "no-such-model" in r.stderr
     assert r.stdout == ""

@@ -1,20 +1,19 @@
-"""``assistant eval`` as a user runs it: a subprocess on a tmp folder of a few
-real Python documentation pages, indexed with the real MiniLM. Retrieval
-modes that need no chat model are measured (``default``/``rewrite`` may call
-the model; the facade tests cover the plumbing they share)."""
+"""``assistant eval`` as a user runs it (in this process: ``tests.cli_helpers``)
+on a tmp folder of a few real Python documentation pages, indexed with the
+real MiniLM. Retrieval modes that need no chat model are measured
+(``default``/``rewrite`` may call the model; the facade tests cover the
+plumbing they share)."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from backend.rag.types import METRIC_KEYS
+from tests.cli_helpers import Result, run_cli
 
 HTML = Path("/usr/share/doc/python3.11/html")
 PAGES = ("library/atexit.html", "library/copy.html", "library/bisect.html")
@@ -24,12 +23,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ASSISTANT_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "assistant.cli", *args],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+def run(home: Path, *args: str) -> Result:
+    return run_cli(*args, env={"ASSISTANT_HOME": str(home)})
 
 
 @pytest.fixture(scope="module")

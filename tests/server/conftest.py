@@ -62,11 +62,27 @@ def start_server(backend_kwargs: dict[str, Any], **kwargs: Any) -> Iterator[Runn
     thread.join(30)
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Running]:
-    kwargs = {
-        "locations": Locations(tmp_path / "home"),
+def fake_backend(home: Path) -> dict[str, Any]:
+    """The fake-runtime backend ``served`` runs (two models)."""
+    return {
+        "locations": Locations(home),
         "settings": Settings(default_model="fake-model"),
         "runtimes": [FakeRuntime(models=("fake-model", "fake-other"))],
     }
-    yield from start_server(kwargs, max_body=64 * 1024)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Running]:
+    """A fresh server per test: for tests that change what it stores
+    (conversations, folders, tune-ups) and count it afterwards."""
+    yield from start_server(fake_backend(tmp_path / "home"), max_body=64 * 1024)
+
+
+@pytest.fixture(scope="module")
+def served_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """The same server, started once per test module. Only for modules whose
+    tests leave nothing another test reads: requests that are refused,
+    OpenAI/Ollama calls (not stored as conversations, only logged) and
+    embeddings. Tests that create conversations, folders or jobs use
+    ``served``."""
+    yield from start_server(fake_backend(tmp_path_factory.mktemp("served")), max_body=64 * 1024)

@@ -1,5 +1,5 @@
 """``assistant serve`` from the command line: the token, and a real
-server process answering with it."""
+server process answering with it (the one subprocess here)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+import backend.common.secrets as secrets_module
 from assistant.cli import main
+from tests.cli_helpers import run_cli
 
 from .conftest import free_port
 
@@ -32,15 +34,19 @@ def test_show_token_is_stable_and_says_where_it_lives(
     assert "no OS keyring" in first.err and "secrets" in first.err
 
 
-def test_serve_process_answers_with_the_token(tmp_path: Path) -> None:
-    env = {**os.environ, **NO_KEYRING, "ASSISTANT_HOME": str(tmp_path / "home")}
-    token = subprocess.run(
-        [sys.executable, "-m", "assistant.cli", "serve", "--show-token"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+def test_serve_process_answers_with_the_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real ``assistant serve`` process (a subprocess on purpose: its
+    start-up, its stderr and the port it serves are the point) accepts the
+    token ``assistant serve --show-token`` prints. That one runs in this
+    process, kept off any OS keyring like the process (``NO_KEYRING``)."""
+    home = tmp_path / "home"
+    env = {**os.environ, **NO_KEYRING, "ASSISTANT_HOME": str(home)}
+    monkeypatch.setattr(secrets_module, "_keyring_usable", lambda: False)
+    shown = run_cli("serve", "--show-token", env={"ASSISTANT_HOME": str(home)})
+    assert shown.returncode == 0, shown.stderr
+    token = shown.stdout.strip()
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import ollama
 import openai
@@ -24,8 +23,11 @@ def cite_first(messages: list[ChatMessage]) -> str:
     return "The capital is Zorbania [S1]." if 'id="S1"' in last else "I do not know."
 
 
-@pytest.fixture
-def served_docs(tmp_path: Path) -> Iterator[Running]:
+@pytest.fixture(scope="module")
+def served_docs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """One server for the module: its tests ask over the API (not stored as
+    conversations) about one indexed folder they do not change."""
+    tmp_path = tmp_path_factory.mktemp("served-docs")
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "geo.md").write_text(

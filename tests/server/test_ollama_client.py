@@ -8,6 +8,12 @@ import pytest
 from .conftest import Running
 
 
+@pytest.fixture
+def served(served_module: Running) -> Running:
+    """One server for this module's tests: they only read it (see ``served_module``)."""
+    return served_module
+
+
 def client(served: Running, token: str | None = None) -> ollama.Client:
     return ollama.Client(
         host=served.url, headers={"Authorization": f"Bearer {token or served.token}"}

@@ -10,6 +10,12 @@ import pytest
 from .conftest import Running
 
 
+@pytest.fixture
+def served(served_module: Running) -> Running:
+    """One server for this module's tests: they only read it (see ``served_module``)."""
+    return served_module
+
+
 def client(served: Running, token: str | None = None) -> openai.OpenAI:
     return openai.OpenAI(base_url=served.url + "/v1", api_key=token or served.token, max_retries=0)
 

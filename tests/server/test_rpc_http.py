@@ -13,6 +13,13 @@ from backend.remote import NotAuthorized, RemoteBackend, ServerUnavailable
 
 from .conftest import TOKEN, Running, free_port
 
+
+@pytest.fixture
+def served(served_module: Running) -> Running:
+    """One server for this module's tests: they only read it (see ``served_module``)."""
+    return served_module
+
+
 # -- the HTTP surface ----------------------------------------------------------------
 
 

@@ -31,6 +31,12 @@ ENDPOINTS = [
 CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
 
 
+@pytest.fixture
+def served(served_module: Running) -> Running:
+    """One server for this module's tests: they only read it (see ``served_module``)."""
+    return served_module
+
+
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
 def test_every_endpoint_needs_the_token(served: Running, method: str, path: str) -> None:
     none = httpx.request(method, served.url + path, json=CHAT)

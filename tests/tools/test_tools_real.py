@@ -1,12 +1,11 @@
 """Tool calling on the real thing: the bundled SmolLM2 through llama.cpp
 (grammar-constrained decisions), the real embedding router, a real MCP
-server over stdio, and the ``assistant`` command as a subprocess."""
+server over stdio, and the ``assistant`` command (run in this process by
+``tests.cli_helpers.run_cli``: stdin is not a terminal, as in a pipe)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +16,8 @@ from backend import Backend
 from backend.common.config import GenerationSettings, McpServer, Settings, ToolsSettings
 from backend.common.events import TextDelta, ToolCallFinished
 from backend.common.locations import Locations
+from tests.cli_helpers import Result
+from tests.cli_helpers import run_cli as run_in_process
 
 from .test_tool_loop import drive
 
@@ -86,16 +87,8 @@ async def test_bundled_model_calls_an_mcp_tool_from_chat(real: Backend) -> None:
     assert calls[0].output == "Weather in Paris: 18 degrees C, light rain (test data)"
 
 
-def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ASSISTANT_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "assistant.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=300,
-    )
+def run_cli(home: Path, *args: str) -> Result:
+    return run_in_process(*args, env={"ASSISTANT_HOME": str(home)})
 
 
 @pytest.fixture
