@@ -21,7 +21,7 @@ from backend.common.locations import Locations
 from backend.knowledge.embedder import Embedder
 from backend.modelfiles.catalog import ModelInfo, bundled_model_path
 from backend.modelfiles.gguf_header import validate_gguf
-from backend.runtimes.base import ChatMessage, GenerationRequest, complete_calls
+from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, complete_calls
 from backend.runtimes.llamacpp import LlamaCppRuntime
 from backend.runtimes.llamacpp_process import LlamaCppProcessRuntime
 from backend.runtimes.native_tools import (
@@ -200,7 +200,12 @@ def test_decide_uses_the_native_format_through_the_worker_process(
         # a plain request with tools offered still answers as text
         text, calls, _ = complete_calls(
             rt,
-            GenerationRequest(hermes_model, [ChatMessage("user", "Say hello.")], tools=CALC),
+            GenerationRequest(
+                hermes_model,
+                [ChatMessage("user", "Say hello.")],
+                GenerationParams(max_tokens=32, temperature=0.0, seed=0),
+                tools=CALC,
+            ),
         )
         assert all(c.name == "calculator" for c in calls)
         assert text or calls
