@@ -24,7 +24,10 @@ NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
 def test_show_token_is_stable_and_says_where_it_lives(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    # keyring picks its backend once per process, so the variable alone may
+    # come too late: the file fallback is forced the way the app decides it
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", NO_KEYRING["PYTHON_KEYRING_BACKEND"])
+    monkeypatch.setattr("backend.common.secrets._keyring_usable", lambda: False)
     assert main(["serve", "--show-token"]) == 0
     first = capsys.readouterr()
     assert main(["serve", "--show-token"]) == 0
