@@ -25,9 +25,12 @@ from dataclasses import dataclass, field
 
 WINDOW = 8
 """Tokens per measured window (about 0.1 s at full speed here)."""
-PROBE_WINDOW = 4
-"""Tokens spent re-measuring a stale candidate."""
-STALE_S = 20.0
+PROBE_WINDOW = 8
+"""Tokens spent measuring a candidate whose rate is stale or unknown (fewer
+proved too noisy to compare two candidates on an idle machine)."""
+SETTLE_TOKENS = 1
+"""Tokens after prefill left out of every reply's first window."""
+STALE_S = 60.0
 SWITCH_MARGIN = 1.25
 
 
@@ -94,11 +97,15 @@ class DecodeTimer:
         self.chooser = chooser
         self.set_threads = set_threads
         self._count = 0
+        self._seen = 0
         self._since = 0.0
         self._size = chooser.window_size()
 
     def token(self) -> None:
         now = time.perf_counter()
+        self._seen += 1
+        if self._seen <= SETTLE_TOKENS:
+            return  # the first tokens after prefill run slower: not a measure
         if self._count == 0:
             self._since = now
         self._count += 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from backend.runtimes.llamacpp_threads import (
     PROBE_WINDOW,
+    SETTLE_TOKENS,
     STALE_S,
     WINDOW,
     DecodeTimer,
@@ -66,7 +67,7 @@ def test_the_timer_applies_switches_between_tokens() -> None:
     chooser = ThreadChooser(2)
     applied: list[int] = []
     timer = DecodeTimer(chooser, applied.append)
-    for _ in range(PROBE_WINDOW + 2):
+    for _ in range(SETTLE_TOKENS + PROBE_WINDOW + 2):
         timer.token()
     assert applied == [1] and chooser.current == 1  # the first window probes the other count
     assert chooser.window_size() in (PROBE_WINDOW, WINDOW)
