@@ -9,13 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 from ollama import Client
+from runtimes.ollama_protocol_server import OllamaProtocolServer
 
 from backend.modelfiles.catalog import bundled_model_path
 from backend.modelhub.errors import HubUnreachableError, ModelNotFoundError, PullCancelledError
 from backend.modelhub.ollama_pull import ollama_pull
 from backend.modelhub.progress import PullProgress
-
-from .ollama_protocol_server import OllamaProtocolServer
 
 LAYERS = {"qwen2.5:0.5b": [397_807_936, 1_482], "slow:1b": [10_000_000]}
 

@@ -15,7 +15,17 @@ that does not parse -- cut off by ``num_predict`` -- comes back as text, as
 Ollama does). So this server always calls a tool when offered one; whether
 to call at all is not modelled. Models named in ``no_tools`` answer a
 request with tools the way Ollama does for models whose template has none:
-HTTP 400 ``"<model> does not support tools"``."""
+HTTP 400 ``"<model> does not support tools"``.
+
+``POST /api/pull`` (for the model manager) streams the progress lines
+Ollama sends (``pulling manifest``, per layer ``{status, digest, total,
+completed}``, ``verifying sha256 digest``, ``writing manifest``,
+``success``) for the models in ``pullable`` (name -> layer sizes), and an
+``error`` line for any other name, as Ollama does; a pulled model then
+appears in ``/api/tags``. ``pull_delay_s`` paces the lines (so a test can
+cancel mid-pull) and ``pull_closed`` records whether the client hung up
+before the end. The model is loaded only when ``/api/chat`` is first used.
+"""
 
 from __future__ import annotations
 
@@ -60,12 +70,21 @@ def call_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class OllamaProtocolServer:
-    def __init__(self, model_path: Path, no_tools: tuple[str, ...] = ()) -> None:
-        from llama_cpp import Llama
-
-        self.llm = Llama(model_path=str(model_path), n_ctx=2048, n_threads=1, verbose=False)
+    def __init__(
+        self,
+        model_path: Path,
+        no_tools: tuple[str, ...] = (),
+        pullable: dict[str, list[int]] | None = None,
+        pull_steps: int = 4,
+    ) -> None:
+        self.model_path = model_path
+        self._llm: Any = None
         self.requests: list[dict[str, Any]] = []
-        self.models = (MODEL_NAME, *no_tools)
+        self.models: tuple[str, ...] = (MODEL_NAME, *no_tools)
+        self.pullable = dict(pullable or {})
+        self.pull_steps = pull_steps
+        self.pull_delay_s = 0.0
+        self.pull_closed = False
         self.no_tools = set(no_tools)
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -79,7 +98,38 @@ class OllamaProtocolServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-        self.llm.close()
+        if self._llm is not None:
+            self._llm.close()
+
+    @property
+    def llm(self) -> Any:
+        if self._llm is None:
+            from llama_cpp import Llama
+
+            self._llm = Llama(
+                model_path=str(self.model_path), n_ctx=2048, n_threads=1, verbose=False
+            )
+        return self._llm
+
+    def _pull(self, body: dict[str, Any], write: Any) -> None:
+        import hashlib
+
+        name = body.get("model") or body.get("name") or ""
+        write({"status": "pulling manifest"})
+        if name not in self.pullable:
+            write({"error": "pull model manifest: file does not exist"})
+            return
+        for i, size in enumerate(self.pullable[name]):
+            digest = "sha256:" + hashlib.sha256(f"{name}/{i}".encode()).hexdigest()
+            status = f"pulling {digest[7:19]}"
+            for step in range(self.pull_steps + 1):
+                done = size * step // self.pull_steps
+                write({"status": status, "digest": digest, "total": size, "completed": done})
+                time.sleep(self.pull_delay_s)
+        for status in ("verifying sha256 digest", "writing manifest", "success"):
+            write({"status": status})
+        if name not in self.models:
+            self.models = (*self.models, name)
 
     def _tool_chat(self, body: dict[str, Any], write: Any) -> None:
         from llama_cpp import LlamaGrammar
@@ -172,6 +222,20 @@ class OllamaProtocolServer:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path == "/api/pull":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/x-ndjson")
+                    self.end_headers()
+
+                    def line(obj: dict[str, Any]) -> None:
+                        self.wfile.write(json.dumps(obj).encode() + b"\n")
+                        self.wfile.flush()
+
+                    try:
+                        server._pull(body, line)
+                    except (BrokenPipeError, ConnectionResetError):
+                        server.pull_closed = True
+                    return None
                 if self.path != "/api/chat":
                     return self._json(404, {"error": "not found"})
                 server.requests.append(body)
