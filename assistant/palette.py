@@ -1,5 +1,6 @@
 """The command palette provider: one entry per action in ``keys.ACTIONS``,
-plus one per theme, each showing its current key."""
+plus one per theme, each showing its current key, and the commands that
+have no key ("Export conversation…")."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from assistant import keys
+from assistant.export_mode import EXPORT_COMMAND, EXPORT_HELP
 
 if TYPE_CHECKING:
     from assistant.app import AssistantApp
@@ -32,6 +34,7 @@ class AssistantCommands(Provider):
                 run = partial(main.run_action, f"message('{a.id}')")
             key = keys.display_key(keys.key_for(a.id, app.keymap_overrides))
             out.append((a.title, a.help + (f"  [{key}]" if key else ""), run))
+        out.append((EXPORT_COMMAND, EXPORT_HELP, partial(main.run_action, "export_conversation")))
         for name in app.theme_names:
             out.append((f"Theme: {name}", "Switch the colour theme", partial(app.use_theme, name)))
         return out

@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--conversation", "-c", type=int, help="continue this conversation id instead of a new one"
     )
     ask.add_argument("--json", action="store_true", help="print one JSON object when done")
+    ask.add_argument(
+        "--schema",
+        metavar="FILE",
+        help="answer with JSON valid against the JSON Schema in FILE (validated; "
+        "documents and tools are off for it)",
+    )
     docs = ask.add_mutually_exclusive_group()
     docs.add_argument(
         "--docs",
@@ -140,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_tune_parser(sub)
 
+    from assistant.cli.transfer import add_parser as add_transfer_parser
+
+    add_transfer_parser(sub)
+
+    from assistant.cli.mcp import add_parser as add_mcp_parser
+
+    add_mcp_parser(sub)
+
     locate = sub.add_parser("locate", help="print the paths in use")
     locate.add_argument("--json", action="store_true")
     return parser
@@ -159,6 +173,9 @@ HANDLERS = {
     "serve": "serve",
     "tune": "tuneup",
     "adapters": "tuneup",
+    "export": "transfer",
+    "import": "transfer",
+    "mcp": "mcp",
 }
 """Sub-command -> the ``assistant.cli`` module with its ``cmd_<name>``,
 imported only when that command runs (``assistant --help`` stays light)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from assistant.cli.local import local_backend, open_local
 from assistant.cli.output import number, table
+from assistant.cli.structured import answer_value, conflicting_option, load_schema
 from assistant.cli.tools import ToolReporter, call_json
 from backend.api import AssistantAPI
 from backend.common.events import (
@@ -66,6 +67,10 @@ async def _folder_ids(backend: AssistantAPI, paths: list[str] | None) -> list[in
 
 
 async def cmd_ask(args: argparse.Namespace) -> int:
+    schema = load_schema(args.schema) if args.schema else None
+    if schema is not None and (bad := conflicting_option(args.docs, args.folder, args.tools)):
+        print(f"error: --schema cannot be combined with {bad}", file=sys.stderr)
+        return 2
     question = sys.stdin.read() if args.question == "-" else args.question
     backend = await open_local()
     try:
@@ -85,7 +90,12 @@ async def cmd_ask(args: argparse.Namespace) -> int:
         if args.tools or (args.tools is None and backend.settings.tools.enabled):
             await backend.tools.mcp_status(wait=True)  # MCP tools ready for this one question
         stream = await backend.chat.send(
-            conversation, question, model=args.model, folder_ids=folder_ids, tools=args.tools
+            conversation,
+            question,
+            model=args.model,
+            folder_ids=folder_ids,
+            tools=args.tools,
+            schema=schema,
         )
         reporter = ToolReporter(yes=args.yes, quiet=args.json)
         sources: tuple[SourceRef, ...] = ()
@@ -100,7 +110,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
         async for event in stream:
             if isinstance(event, TextDelta):
                 answer.append(event.text)
-                if not args.json:
+                if not args.json and schema is None:
                     sys.stdout.write(event.text)
                     sys.stdout.flush()
             elif isinstance(event, Usage):
@@ -131,12 +141,17 @@ async def cmd_ask(args: argparse.Namespace) -> int:
     if error is not None:
         print(f"{error.title}: {error.message}", file=sys.stderr)
         return 1
+    data = answer_value("".join(answer)) if schema is not None else None
+    if schema is not None and not args.json:
+        print(json.dumps(data, ensure_ascii=False))
+        return 0
     if args.json:
         u = usage
         print(
             json.dumps(
                 {
                     "answer": "".join(answer),
+                    **({"data": data} if schema is not None else {}),
                     "conversation_id": stream.conversation_id,
                     "message_id": message_id,
                     "model": conv.model or backend.settings.default_model,

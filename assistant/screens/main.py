@@ -3,7 +3,8 @@ actions (open, new, rename, delete, search, model, preset, system prompt).
 
 Reply streaming and per-message actions live in ``assistant.chat_actions``,
 answering from documents (ctrl+d, @folder) in ``assistant.documents_mode``,
-tool calls (ctrl+o, approvals) in ``assistant.tools_mode``;
+tool calls (ctrl+o, approvals) in ``assistant.tools_mode``, exporting the
+chat (the palette's "Export conversation…") in ``assistant.export_mode``;
 every backend call runs in a worker, so the screen never waits on the store.
 """
 
@@ -21,6 +22,7 @@ from textual.worker import Worker
 from assistant import keys
 from assistant.chat_actions import ChatActions
 from assistant.documents_mode import DocumentsMode
+from assistant.export_mode import ExportMode
 from assistant.messages import (
     ConversationSelected,
     NewConversationRequested,
@@ -49,7 +51,7 @@ GET_MODELS = "__get_models__"
 """The model picker's last line: opens the model library."""
 
 
-class MainScreen(ToolsMode, DocumentsMode, ChatActions, Screen[None]):
+class MainScreen(ExportMode, ToolsMode, DocumentsMode, ChatActions, Screen[None]):
     BINDINGS = keys.bindings("main")
 
     def __init__(self, backend: AssistantAPI) -> None:

@@ -18,10 +18,12 @@ from backend.api.contract import (
     ModelsAPI,
     TelemetryAPI,
     ToolsAPI,
+    TransferAPI,
     TuneupsAPI,
 )
 from backend.api.errors import ERRORS
 from backend.chat.reply import ReplyStream, ToolChoice
+from backend.chat.structured import SchemaError, StructuredOutputError
 from backend.knowledge.errors import EmbeddingError, FolderError, IndexStoreError, ModelMismatch
 from backend.knowledge.records import (
     Document,
@@ -58,6 +60,7 @@ from backend.store.records import (
     SearchHit,
 )
 from backend.tools.records import ServerStatus, ToolInfo
+from backend.transfer.errors import ImportFormatError
 from backend.tuneup.records import TuneupBusyError, TuneupJobHandle, TuneupUpdate, describe
 
 __all__ = [
@@ -82,6 +85,7 @@ __all__ = [
     "FolderError",
     "FolderStatus",
     "HubModel",
+    "ImportFormatError",
     "IndexProgress",
     "IndexStoreError",
     "IndexSummary",
@@ -104,13 +108,16 @@ __all__ = [
     "RequestRecord",
     "RetrievalResult",
     "RuntimeStatus",
+    "SchemaError",
     "SearchHit",
     "ServerStatus",
     "SourceView",
+    "StructuredOutputError",
     "TelemetryAPI",
     "ToolChoice",
     "ToolInfo",
     "ToolsAPI",
+    "TransferAPI",
     "TuneupBusyError",
     "TuneupJobHandle",
     "TuneupUpdate",

@@ -171,6 +171,7 @@ class ChatAPI(Protocol):
         model: str | None = None,
         folder_ids: list[int] | None = None,
         tools: bool | None = None,
+        schema: dict[str, Any] | None = None,
     ) -> ReplyStream:
         """Add a user message at the end of the active branch and stream the
         reply. ``conversation_id`` None starts a new conversation titled from
@@ -179,8 +180,19 @@ class ChatAPI(Protocol):
         ``tools`` switches tool calling on or off for this question only
         (None: the conversation's setting).
 
+        ``schema`` (a JSON Schema) makes this reply structured output: the
+        system prompt asks for JSON following it, sampling is constrained to
+        it where the runtime can (a llama.cpp grammar, Ollama's ``format``,
+        OpenAI's ``response_format``), documents and tools are off for this
+        reply, and the finished reply is parsed and validated: one that is
+        not valid JSON for the schema (or was cut at the token limit) ends
+        with an ``ErrorEvent`` titled "Invalid structured output" and is
+        stored with status ``error``, never passed off as valid.
+
         Raises:
             ValueError: an empty message.
+            SchemaError: ``schema`` is not a valid JSON Schema (nothing is
+                written).
             ModelError: the model is not available (nothing is written).
             NotFoundError: no such conversation.
         """
@@ -576,6 +588,42 @@ class TuneupsAPI(Protocol):
         ...
 
 
+class TransferAPI(Protocol):
+    """Conversations out of the app and into it (``backend.transfer``):
+    text in, text out; reading and writing files is the caller's."""
+
+    async def export_conversations(
+        self, conversation_ids: list[int] | None = None, fmt: str = "json"
+    ) -> str:
+        """The conversations (None: every one, oldest first) as one document.
+
+        ``json``: our format (versioned): every branch, the active one
+        marked, feedback (ratings, edited replies), the sources and tool
+        calls of each reply, token use; ``import_conversations`` restores
+        it exactly (an export of the import is the same JSON). ``md``:
+        Markdown, per conversation YAML front matter (title, model, dates,
+        token totals) and the active branch, each reply followed by the
+        sources it cited.
+
+        Raises:
+            NotFoundError: an unknown conversation id.
+            ValueError: an unknown format.
+        """
+        ...
+
+    async def import_conversations(self, text: str) -> list[Conversation]:
+        """Add the conversations in ``text``: our JSON export, or ChatGPT's
+        ``conversations.json`` (every branch; the one ChatGPT showed last is
+        active). All or nothing: the file is checked whole first and
+        written in one transaction. Returns the new conversations.
+
+        Raises:
+            ImportFormatError: not JSON, neither format, or malformed (the
+                message says where); nothing is imported.
+        """
+        ...
+
+
 class AssistantAPI(Protocol):
     """The whole backend as a front end sees it, embedded or remote."""
 
@@ -616,6 +664,9 @@ class AssistantAPI(Protocol):
     @property
     def tuneups(self) -> TuneupsAPI: ...
 
+    @property
+    def transfer(self) -> TransferAPI: ...
+
     async def start(self) -> None:
         """Open (or connect) before the first call.
 
@@ -639,6 +690,7 @@ __all__ = [
     "ReplyStream",
     "TelemetryAPI",
     "ToolsAPI",
+    "TransferAPI",
     "TuneupJobHandle",
     "TuneupsAPI",
 ]

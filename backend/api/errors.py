@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from backend.api.wire import WireError
+from backend.chat.structured import SchemaError
 from backend.common.errors import (
     AdapterError,
     AssistantError,
@@ -40,6 +41,7 @@ from backend.modelhub.errors import (
 )
 from backend.rag.rerank_base import RerankerError
 from backend.rag.types import EvalCancelled
+from backend.transfer.errors import ImportFormatError
 from backend.tuneup.records import TuneupBusyError
 
 ERRORS: dict[str, type[Exception]] = {
@@ -52,6 +54,8 @@ ERRORS: dict[str, type[Exception]] = {
         NotFoundError,
         ContextOverflowError,
         AdapterError,
+        SchemaError,
+        ImportFormatError,
         FolderError,
         IndexStoreError,
         ModelMismatch,

@@ -18,6 +18,7 @@ from typing import Any
 
 from backend.chat.grounding import Grounded, RagTurn, finish, ground, record_stages
 from backend.chat.history import TrimState, fit_history, surely_fits
+from backend.chat.structured import StructuredOutputError, finished_problem
 from backend.chat.tool_loop import ToolTurn, record_tool_stages, results_turn, run_tools
 from backend.common.errors import AssistantError
 from backend.common.events import (
@@ -146,6 +147,13 @@ def run_turn(
                     error = event.message
                 elif isinstance(event, Done):
                     stop_reason = event.stop_reason
+                    problem = finished_problem(
+                        plan.params.json_schema, "".join(parts), stop_reason, error
+                    )
+                    if problem is not None:
+                        error, stop_reason = problem, "error"
+                        emit(ErrorEvent(problem, StructuredOutputError.title))
+                        event = Done("error")
                 emit(event)
         except AssistantError as err:
             error = str(err)

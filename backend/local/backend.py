@@ -26,6 +26,7 @@ from backend.local.models import ModelService
 from backend.local.replies import ActiveReplies
 from backend.local.telemetry import TelemetryService
 from backend.local.tools import ToolService
+from backend.local.transfer import TransferService
 from backend.local.tuneups import TuneupService
 from backend.runtimes.base import Runtime
 from backend.runtimes.registry import UnavailableRuntime
@@ -63,6 +64,7 @@ class Backend:
             self.core, self.models, self.documents, self.conversations, self.chat
         )
         self.tuneups = TuneupService(self.core, self.models)
+        self.transfer = TransferService(self.core)
         self.completions = CompletionService(self.core, self.models, self.documents, self.tools)
 
     @classmethod

@@ -9,9 +9,11 @@ bridged to asyncio by ``ChatStream``.
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from backend.chat.grounding import RagTurn
 from backend.chat.stream import ChatStream
+from backend.chat.structured import check_schema, schema_instruction
 from backend.chat.turn import TurnPlan, run_turn
 from backend.local.conversations import ConversationService, title_from
 from backend.local.core import Core
@@ -48,12 +50,18 @@ class ChatService:
         user_id: int | None,
         folder_ids: list[int] | None = None,
         tools: bool | None = None,
+        schema: str | None = None,
     ) -> TurnPlan:
         conv = self._core.stores.conversations.get(conversation_id)
         runtime, model = self._models.resolve(conv.model)
         g = self._core.settings.generation
         rag = None
-        if self._documents.enabled_for(conv):
+        system = conv.system_prompt
+        if schema is not None:
+            # A JSON answer has no room for citations, and a tool decision
+            # is a JSON answer of its own: both are off for this reply.
+            system = "\n\n".join(t for t in (system.strip(), schema_instruction(schema)) if t)
+        elif self._documents.enabled_for(conv):
             scope = folder_ids if folder_ids is not None else conv.folder_scope
             rag = RagTurn(self._documents.pipeline, self._core.stores.sources, scope)
         return TurnPlan(
@@ -63,11 +71,15 @@ class ChatService:
             runtime=runtime,
             model=model,
             params=GenerationParams(
-                max_tokens=g.max_tokens, temperature=g.temperature, top_p=g.top_p, seed=g.seed
+                max_tokens=g.max_tokens,
+                temperature=g.temperature,
+                top_p=g.top_p,
+                seed=g.seed,
+                json_schema=schema,
             ),
-            system_prompt=conv.system_prompt,
+            system_prompt=system,
             rag=rag,
-            tools=self._tools.turn_for(conv, tools),
+            tools=None if schema is not None else self._tools.turn_for(conv, tools),
         )
 
     def _stream(self, plan: TurnPlan) -> ChatStream:
@@ -92,9 +104,11 @@ class ChatService:
         model: str | None,
         folder_ids: list[int] | None,
         tools: bool | None,
+        schema: dict[str, Any] | None = None,
     ) -> TurnPlan:
         if not text.strip():
             raise ValueError("cannot send an empty message")
+        schema_text = None if schema is None else check_schema(schema)
         store = self._core.stores.conversations
         # Resolve the model before writing anything: a failed send leaves no
         # stray conversation or message behind.
@@ -111,7 +125,7 @@ class ChatService:
             store.update(conversation_id, title=title_from(text))
         parent = thread[-1].id if thread else None
         user_id = store.add_message(conversation_id, parent, "user", text)
-        return self._plan(conversation_id, user_id, user_id, folder_ids, tools)
+        return self._plan(conversation_id, user_id, user_id, folder_ids, tools, schema_text)
 
     def _regenerate_now(self, message_id: int) -> TurnPlan:
         msg = self._core.stores.conversations.message(message_id)
@@ -142,8 +156,11 @@ class ChatService:
         model: str | None = None,
         folder_ids: list[int] | None = None,
         tools: bool | None = None,
+        schema: dict[str, Any] | None = None,
     ) -> ChatStream:
-        plan = await self._core.run(self._send_now, conversation_id, text, model, folder_ids, tools)
+        plan = await self._core.run(
+            self._send_now, conversation_id, text, model, folder_ids, tools, schema
+        )
         return self._stream(plan)
 
     async def regenerate(self, message_id: int) -> ChatStream:

@@ -21,6 +21,10 @@ it, nothing is executed here. The messages are trimmed to the context
 window like a chat turn's (``backend.chat.api_prompt``); a request whose
 system and last message alone do not fit raises ``ContextOverflowError``
 before anything streams.
+
+With ``params.json_schema`` (the client's ``response_format``/``format``)
+the finished reply is validated against the schema (``backend.chat.
+structured``); one that does not match ends in an ``ErrorEvent``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from backend.chat.api_tools import ApiTools, ToolsUnsupportedError, can_call_too
 from backend.chat.grounding import Grounded, RagTurn, ground
 from backend.chat.history import surely_fits
 from backend.chat.stream import ChatStream
+from backend.chat.structured import StructuredOutputError, finished_problem
 from backend.chat.turn import TurnPlan
 from backend.common.events import (
     ChatEvent,
@@ -189,6 +194,12 @@ class CompletionService:
                         error = event.message
                     elif isinstance(event, Done):
                         stop = event.stop_reason
+                        text = "".join(parts)
+                        problem = finished_problem(plan.params.json_schema, text, stop, error)
+                        if problem is not None:
+                            error, stop = problem, "error"
+                            emit(ErrorEvent(problem, StructuredOutputError.title))
+                            event = Done("error")
                     elif isinstance(event, TextDelta):
                         parts.append(event.text)
                     emit(event)

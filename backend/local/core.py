@@ -39,6 +39,7 @@ from backend.store.requests import RequestLog
 from backend.store.settings_store import PresetStore, StateStore
 from backend.store.sources import SourceStore
 from backend.store.tool_calls import ToolCallStore
+from backend.store.transfer import TransferStore
 
 T = TypeVar("T")
 
@@ -59,6 +60,7 @@ class Stores:
     state: StateStore
     tool_calls: ToolCallStore
     evals: EvalStore
+    transfer: TransferStore
 
     @classmethod
     def on(cls, db: Database) -> Stores:
@@ -71,6 +73,7 @@ class Stores:
             state=StateStore(db),
             tool_calls=ToolCallStore(db),
             evals=EvalStore(db),
+            transfer=TransferStore(db),
         )
 
 

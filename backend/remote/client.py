@@ -30,6 +30,7 @@ from backend.api.contract import (
     ModelsAPI,
     TelemetryAPI,
     ToolsAPI,
+    TransferAPI,
     TuneupsAPI,
 )
 from backend.api.wire import for_contract
@@ -123,6 +124,7 @@ class RemoteBackend(RemoteClient):
     tools: ToolsAPI
     evaluation: EvaluationAPI
     tuneups: TuneupsAPI
+    transfer: TransferAPI
 
     def __init__(self, url: str, token: str, *, timeout_s: float = 300.0) -> None:
         super().__init__(AssistantAPI, url, token, timeout_s=timeout_s)

@@ -9,6 +9,11 @@ folders; the final object then carries ``"citations"``.
 comes back as ``message.tool_calls`` (``[{"function": {"name",
 "arguments": {...}}}]``, arguments an object), the client runs it and sends
 a ``tool`` message; the next request answers from it. Nothing is run here.
+
+``format`` (``"json"`` or a JSON schema) on ``/api/chat`` and
+``/api/generate`` constrains the reply to JSON (to the schema) and the
+reply is validated when done: one that does not match is an error (502, or
+an ``error`` line when streaming), an invalid schema a 400.
 """
 
 from __future__ import annotations
@@ -28,7 +33,16 @@ from backend.server import completion
 from backend.server.client_tools import api_tools
 from backend.server.errors import ApiError
 from backend.server.messages import read_messages
-from backend.server.parsing import ChatCall, field, model_name, params, read_json, texts
+from backend.server.parsing import (
+    ChatCall,
+    field,
+    model_name,
+    ollama_format,
+    params,
+    read_json,
+    texts,
+    with_schema,
+)
 
 VERSION = "0.6.0"
 
@@ -96,7 +110,10 @@ async def _call(request: Request, chat: bool) -> tuple[ChatCall, str]:
         model=model,
         documents=docs,
         messages=msgs,
-        params=params(body, GenerationParams(g.max_tokens, g.temperature, g.top_p, g.seed)),
+        params=with_schema(
+            params(body, GenerationParams(g.max_tokens, g.temperature, g.top_p, g.seed)),
+            ollama_format(body),
+        ),
         stream=bool(field(body, "stream", bool, True)),
         tools=tools,
     )

@@ -7,6 +7,10 @@ ending ``+docs``) answers from the indexed folders, and the response (last
 chunk when streaming) carries ``"citations"``: the sources given to the
 model, each marked ``cited`` when the answer cites ``[Sn]``.
 
+``response_format`` (``json_object``, ``json_schema``) constrains the reply
+to JSON (to the schema) and the reply is validated when done: one that does
+not match is a 502 (streamed: an error chunk), an invalid schema a 400.
+
 ``tools`` work as OpenAI clients expect: the model may answer with a call
 (``message.tool_calls``, ``content`` null, ``finish_reason:
 "tool_calls"``; streaming: one chunk with the ``tool_calls`` delta, then
@@ -35,7 +39,16 @@ from backend.server import completion
 from backend.server.client_tools import api_tools
 from backend.server.errors import ApiError
 from backend.server.messages import read_messages
-from backend.server.parsing import ChatCall, field, model_name, params, read_json, texts
+from backend.server.parsing import (
+    ChatCall,
+    field,
+    model_name,
+    params,
+    read_json,
+    response_format,
+    texts,
+    with_schema,
+)
 
 
 def _backend(request: Request) -> Backend:
@@ -86,7 +99,7 @@ async def chat_completions(request: Request) -> Response:
         model=model,
         documents=docs,
         messages=msgs.prompt,
-        params=params(body, _defaults(backend)),
+        params=with_schema(params(body, _defaults(backend)), response_format(body)),
         stream=bool(field(body, "stream", bool, False)),
         tools=api_tools(body, msgs),
     )

@@ -4,17 +4,23 @@ Both APIs share the same checks; a wrong type or missing field raises
 ``ApiError(422)`` naming the field, malformed JSON ``ApiError(400)``.
 A model name ending in ``+docs`` (or ``"documents": true``) answers from
 the user's indexed folders.
+
+Structured output: OpenAI's ``response_format`` (``json_object``, or
+``json_schema`` with its ``schema``) and Ollama's ``format`` (``"json"`` or
+a schema object) become ``GenerationParams.json_schema``; a schema that is
+not a valid JSON Schema is a 400 before anything is generated.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import Request
 
 from backend.chat.api_tools import ApiTools
+from backend.chat.structured import JSON_OBJECT, SchemaError, check_schema
 from backend.runtimes.base import ChatMessage, GenerationParams
 from backend.server.errors import ApiError
 
@@ -86,6 +92,53 @@ def params(body: dict[str, Any], defaults: GenerationParams) -> GenerationParams
         seed=seed if seed is not None else defaults.seed,
         stop=tuple(stop or ()),
     )
+
+
+def _schema_text(schema: Any, name: str) -> str:
+    try:
+        return check_schema(schema)
+    except SchemaError as err:
+        raise ApiError(400, f"'{name}' is not a valid JSON schema: {err}") from None
+
+
+def response_format(body: dict[str, Any]) -> str | None:
+    """OpenAI's ``response_format`` as a JSON schema text (None: free text).
+
+    Raises:
+        ApiError: 400 for an unknown type or an invalid schema.
+    """
+    fmt = field(body, "response_format", dict)
+    kind = None if fmt is None else fmt.get("type")
+    if kind in (None, "text"):
+        return None
+    if kind == "json_object":
+        return check_schema(JSON_OBJECT)
+    if kind == "json_schema":
+        spec = fmt.get("json_schema") if fmt else None
+        if not isinstance(spec, dict) or "schema" not in spec:
+            raise ApiError(400, "'response_format.json_schema.schema' is required")
+        return _schema_text(spec["schema"], "response_format.json_schema.schema")
+    raise ApiError(400, "'response_format.type' must be 'text', 'json_object' or 'json_schema'")
+
+
+def ollama_format(body: dict[str, Any]) -> str | None:
+    """Ollama's ``format`` (``"json"`` or a JSON schema) as schema text.
+
+    Raises:
+        ApiError: 400 for another string or an invalid schema.
+    """
+    fmt = body.get("format")
+    if fmt is None or fmt == "":
+        return None
+    if fmt == "json":
+        return check_schema(JSON_OBJECT)
+    if isinstance(fmt, dict):
+        return _schema_text(fmt, "format")
+    raise ApiError(400, "'format' must be \"json\" or a JSON schema object")
+
+
+def with_schema(params: GenerationParams, schema: str | None) -> GenerationParams:
+    return params if schema is None else replace(params, json_schema=schema)
 
 
 def texts(body: dict[str, Any], name: str) -> list[str]:

@@ -13,6 +13,31 @@ from typing import Any
 from backend.common.events import SourceRef
 from backend.store.db import Database
 
+INSERT_SOURCE = (
+    "INSERT INTO message_sources(message_id, n, chunk_id, path, heading, page,"
+    ' start, "end", text, score, flags, cited) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)'
+)
+
+
+def source_row(message_id: int, s: SourceRef) -> tuple[Any, ...]:
+    """The ``INSERT_SOURCE`` parameters of one source of a reply."""
+    return (
+        message_id,
+        s.n,
+        s.chunk_id,
+        s.path,
+        s.heading,
+        s.page,
+        s.start,
+        s.end,
+        s.text,
+        s.score,
+        json.dumps(list(s.flags)),
+        # 0 retrieved, 1 cited by the model, 2 matched to an answer
+        # that cited nothing (backend.rag.attribution): no new column.
+        1 if s.cited else 2 if s.matched else 0,
+    )
+
 
 class SourceStore:
     def __init__(self, db: Database) -> None:
@@ -20,47 +45,25 @@ class SourceStore:
 
     def save(self, message_id: int, sources: Iterable[SourceRef]) -> None:
         """Record (or replace) the sources of one reply."""
-        rows = [
-            (
-                message_id,
-                s.n,
-                s.chunk_id,
-                s.path,
-                s.heading,
-                s.page,
-                s.start,
-                s.end,
-                s.text,
-                s.score,
-                json.dumps(list(s.flags)),
-                # 0 retrieved, 1 cited by the model, 2 matched to an answer
-                # that cited nothing (backend.rag.attribution): no new column.
-                1 if s.cited else 2 if s.matched else 0,
-            )
-            for s in sources
-        ]
+        rows = [source_row(message_id, s) for s in sources]
         with self.db.transaction() as c:
             c.execute("DELETE FROM message_sources WHERE message_id = ?", (message_id,))
-            c.executemany(
-                "INSERT INTO message_sources(message_id, n, chunk_id, path, heading, page,"
-                ' start, "end", text, score, flags, cited) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)',
-                rows,
-            )
+            c.executemany(INSERT_SOURCE, rows)
 
     def for_message(self, message_id: int) -> list[SourceRef]:
         rows = self.db.query(
             "SELECT * FROM message_sources WHERE message_id = ? ORDER BY n", (message_id,)
         )
-        return [_source(r) for r in rows]
+        return [source_from_row(r) for r in rows]
 
     def get(self, message_id: int, n: int) -> SourceRef | None:
         row = self.db.query_one(
             "SELECT * FROM message_sources WHERE message_id = ? AND n = ?", (message_id, n)
         )
-        return _source(row) if row else None
+        return source_from_row(row) if row else None
 
 
-def _source(row: Any) -> SourceRef:
+def source_from_row(row: Any) -> SourceRef:
     return SourceRef(
         n=row["n"],
         chunk_id=row["chunk_id"],

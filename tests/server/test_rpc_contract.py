@@ -46,10 +46,12 @@ def test_every_contract_method_is_served_with_its_declared_signature() -> None:
         "telemetry",
         "chat",
         "models",
+        "library",
         "documents",
         "tools",
         "evaluation",
         "tuneups",
+        "transfer",
     }
     local = Backend()
     remote = RemoteBackend("http://127.0.0.1:9", "token")  # never started: nothing connects
