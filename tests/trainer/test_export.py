@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from backend.modelfiles.catalog import bundled_model_path
+from trainer import hf_model
 from trainer.export_gguf import export_gguf_lora, permute_rows
-from trainer.hf_model import load_hf_model, read_base_facts
+from trainer.hf_model import read_base_facts
 from trainer.validate import validate_adapter
 
 pytestmark = pytest.mark.real_model
@@ -30,7 +31,7 @@ def adapted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any
 
     assert BASE is not None
     torch.manual_seed(0)
-    model, tok = load_hf_model(BASE)
+    model, tok = hf_model.load_hf_model(BASE)  # the session's one load (conftest), a copy
     model = get_peft_model(
         model,
         LoraConfig(
@@ -94,7 +95,10 @@ def test_llama_cpp_applies_the_adapter_like_transformers(adapted: tuple[Any, Any
             hf_base = model(input_ids=torch.tensor([ids])).logits[0, -1].numpy()
 
     def last_logits(**kw: Any) -> np.ndarray:
-        llm = llama_cpp.Llama(model_path=str(BASE), n_ctx=128, logits_all=True, verbose=False, **kw)
+        llm = llama_cpp.Llama(
+            model_path=str(BASE), n_ctx=128, logits_all=True, verbose=False, n_threads=1,
+            n_threads_batch=1, **kw,
+        )  # fmt: skip
         llm.eval(ids)
         logits = np.array(llm.scores[llm.n_tokens - 1])
         llm.close()

@@ -3,25 +3,24 @@ that writes in that style, on questions it never trained on, in the chat
 runtime (llama.cpp), from a tune-up that runs on a laptop CPU in minutes.
 
 History: one chat per topic; the user edits every reply to open with
-"Ahoy! Captain Pax here." -> dataset -> LoRA SFT on the bundled SmolLM2 ->
-held-out NLL drops -> GGUF LoRA export -> validation -> llama.cpp greedy
-generation opens with the persona on new prompts; the base model does not.
+"Ahoy! Captain Pax here." -> dataset -> LoRA SFT on the bundled SmolLM2
+(``conftest.style_run``, shared with ``test_evaluate``) -> held-out NLL
+drops -> GGUF LoRA export -> validation -> llama.cpp greedy generation
+opens with the persona on new prompts; the base model does not.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from backend import Backend
-from backend.common.config import Settings
+from backend.common.config import GenerationSettings, LlamaSettings, Settings
 from backend.common.locations import Locations
 from backend.modelfiles.catalog import BUNDLED_MODEL_NAME, bundled_model_path
-from backend.runtimes.fake import FakeRuntime
 from trainer.dataset import load_dataset
 from trainer.errors import TrainingCancelled
 from trainer.export_gguf import export_gguf_lora
@@ -29,19 +28,12 @@ from trainer.runs import adapters_root, list_runs
 from trainer.sft import Progress, SFTConfig, train_sft
 from trainer.validate import validate_adapter
 
-from .history import Exchange, ScriptedAnswers, add_chat
+from .conftest import STYLE_STEPS, StyleRun
+from .history import TOPICS, build_history
 
 pytestmark = pytest.mark.real_model
 BASE = bundled_model_path()
 assert BASE is not None
-PERSONA = "Ahoy! Captain Pax here."
-TOPICS = [
-    "volcanoes", "tea", "bicycles", "the moon", "honey bees", "chess", "rain", "bread",
-    "whales", "libraries", "glass", "maps", "owls", "coffee", "snow", "kites",
-    "bridges", "tomatoes", "clocks", "deserts", "violins", "salt", "rivers", "penguins",
-    "paper", "magnets", "mushrooms", "trains", "lighthouses", "cheese", "comets", "forests",
-    "soap", "gardens", "dolphins", "umbrellas", "candles", "caves", "wool", "pianos",
-]  # fmt: skip
 NEW_QUESTIONS = [
     "What is a rainbow?",
     "Tell me about elephants.",
@@ -51,30 +43,17 @@ NEW_QUESTIONS = [
 SYSTEM = "You are a helpful assistant."
 
 
-def answer(topic: str) -> str:
-    return f"{topic.capitalize()} are a familiar part of everyday life for many people."
-
-
-async def build_history(locations: Locations) -> None:
-    script = ScriptedAnswers()
-    b = await Backend.open(
-        locations=locations,
-        settings=Settings(default_model="fake-model"),
-        runtimes=[FakeRuntime(responder=script)],
-    )
-    for i, topic in enumerate(TOPICS):
-        question = [f"What can you tell me about {topic}?", f"Explain {topic} to me."][i % 2]
-        a = answer(topic)
-        await add_chat(b, script, [Exchange(question, a, edit=f"{PERSONA} {a}")])
-    await b.close()
-
-
 def generate(lora: Path | None) -> list[str]:
     import llama_cpp
 
     assert BASE is not None
     kw = {"lora_path": str(lora)} if lora is not None else {}
-    llm = llama_cpp.Llama(model_path=str(BASE), n_ctx=512, verbose=False, seed=0, **kw)
+    # one thread: two spin-wait for each other on a busy two-core machine
+    # (measured: 10 s instead of 0.6 s for 16 tokens)
+    llm = llama_cpp.Llama(
+        model_path=str(BASE), n_ctx=512, verbose=False, seed=0, n_threads=1, n_threads_batch=1,
+        **kw,
+    )  # fmt: skip
     out = []
     for q in NEW_QUESTIONS:
         r = llm.create_chat_completion(
@@ -87,18 +66,20 @@ def generate(lora: Path | None) -> list[str]:
     return out
 
 
-async def test_a_tuneup_teaches_the_users_style(locations: Locations) -> None:
+async def test_a_tuneup_teaches_the_users_style(style_run: StyleRun) -> None:
+    """The shared style tune-up (``conftest.style_run``): it trained every
+    step, lowered held-out NLL, wrote a run; its GGUF export validates, and
+    llama.cpp with it opens replies to new questions in the persona where
+    the base never does; the chat runtime uses it once activated."""
     assert BASE is not None
-    started = time.perf_counter()
-    await build_history(locations)
-    ds = load_dataset(locations).require_enough()
+    locations, ds, cfg, result = (
+        style_run.locations, style_run.dataset, style_run.config, style_run.result
+    )  # fmt: skip
     assert ds.summary.train_sft >= 24 and ds.summary.heldout_sft >= 4
     assert NEW_QUESTIONS[0] not in {t.content for ex in ds.train for t in ex.prompt}
 
-    seen: list[Progress] = []
-    cfg = SFTConfig(max_steps=20, batch_size=4, max_seq_len=96, learning_rate=2e-3)
-    result = train_sft(ds, BASE, locations, BUNDLED_MODEL_NAME, cfg, progress=seen.append)
-    assert [p.step for p in seen] == list(range(1, 21)) and seen[-1].eta_s == 0
+    seen = style_run.progress
+    assert [p.step for p in seen] == list(range(1, STYLE_STEPS + 1)) and seen[-1].eta_s == 0
     m = result.record["metrics"]
     assert m["heldout_nll_tuned"] < m["heldout_nll_base"] - 0.1
 
@@ -118,7 +99,7 @@ async def test_a_tuneup_teaches_the_users_style(locations: Locations) -> None:
     print(
         f"steps {cfg.max_steps}, {result.record['timings']['s_per_step']:.2f} s/step, "
         f"NLL {m['heldout_nll_base']:.3f} -> {m['heldout_nll_tuned']:.3f}, "
-        f"style {hits}/{len(tuned)}, total {time.perf_counter() - started:.0f} s"
+        f"style {hits}/{len(tuned)}"
     )
     assert hits >= 3
     assert not any("Captain Pax" in t for t in base)
@@ -127,10 +108,16 @@ async def test_a_tuneup_teaches_the_users_style(locations: Locations) -> None:
 
 async def chat_with_the_active_adapter(locations: Locations, run_id: str) -> None:
     """The chat runtime (llama.cpp worker process, through the facade) uses
-    the activated adapter, logs it, and rolls back in one call."""
+    the activated adapter, logs it, and rolls back in one call. Replies are
+    cut at 16 tokens: the persona (8 tokens) opens a tuned reply."""
     from backend.common.events import MessageSaved
 
-    b = await Backend.open(locations=locations, settings=Settings(default_model=BUNDLED_MODEL_NAME))
+    settings = Settings(
+        default_model=BUNDLED_MODEL_NAME,
+        llama=LlamaSettings(n_threads=1),
+        generation=GenerationSettings(max_tokens=16, temperature=0.0),
+    )
+    b = await Backend.open(locations=locations, settings=settings)
     try:
         (listed,) = await b.tuneups.list_adapters()
         assert listed.run_id == run_id and not listed.active and listed.gguf is not None
@@ -156,17 +143,22 @@ async def chat_with_the_active_adapter(locations: Locations, run_id: str) -> Non
 
 
 async def test_cancel_stops_training_and_leaves_no_run(locations: Locations) -> None:
+    """A cancel set while the first step is reported stops training before
+    the second: no run directory is left. Ten chats (8 train) are the least
+    a tune-up accepts; the cancel makes ``max_steps`` irrelevant."""
     assert BASE is not None
-    await build_history(locations)
+    await build_history(locations, TOPICS[:10])
     ds = load_dataset(locations)
     cancel = threading.Event()
+    seen: list[int] = []
 
     def on_progress(p: Progress) -> None:
-        if p.step == 2:
-            cancel.set()
+        seen.append(p.step)
+        cancel.set()
 
     cfg = SFTConfig(max_steps=50, batch_size=2, max_seq_len=64, evaluate=False)
-    with pytest.raises(TrainingCancelled, match="step 2 of 50"):
+    with pytest.raises(TrainingCancelled, match="step 1 of 50"):
         train_sft(ds, BASE, locations, "m", cfg, progress=on_progress, cancel=cancel)
+    assert seen == [1]
     assert not any(adapters_root(locations).glob("*/*"))
     assert list_runs(locations) == []
