@@ -149,7 +149,9 @@ def test_models_names_the_runtimes_that_are_down(home: Path) -> None:
     assert r.returncode == 0, r.stderr
     table, _, down = r.stdout.partition("unavailable:")
     assert "smollm2-135m-instruct" in table
-    lines = [line.strip() for line in down.strip().splitlines()]
+    down, _, hint = down.strip().partition("\n\n")  # then the better-model hint
+    assert "assistant models pull" in hint
+    lines = [line.strip() for line in down.splitlines()]
     assert len(lines) == 2
     ollama = next(line for line in lines if line.startswith("ollama: "))
     assert f"cannot reach the Ollama server at http://127.0.0.1:{port}" in ollama

@@ -43,17 +43,19 @@ async def test_picker_shows_runtimes_and_the_ones_that_are_down(tmp_path: Path) 
             options = app.screen.query_one(OptionList).options
             prompts = [str(o.prompt) for o in options]
             assert prompts[:2] == ["● fake-model  (fake · local)", "  fake-large  (fake · local)"]
-            down = options[2:]
-            assert all(o.disabled for o in down) and not any(o.disabled for o in options[:2])
+            assert prompts[2].startswith("  Get models…")  # the way to more models
+            down = options[3:]
+            assert all(o.disabled for o in down) and not any(o.disabled for o in options[:3])
             assert f"ollama: cannot reach the Ollama server at {host}" in str(down[0].prompt)
             assert str(down[1].prompt) == "  ✕ transformers: ImportError: no torch"
-            # a disabled line cannot be chosen: moving down from the last model
-            # skips the disabled lines
+            # a disabled line cannot be chosen: moving down from the last
+            # enabled line skips the disabled lines
             option_list = app.screen.query_one(OptionList)
-            option_list.highlighted = 1
+            option_list.highlighted = 2
             await pilot.press("down")
-            assert option_list.highlighted in (0, 1)
-            chosen = options[option_list.highlighted or 0].id
+            assert option_list.highlighted in (0, 1, 2)
+            option_list.highlighted = 1
+            chosen = options[1].id
             await pilot.press("enter")
             await settle(pilot)
             assert not isinstance(app.screen, PickerScreen)
