@@ -11,7 +11,16 @@ sweep simply picks up what is still missing: that is the resume.
 Parsing and chunking run in a producer thread while the main loop embeds
 (torch releases the GIL), through a bounded queue so memory stays bounded on
 huge corpora; chunks of several small documents are embedded in one batch.
-A bad file is recorded as failed with its reason and the sweep goes on.
+A bad file is recorded as failed with its reason and the sweep goes on;
+a file that is not a document (``skip_rules``) is recorded as skipped with
+its reason, without being parsed.
+
+Duplicates (``dedupe``) are decided as each parsed document arrives: work
+is ordered best canonical format first (pages before their sources), so a
+page is embedded and its copies only recorded as duplicates. When the
+canonical changes, fails or goes away, the store releases its duplicates
+(``pending``) and the sweep runs again over them, so they are promoted or
+re-attached in the same sweep.
 """
 
 from __future__ import annotations
@@ -27,14 +36,19 @@ from typing import Any
 
 import numpy as np
 
+from backend.knowledge.dedupe import Candidate, DuplicateFinder, Signature, preference, signature
 from backend.knowledge.records import Chunk, IndexProgress, IndexSummary
 from backend.knowledge.scanner import FileEntry, ScanProblem, ScanRules, scan_folder
+from backend.knowledge.skip_rules import content_skip
 
 BATCH_CHUNKS = 64
 YIELD_EVERY = 32
 """Chunks embedded between two checks for a reply (the embedder's own batch:
 about a second of both cores on MiniLM, so a reply waits at most that)."""
 QUEUE_DOCS = 16
+RELEASE_ROUNDS = 3
+"""Sweeps over released duplicates after the main one (each round can
+only release the duplicates of what it demoted, so this is plenty)."""
 
 
 def sha256_of(path: Path) -> str:
@@ -52,7 +66,10 @@ class _Parsed:
     sha256: str = ""
     chunks: list[Chunk] = field(default_factory=list)
     error: str | None = None
-    skipped: bool = False  # deliberately not indexed (too large), not a failure
+    skipped: bool = False  # deliberately not indexed (not a document), not a failure
+    signature: Signature | None = None
+    demote: Candidate | None = None
+    """A canonical this document replaces (it is the better copy)."""
 
 
 Progress = Callable[[IndexProgress], None]
@@ -86,6 +103,38 @@ class _StandingAside:
                     self.total_s += time.perf_counter() - self._since
 
 
+@dataclass
+class _Sweep:
+    """One ``run``'s shared state: per-folder duplicate finders and roots,
+    what was processed, and duplicates released and not yet looked at."""
+
+    summary: IndexSummary
+    finders: dict[int, DuplicateFinder] = field(default_factory=dict)
+    roots: dict[int, Path] = field(default_factory=dict)
+    processed: set[str] = field(default_factory=set)
+    released: dict[str, int] = field(default_factory=dict)
+    indexed_now: dict[str, int] = field(default_factory=dict)
+    total: int = 0
+
+    def release(self, folder_id: int, paths: list[str]) -> None:
+        for path in paths:
+            self.released[path] = folder_id
+
+    def take_released(self, queued: set[str]) -> list[tuple[int, FileEntry]]:
+        """Released duplicates still on disk and not already queued."""
+        out = []
+        for path, folder_id in self.released.items():
+            if path in queued:
+                continue
+            try:
+                st = Path(path).stat()
+            except OSError:
+                continue  # gone too: the next sweep drops its row
+            out.append((folder_id, FileEntry(Path(path), st.st_size, st.st_mtime_ns)))
+        self.released.clear()
+        return out
+
+
 class Indexer:
     """Sweeps folders into an ``IndexStore`` with a parser, chunker and embedder."""
 
@@ -114,25 +163,32 @@ class Indexer:
     # -- planning ---------------------------------------------------------
     def plan(
         self, folder_id: int, root: Path, rules: ScanRules | None = None
-    ) -> tuple[list[FileEntry], list[str], list[ScanProblem], int]:
-        """What to (re)index, what to drop, what could not be scanned, and
-        how many files are unchanged."""
+    ) -> tuple[list[FileEntry], list[str], list[ScanProblem], list[str], list[FileEntry]]:
+        """What to (re)index, what to drop, what could not be scanned, the
+        unchanged paths, and what to record as skipped without reading."""
         known = {d.path: d for d in self.store.documents(folder_id=folder_id)}
         problems: list[ScanProblem] = []
         todo: list[FileEntry] = []
-        unchanged = 0
+        skips: list[FileEntry] = []
+        unchanged: list[str] = []
         seen: set[str] = set()
         for entry in scan_folder(root, rules, problems):
             key = str(entry.path)
             seen.add(key)
             doc = known.get(key)
+            if entry.skip is not None:
+                if doc is not None and doc.status == "skipped" and doc.error == entry.skip:
+                    unchanged.append(key)
+                else:
+                    skips.append(entry)
+                continue
             if (
                 doc is not None
                 and doc.size == entry.size
                 and doc.mtime_ns == entry.mtime_ns
                 and doc.status in ("indexed", "failed", "skipped")
             ):
-                unchanged += 1
+                unchanged.append(key)
                 continue
             if doc is not None and doc.status == "indexed" and doc.size == entry.size:
                 try:
@@ -141,11 +197,11 @@ class Indexer:
                     same = False
                 if same:
                     self.store.touch_document(key, entry.mtime_ns)
-                    unchanged += 1
+                    unchanged.append(key)
                     continue
             todo.append(entry)
         removed = [p for p in known if p not in seen]
-        return todo, removed, problems, unchanged
+        return todo, removed, problems, unchanged, skips
 
     # -- running ----------------------------------------------------------
     def _produce(
@@ -160,20 +216,28 @@ class Indexer:
                 aside(stop)  # parsing takes a core too
                 if stop.is_set():
                     break
-                item = _Parsed(entry, folder_id)
-                if entry.size > self.max_file_bytes:
-                    item.error = f"larger than the {self.max_file_bytes / 1e6:g} MB limit"
-                    item.skipped = True
-                else:
-                    try:
-                        item.sha256 = sha256_of(entry.path)
-                        doc = self.parse(entry.path, self.max_file_bytes)
-                        item.chunks = list(self._chunker().chunk(doc))
-                    except Exception as err:  # a bad file never stops the sweep
-                        item.error = str(err) or type(err).__name__
-                out.put(item)
+                out.put(self._parse(folder_id, entry))
         finally:
             out.put(None)
+
+    def _parse(self, folder_id: int, entry: FileEntry) -> _Parsed:
+        item = _Parsed(entry, folder_id)
+        if entry.size > self.max_file_bytes:
+            item.error = f"larger than the {self.max_file_bytes / 1e6:g} MB limit"
+            item.skipped = True
+            return item
+        try:
+            reason = content_skip(entry.path, self.max_file_bytes)
+            if reason is not None:
+                item.error, item.skipped = reason, True
+                return item
+            item.sha256 = sha256_of(entry.path)
+            doc = self.parse(entry.path, self.max_file_bytes)
+            item.chunks = list(self._chunker().chunk(doc))
+            item.signature = signature(doc.text)
+        except Exception as err:  # a bad file never stops the sweep
+            item.error = str(err) or type(err).__name__
+        return item
 
     def run(
         self,
@@ -188,23 +252,41 @@ class Indexer:
         start = time.perf_counter()
         cancel = cancel or threading.Event()
         summary = IndexSummary()
+        sweep = _Sweep(summary)
         work: list[tuple[int, FileEntry]] = []
+        unchanged: set[str] = set()
         for folder_id, root, rules in folders:
-            todo, removed, problems, unchanged = self.plan(folder_id, root, rules)
-            summary.unchanged += unchanged
+            todo, removed, problems, same, skips = self.plan(folder_id, root, rules)
+            unchanged.update(same)
+            sweep.roots[folder_id] = root
+            released: list[str] = []
             for path in removed:
-                self.store.delete_document(path)
+                self.store.delete_document(path, released)
             summary.removed += len(removed)
             for p in problems:
                 summary.failed.append((str(p.path), p.reason))
+            for e in skips:
+                assert e.skip is not None
+                self.store.mark_skipped(
+                    folder_id, str(e.path), e.size, e.mtime_ns, e.skip, released
+                )
+                summary.skipped.append((str(e.path), e.skip))
+            redo = {str(e.path) for e in todo}
+            sweep.finders[folder_id] = DuplicateFinder(
+                c for c in self.store.candidates(folder_id) if c.path not in redo
+            )
+            sweep.release(folder_id, released)
             work += [(folder_id, e) for e in todo]
 
         def report(current: str | None) -> None:
+            if current is not None:
+                sweep.processed.add(current)
+                sweep.released.pop(current, None)
             if progress is not None:
                 progress(
                     IndexProgress(
-                        total=len(work),
-                        done=summary.indexed + len(summary.failed),
+                        total=sweep.total,
+                        done=len(sweep.processed),
                         failed=len(summary.failed),
                         chunks=summary.chunks,
                         current=current,
@@ -212,14 +294,36 @@ class Indexer:
                     )
                 )
 
-        report(None)
-        parsed: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_DOCS)
         aside = _StandingAside(self.yield_to)
+        for _ in range(1 + RELEASE_ROUNDS):
+            work += sweep.take_released(set(p for _, e in work for p in [str(e.path)]))
+            if not work or cancel.is_set():
+                break
+            work.sort(key=lambda fe: (preference(fe[1].path), str(fe[1].path)))
+            sweep.total += len(work)
+            report(None)
+            self._pipeline(work, sweep, report, cancel, paused, aside)
+            work = []
+        summary.unchanged = len(unchanged - sweep.processed)
+        summary.cancelled = cancel.is_set()
+        summary.seconds = time.perf_counter() - start
+        summary.yielded_s = aside.total_s
+        return summary
+
+    def _pipeline(
+        self,
+        work: list[tuple[int, FileEntry]],
+        sweep: _Sweep,
+        report: Callable[[str | None], None],
+        cancel: threading.Event,
+        paused: threading.Event | None,
+        aside: _StandingAside,
+    ) -> None:
+        """Parse ``work`` in a producer thread and embed and write it here."""
+        stop = threading.Event()
+        parsed: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_DOCS)
         producer = threading.Thread(
-            target=self._produce,
-            args=(work, parsed, cancel, aside),
-            name="index-parse",
-            daemon=True,
+            target=self._produce, args=(work, parsed, stop, aside), name="index-parse", daemon=True
         )
         producer.start()
         pending: list[_Parsed] = []
@@ -231,35 +335,109 @@ class Indexer:
                 if item is None or cancel.is_set():
                     break
                 if item.error is not None:
-                    e = item.entry
-                    mark = self.store.mark_skipped if item.skipped else self.store.mark_failed
-                    mark(item.folder_id, str(e.path), e.size, e.mtime_ns, item.error)
-                    summary.failed.append((str(e.path), item.error))
-                    report(str(e.path))
+                    self._record_error(item, sweep)
+                    report(str(item.entry.path))
+                    continue
+                if not self._place(item, pending, sweep, report, cancel, aside):
                     continue
                 pending.append(item)
                 if sum(len(p.chunks) for p in pending) >= BATCH_CHUNKS:
-                    self._write(pending, summary, report, cancel, aside)
+                    self._write(pending, sweep, report, cancel, aside)
                     pending = []
             if not cancel.is_set():
-                self._write(pending, summary, report, cancel, aside)
+                self._write(pending, sweep, report, cancel, aside)
         finally:
-            cancel_requested = cancel.is_set()
-            cancel.set()  # stop the producer if we leave early
+            stop.set()  # stop the producer if we leave early
             while producer.is_alive():
                 try:
                     parsed.get_nowait()
                 except queue.Empty:
                     producer.join(timeout=0.05)
-        summary.cancelled = cancel_requested
-        summary.seconds = time.perf_counter() - start
-        summary.yielded_s = aside.total_s
-        return summary
+
+    def _record_error(self, item: _Parsed, sweep: _Sweep) -> None:
+        e, path = item.entry, str(item.entry.path)
+        released: list[str] = []
+        assert item.error is not None
+        if item.skipped:
+            self.store.mark_skipped(item.folder_id, path, e.size, e.mtime_ns, item.error, released)
+            sweep.summary.skipped.append((path, item.error))
+        else:
+            self.store.mark_failed(item.folder_id, path, e.size, e.mtime_ns, item.error, released)
+            sweep.summary.failed.append((path, item.error))
+        sweep.finders[item.folder_id].remove(path)
+        sweep.release(item.folder_id, released)
+
+    def _place(
+        self,
+        item: _Parsed,
+        pending: list[_Parsed],
+        sweep: _Sweep,
+        report: Callable[[str | None], None],
+        cancel: threading.Event,
+        aside: _StandingAside,
+    ) -> bool:
+        """Decide whether ``item`` is a duplicate (recorded here: False) or
+        a canonical to embed (True), maybe replacing a worse copy."""
+        path = str(item.entry.path)
+        finder = sweep.finders[item.folder_id]
+        found = finder.match(path, item.signature)
+        if found is not None:
+            canonical = found[0]
+            if preference(path) < canonical.rank:
+                item.demote = canonical  # we are the better copy
+            else:
+                if canonical.doc_id is None:  # still in this batch: write it first
+                    self._write(pending, sweep, report, cancel, aside)
+                    pending.clear()
+                if canonical.doc_id is None:
+                    return False  # cancelled meanwhile; the next sweep decides
+                self._mark_duplicate(item.folder_id, path, item, canonical, sweep)
+                report(path)
+                return False
+        finder.add(Candidate(path, item.signature))
+        return True
+
+    def _mark_duplicate(
+        self, folder_id: int, path: str, item: _Parsed | None, canonical: Candidate, sweep: _Sweep
+    ) -> None:
+        """Record ``path`` (the parsed ``item``, or a stored document being
+        demoted) as a duplicate of ``canonical``."""
+        assert canonical.doc_id is not None
+        root = sweep.roots[folder_id]
+        rel = Path(canonical.path)
+        rel = rel.relative_to(root) if rel.is_relative_to(root) else rel
+        released: list[str] = []
+        if item is not None:
+            e, sha, sig = item.entry, item.sha256, item.signature
+            size, mtime = e.size, e.mtime_ns
+        else:
+            doc = self.store.document(path)
+            old = sweep.finders[folder_id].get(path)
+            size, mtime, sha = doc.size, doc.mtime_ns, doc.sha256 or ""
+            sig = old.signature if old is not None else None
+            chunks = sweep.indexed_now.pop(path, None)
+            if chunks is not None:  # counted as indexed earlier in this sweep
+                sweep.summary.indexed -= 1
+                sweep.summary.chunks -= chunks
+        self.store.mark_duplicate(
+            folder_id,
+            path,
+            size,
+            mtime,
+            sha,
+            sig,
+            canonical.doc_id,
+            f"duplicate of {rel}",
+            released,
+        )
+        sweep.finders[folder_id].remove(path)
+        sweep.summary.duplicates.append((path, canonical.path))
+        sweep.release(folder_id, released)
 
     def _write(
         self,
         items: list[_Parsed],
-        summary: IndexSummary,
+        sweep: _Sweep,
         report: Callable[[str | None], None],
         cancel: threading.Event,
         aside: _StandingAside,
@@ -275,20 +453,31 @@ class Indexer:
             if cancel.is_set():
                 return  # the rest stays pending for the next sweep
             n = len(item.chunks)
-            e = item.entry
-            self.store.replace_document(
+            e, path = item.entry, str(item.entry.path)
+            released: list[str] = []
+            doc_id = self.store.replace_document(
                 item.folder_id,
-                str(e.path),
+                path,
                 e.size,
                 e.mtime_ns,
                 item.sha256,
                 item.chunks,
                 vectors[offset : offset + n],
+                item.signature,
+                released,
             )
             offset += n
-            summary.indexed += 1
-            summary.chunks += n
-            report(str(e.path))
+            finder = sweep.finders[item.folder_id]
+            mine = finder.get(path)
+            if mine is not None:
+                mine.doc_id = doc_id
+            sweep.release(item.folder_id, released)
+            sweep.summary.indexed += 1
+            sweep.summary.chunks += n
+            sweep.indexed_now[path] = n
+            report(path)
+            if item.demote is not None and mine is not None:
+                self._mark_duplicate(item.folder_id, item.demote.path, None, mine, sweep)
 
     def _embed(
         self, texts: list[str], cancel: threading.Event, aside: _StandingAside

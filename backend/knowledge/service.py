@@ -100,7 +100,8 @@ class KnowledgeBase:
             docs = self.store.documents(folder_id=f.id)
             by: dict[str, int] = {}
             for d in docs:
-                by[d.status] = by.get(d.status, 0) + 1
+                status = "duplicate" if d.duplicate_of is not None else d.status
+                by[status] = by.get(status, 0) + 1
             out.append(
                 FolderStatus(
                     folder=f,
@@ -109,6 +110,7 @@ class KnowledgeBase:
                     failed=by.get("failed", 0),
                     skipped=by.get("skipped", 0),
                     chunks=sum(d.chunk_count for d in docs),
+                    duplicates=by.get("duplicate", 0),
                 )
             )
         return out
@@ -153,14 +155,7 @@ class KnowledgeBase:
                 )
                 rules = ScanRules(include=tuple(f.include_globs), exclude=tuple(f.exclude_globs))
                 part = indexer.run([(f.id, Path(f.path), rules)], progress, cancel, paused)
-                summary.indexed += part.indexed
-                summary.unchanged += part.unchanged
-                summary.removed += part.removed
-                summary.chunks += part.chunks
-                summary.failed += part.failed
-                summary.seconds += part.seconds
-                summary.yielded_s += part.yielded_s
-                summary.cancelled = summary.cancelled or part.cancelled
+                summary.merge(part)
                 if part.cancelled:
                     break
             return summary

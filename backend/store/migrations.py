@@ -307,6 +307,23 @@ def m010_tool_calls() -> str:
         """
 
 
+@migration
+def m011_duplicates() -> str:
+    """Duplicate documents (``backend.knowledge.dedupe``): each document's
+    normalised-text hash and MinHash signature, and for a duplicate the
+    canonical document it copies (its own chunks are not stored). Failed
+    documents are queued again: under the skip rules an image or an
+    archive is skipped, not failed."""
+    return """
+        ALTER TABLE documents ADD COLUMN text_hash TEXT;
+        ALTER TABLE documents ADD COLUMN minhash BLOB;
+        ALTER TABLE documents ADD COLUMN duplicate_of INTEGER
+            REFERENCES documents(id) ON DELETE SET NULL;
+        CREATE INDEX documents_duplicate_of ON documents(duplicate_of);
+        UPDATE documents SET status = 'pending' WHERE status = 'failed';
+        """
+
+
 def applied(db: Database) -> list[str]:
     rows = db.query("SELECT name FROM _migrations ORDER BY id")
     return [r["name"] for r in rows]
