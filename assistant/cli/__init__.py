@@ -119,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     flist.add_argument("--json", action="store_true")
     flist.add_argument("--files", action="store_true", help="also list every file's status")
 
+    documents = sub.add_parser(
+        "documents", help="every file in the watched folders: indexed, skipped, duplicate, failed"
+    )
+    documents.add_argument(
+        "--status", choices=["indexed", "pending", "failed", "skipped", "duplicate"]
+    )
+    documents.add_argument("--json", action="store_true")
+
     index = sub.add_parser("index", help="index (or resume indexing) the watched folders now")
     index.add_argument("--watch", action="store_true", help="then keep watching for changes")
     index.add_argument("--json", action="store_true", help="print a summary as JSON")
@@ -166,6 +174,7 @@ HANDLERS = {
     "log": "chat",
     "locate": "chat",
     "folders": "knowledge",
+    "documents": "knowledge",
     "index": "knowledge",
     "search": "knowledge",
     "eval": "evaluation",

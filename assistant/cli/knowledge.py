@@ -1,4 +1,5 @@
-"""CLI sub-commands for the knowledge base: ``folders``, ``index``, ``search``."""
+"""CLI sub-commands for the knowledge base: ``folders``, ``documents``,
+``index``, ``search``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from assistant.cli.local import open_local
-from backend.api import IndexProgress, IndexSummary
+from backend.api import Document, IndexProgress, IndexSummary
 
 
 def _progress_printer() -> Callable[[IndexProgress], None]:
@@ -40,11 +41,36 @@ def _print_summary(summary: IndexSummary, as_json: bool) -> None:
         sys.stderr.write("\n")
     print(
         f"indexed {summary.indexed}, unchanged {summary.unchanged}, removed {summary.removed}, "
+        f"skipped {len(summary.skipped)}, duplicates {len(summary.duplicates)}, "
         f"failed {len(summary.failed)}, {summary.chunks} chunks in {summary.seconds:.1f} s"
         + (" (cancelled)" if summary.cancelled else "")
     )
+    if summary.skipped:
+        reasons = ", ".join(f"{r} {n}" for r, n in summary.skipped_by_reason().items())
+        print(f"  skipped (not documents): {reasons}; `assistant documents --status skipped`")
     for path, reason in summary.failed:
         print(f"  failed: {path}: {reason}")
+
+
+def _document_dict(doc: Document) -> dict[str, object]:
+    return {
+        "path": doc.path,
+        "status": "duplicate" if doc.duplicate_of else doc.status,
+        "chunks": doc.chunk_count,
+        "error": doc.error,
+        "duplicate_of": doc.duplicate_of,
+    }
+
+
+def _document_line(doc: Document, folder: str) -> str:
+    def rel(path: str) -> str:
+        p = Path(path)
+        return str(p.relative_to(folder)) if p.is_relative_to(folder) else path
+
+    if doc.duplicate_of:
+        return f"duplicate {rel(doc.path)}  (duplicate of {rel(doc.duplicate_of)})"
+    extra = f"  ({doc.error})" if doc.error else ""
+    return f"{doc.status:<9} {rel(doc.path)}{extra}"
 
 
 async def cmd_folders(args: argparse.Namespace) -> int:
@@ -69,15 +95,7 @@ async def cmd_folders(args: argparse.Namespace) -> int:
                 out = []
                 for st in statuses:
                     d = st.as_dict()
-                    d["files"] = [
-                        {
-                            "path": doc.path,
-                            "status": doc.status,
-                            "chunks": doc.chunk_count,
-                            "error": doc.error,
-                        }
-                        for doc in files[st.folder.id]
-                    ]
+                    d["files"] = [_document_dict(doc) for doc in files[st.folder.id]]
                     out.append(d)
                 print(json.dumps({"folders": out}, indent=2))
             elif not statuses:
@@ -85,14 +103,40 @@ async def cmd_folders(args: argparse.Namespace) -> int:
             for st in statuses if not args.json else []:
                 print(
                     f"{st.folder.id:>3}  {st.folder.path}  indexed {st.indexed}, pending "
-                    f"{st.pending}, failed {st.failed}, skipped {st.skipped}, {st.chunks} chunks"
+                    f"{st.pending}, failed {st.failed}, skipped {st.skipped}, duplicates "
+                    f"{st.duplicates}, {st.chunks} chunks"
                 )
                 for doc in files.get(st.folder.id, []):
-                    rel = Path(doc.path).relative_to(st.folder.path)
-                    extra = f"  ({doc.error})" if doc.error else ""
-                    print(f"       {doc.status:<8} {rel}{extra}")
+                    print(f"       {_document_line(doc, st.folder.path)}")
     finally:
         await backend.close()
+    return 0
+
+
+async def cmd_documents(args: argparse.Namespace) -> int:
+    """Every document with its status; ``duplicate`` is a pseudo-status (a
+    skipped copy of an indexed document)."""
+    backend = await open_local()
+    try:
+        statuses = await backend.documents.folders()
+        status = None if args.status in (None, "duplicate") else args.status
+        rows: list[tuple[str, Document]] = []
+        for st in statuses:
+            for doc in await backend.documents.list_documents(st.folder.id, status):
+                if args.status == "duplicate" and not doc.duplicate_of:
+                    continue
+                if args.status == "skipped" and doc.duplicate_of:
+                    continue
+                rows.append((st.folder.path, doc))
+    finally:
+        await backend.close()
+    if args.json:
+        print(json.dumps({"documents": [_document_dict(d) for _, d in rows]}, indent=2))
+        return 0
+    if not rows:
+        print("no documents" + (f" with status {args.status}" if args.status else ""))
+    for folder, doc in rows:
+        print(_document_line(doc, folder))
     return 0
 
 
@@ -106,7 +150,9 @@ async def cmd_index(args: argparse.Namespace) -> int:
         if args.watch:
             notices = await backend.documents.watch_folders(
                 lambda s: (
-                    _print_summary(s, args.json) if (s.indexed or s.removed or s.failed) else None
+                    _print_summary(s, args.json)
+                    if (s.indexed or s.removed or s.failed or s.skipped or s.duplicates)
+                    else None
                 )
             )
             for notice in notices:

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.knowledge import duplicate_rows
 from backend.knowledge.dedupe import Candidate, Signature
 from backend.knowledge.errors import IndexStoreError, ModelMismatch
 from backend.knowledge.injection import write_flags
@@ -205,8 +206,8 @@ class IndexStore:
         try:
             with self.db.transaction() as c:
                 doc_id = self._upsert(c, folder_id, path, size, mtime_ns, sha256, "indexed", None)
-                self._set_signature(c, doc_id, signature, None)
-                self._release(c, doc_id, released)
+                duplicate_rows.set_signature(c, doc_id, signature, None)
+                duplicate_rows.release(c, doc_id, released)
                 c.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
                 ids = [self._insert_chunk(c, doc_id, i, ch) for i, ch in enumerate(chunks)]
                 write_flags(c, [(i, flag_text(ch)) for i, ch in zip(ids, chunks, strict=True)])
@@ -244,8 +245,8 @@ class IndexStore:
         ``reason`` ("duplicate of ..."); its own duplicates are released."""
         with self.db.transaction() as c:
             doc_id = self._upsert(c, folder_id, path, size, mtime_ns, sha256, "skipped", reason)
-            self._set_signature(c, doc_id, signature, canonical_id)
-            self._release(c, doc_id, released)
+            duplicate_rows.set_signature(c, doc_id, signature, canonical_id)
+            duplicate_rows.release(c, doc_id, released)
             c.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
             c.execute(
                 "UPDATE documents SET chunk_count = 0, indexed_at = ? WHERE id = ?",
@@ -256,56 +257,11 @@ class IndexStore:
     def candidates(self, folder_id: int) -> list[Candidate]:
         """The folder's indexed documents, as canonicals a duplicate may
         point at (documents indexed before signatures existed have none)."""
-        rows = self.db.query(
-            "SELECT id, path, text_hash, minhash FROM documents"
-            " WHERE folder_id = ? AND status = 'indexed' ORDER BY path",
-            (folder_id,),
-        )
-        return [
-            Candidate(
-                r["path"],
-                Signature.from_stored(r["text_hash"], r["minhash"])
-                if r["text_hash"] is not None
-                else None,
-                int(r["id"]),
-            )
-            for r in rows
-        ]
+        return duplicate_rows.candidates(self.db, folder_id)
 
     def duplicates_of(self, path: str) -> list[str]:
         """Paths recorded as duplicates of ``path``."""
-        rows = self.db.query(
-            "SELECT d.path FROM documents d JOIN documents c ON c.id = d.duplicate_of"
-            " WHERE c.path = ? ORDER BY d.path",
-            (path,),
-        )
-        return [r["path"] for r in rows]
-
-    @staticmethod
-    def _set_signature(
-        c: Any, doc_id: int, signature: Signature | None, duplicate_of: int | None
-    ) -> None:
-        c.execute(
-            "UPDATE documents SET text_hash = ?, minhash = ?, duplicate_of = ? WHERE id = ?",
-            (
-                signature.text_hash if signature else None,
-                signature.blob() if signature else None,
-                duplicate_of,
-                doc_id,
-            ),
-        )
-
-    @staticmethod
-    def _release(c: Any, doc_id: int, released: list[str] | None) -> None:
-        """Send ``doc_id``'s duplicates back to ``pending`` (they are
-        looked at again: the canonical changed or went away)."""
-        rows = c.execute(
-            "UPDATE documents SET status = 'pending', error = NULL, duplicate_of = NULL"
-            " WHERE duplicate_of = ? RETURNING path",
-            (doc_id,),
-        ).fetchall()
-        if released is not None:
-            released.extend(r["path"] for r in rows)
+        return duplicate_rows.duplicates_of(self.db, path)
 
     def mark_failed(
         self,
@@ -357,8 +313,8 @@ class IndexStore:
             sha = old["sha256"] if old else None
             doc_id = self._upsert(c, folder_id, path, size, mtime_ns, sha, status, reason)
             if drop:
-                self._set_signature(c, doc_id, None, None)
-                self._release(c, doc_id, released)
+                duplicate_rows.set_signature(c, doc_id, None, None)
+                duplicate_rows.release(c, doc_id, released)
                 c.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
                 c.execute(
                     "UPDATE documents SET chunk_count = 0, sha256 = NULL WHERE id = ?", (doc_id,)
@@ -378,7 +334,7 @@ class IndexStore:
             row = c.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()
             if row is None:
                 return False
-            self._release(c, int(row["id"]), released)
+            duplicate_rows.release(c, int(row["id"]), released)
             return c.execute("DELETE FROM documents WHERE id = ?", (row["id"],)).rowcount > 0
 
     _SELECT_DOCS = (

@@ -30,16 +30,16 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from backend.knowledge.dedupe import Candidate, DuplicateFinder, Signature, preference, signature
+from backend.knowledge.dedupe import DuplicateFinder, preference, signature
 from backend.knowledge.records import Chunk, IndexProgress, IndexSummary
 from backend.knowledge.scanner import FileEntry, ScanProblem, ScanRules, scan_folder
 from backend.knowledge.skip_rules import content_skip
+from backend.knowledge.sweep import Parsed, StandingAside, SweepState
 
 BATCH_CHUNKS = 64
 YIELD_EVERY = 32
@@ -59,80 +59,7 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-@dataclass
-class _Parsed:
-    entry: FileEntry
-    folder_id: int
-    sha256: str = ""
-    chunks: list[Chunk] = field(default_factory=list)
-    error: str | None = None
-    skipped: bool = False  # deliberately not indexed (not a document), not a failure
-    signature: Signature | None = None
-    demote: Candidate | None = None
-    """A canonical this document replaces (it is the better copy)."""
-
-
 Progress = Callable[[IndexProgress], None]
-
-
-class _StandingAside:
-    """Waits for replies (``yield_to``) from the parsing and the embedding
-    threads at once, and adds up the time either stood aside (the union of
-    their waits, so overlapping waits count once)."""
-
-    def __init__(self, yield_to: Callable[[threading.Event], float] | None) -> None:
-        self._yield_to = yield_to
-        self._lock = threading.Lock()
-        self._waiting = 0
-        self._since = 0.0
-        self.total_s = 0.0
-
-    def __call__(self, cancel: threading.Event) -> None:
-        if self._yield_to is None:
-            return
-        with self._lock:
-            if self._waiting == 0:
-                self._since = time.perf_counter()
-            self._waiting += 1
-        try:
-            self._yield_to(cancel)
-        finally:
-            with self._lock:
-                self._waiting -= 1
-                if self._waiting == 0:
-                    self.total_s += time.perf_counter() - self._since
-
-
-@dataclass
-class _Sweep:
-    """One ``run``'s shared state: per-folder duplicate finders and roots,
-    what was processed, and duplicates released and not yet looked at."""
-
-    summary: IndexSummary
-    finders: dict[int, DuplicateFinder] = field(default_factory=dict)
-    roots: dict[int, Path] = field(default_factory=dict)
-    processed: set[str] = field(default_factory=set)
-    released: dict[str, int] = field(default_factory=dict)
-    indexed_now: dict[str, int] = field(default_factory=dict)
-    total: int = 0
-
-    def release(self, folder_id: int, paths: list[str]) -> None:
-        for path in paths:
-            self.released[path] = folder_id
-
-    def take_released(self, queued: set[str]) -> list[tuple[int, FileEntry]]:
-        """Released duplicates still on disk and not already queued."""
-        out = []
-        for path, folder_id in self.released.items():
-            if path in queued:
-                continue
-            try:
-                st = Path(path).stat()
-            except OSError:
-                continue  # gone too: the next sweep drops its row
-            out.append((folder_id, FileEntry(Path(path), st.st_size, st.st_mtime_ns)))
-        self.released.clear()
-        return out
 
 
 class Indexer:
@@ -209,7 +136,7 @@ class Indexer:
         work: Iterable[tuple[int, FileEntry]],
         out: queue.Queue[Any],
         stop: threading.Event,
-        aside: _StandingAside,
+        aside: StandingAside,
     ) -> None:
         try:
             for folder_id, entry in work:
@@ -220,8 +147,8 @@ class Indexer:
         finally:
             out.put(None)
 
-    def _parse(self, folder_id: int, entry: FileEntry) -> _Parsed:
-        item = _Parsed(entry, folder_id)
+    def _parse(self, folder_id: int, entry: FileEntry) -> Parsed:
+        item = Parsed(entry, folder_id)
         if entry.size > self.max_file_bytes:
             item.error = f"larger than the {self.max_file_bytes / 1e6:g} MB limit"
             item.skipped = True
@@ -252,7 +179,7 @@ class Indexer:
         start = time.perf_counter()
         cancel = cancel or threading.Event()
         summary = IndexSummary()
-        sweep = _Sweep(summary)
+        sweep = SweepState(self.store, summary)
         work: list[tuple[int, FileEntry]] = []
         unchanged: set[str] = set()
         for folder_id, root, rules in folders:
@@ -294,9 +221,9 @@ class Indexer:
                     )
                 )
 
-        aside = _StandingAside(self.yield_to)
+        aside = StandingAside(self.yield_to)
         for _ in range(1 + RELEASE_ROUNDS):
-            work += sweep.take_released(set(p for _, e in work for p in [str(e.path)]))
+            work += sweep.take_released({str(e.path) for _, e in work})
             if not work or cancel.is_set():
                 break
             work.sort(key=lambda fe: (preference(fe[1].path), str(fe[1].path)))
@@ -313,11 +240,11 @@ class Indexer:
     def _pipeline(
         self,
         work: list[tuple[int, FileEntry]],
-        sweep: _Sweep,
+        sweep: SweepState,
         report: Callable[[str | None], None],
         cancel: threading.Event,
         paused: threading.Event | None,
-        aside: _StandingAside,
+        aside: StandingAside,
     ) -> None:
         """Parse ``work`` in a producer thread and embed and write it here."""
         stop = threading.Event()
@@ -326,7 +253,7 @@ class Indexer:
             target=self._produce, args=(work, parsed, stop, aside), name="index-parse", daemon=True
         )
         producer.start()
-        pending: list[_Parsed] = []
+        pending: list[Parsed] = []
         try:
             while True:
                 item = parsed.get()
@@ -335,15 +262,20 @@ class Indexer:
                 if item is None or cancel.is_set():
                     break
                 if item.error is not None:
-                    self._record_error(item, sweep)
+                    sweep.record_error(item)
                     report(str(item.entry.path))
                     continue
-                if not self._place(item, pending, sweep, report, cancel, aside):
+
+                def flush() -> None:
+                    self._write(pending, sweep, report, cancel, aside)
+                    pending.clear()
+
+                if not sweep.place(item, flush):
+                    report(str(item.entry.path))
                     continue
                 pending.append(item)
                 if sum(len(p.chunks) for p in pending) >= BATCH_CHUNKS:
-                    self._write(pending, sweep, report, cancel, aside)
-                    pending = []
+                    flush()
             if not cancel.is_set():
                 self._write(pending, sweep, report, cancel, aside)
         finally:
@@ -354,93 +286,13 @@ class Indexer:
                 except queue.Empty:
                     producer.join(timeout=0.05)
 
-    def _record_error(self, item: _Parsed, sweep: _Sweep) -> None:
-        e, path = item.entry, str(item.entry.path)
-        released: list[str] = []
-        assert item.error is not None
-        if item.skipped:
-            self.store.mark_skipped(item.folder_id, path, e.size, e.mtime_ns, item.error, released)
-            sweep.summary.skipped.append((path, item.error))
-        else:
-            self.store.mark_failed(item.folder_id, path, e.size, e.mtime_ns, item.error, released)
-            sweep.summary.failed.append((path, item.error))
-        sweep.finders[item.folder_id].remove(path)
-        sweep.release(item.folder_id, released)
-
-    def _place(
-        self,
-        item: _Parsed,
-        pending: list[_Parsed],
-        sweep: _Sweep,
-        report: Callable[[str | None], None],
-        cancel: threading.Event,
-        aside: _StandingAside,
-    ) -> bool:
-        """Decide whether ``item`` is a duplicate (recorded here: False) or
-        a canonical to embed (True), maybe replacing a worse copy."""
-        path = str(item.entry.path)
-        finder = sweep.finders[item.folder_id]
-        found = finder.match(path, item.signature)
-        if found is not None:
-            canonical = found[0]
-            if preference(path) < canonical.rank:
-                item.demote = canonical  # we are the better copy
-            else:
-                if canonical.doc_id is None:  # still in this batch: write it first
-                    self._write(pending, sweep, report, cancel, aside)
-                    pending.clear()
-                if canonical.doc_id is None:
-                    return False  # cancelled meanwhile; the next sweep decides
-                self._mark_duplicate(item.folder_id, path, item, canonical, sweep)
-                report(path)
-                return False
-        finder.add(Candidate(path, item.signature))
-        return True
-
-    def _mark_duplicate(
-        self, folder_id: int, path: str, item: _Parsed | None, canonical: Candidate, sweep: _Sweep
-    ) -> None:
-        """Record ``path`` (the parsed ``item``, or a stored document being
-        demoted) as a duplicate of ``canonical``."""
-        assert canonical.doc_id is not None
-        root = sweep.roots[folder_id]
-        rel = Path(canonical.path)
-        rel = rel.relative_to(root) if rel.is_relative_to(root) else rel
-        released: list[str] = []
-        if item is not None:
-            e, sha, sig = item.entry, item.sha256, item.signature
-            size, mtime = e.size, e.mtime_ns
-        else:
-            doc = self.store.document(path)
-            old = sweep.finders[folder_id].get(path)
-            size, mtime, sha = doc.size, doc.mtime_ns, doc.sha256 or ""
-            sig = old.signature if old is not None else None
-            chunks = sweep.indexed_now.pop(path, None)
-            if chunks is not None:  # counted as indexed earlier in this sweep
-                sweep.summary.indexed -= 1
-                sweep.summary.chunks -= chunks
-        self.store.mark_duplicate(
-            folder_id,
-            path,
-            size,
-            mtime,
-            sha,
-            sig,
-            canonical.doc_id,
-            f"duplicate of {rel}",
-            released,
-        )
-        sweep.finders[folder_id].remove(path)
-        sweep.summary.duplicates.append((path, canonical.path))
-        sweep.release(folder_id, released)
-
     def _write(
         self,
-        items: list[_Parsed],
-        sweep: _Sweep,
+        items: list[Parsed],
+        sweep: SweepState,
         report: Callable[[str | None], None],
         cancel: threading.Event,
-        aside: _StandingAside,
+        aside: StandingAside,
     ) -> None:
         if not items:
             return
@@ -467,20 +319,11 @@ class Indexer:
                 released,
             )
             offset += n
-            finder = sweep.finders[item.folder_id]
-            mine = finder.get(path)
-            if mine is not None:
-                mine.doc_id = doc_id
-            sweep.release(item.folder_id, released)
-            sweep.summary.indexed += 1
-            sweep.summary.chunks += n
-            sweep.indexed_now[path] = n
+            sweep.written(item, doc_id, released)
             report(path)
-            if item.demote is not None and mine is not None:
-                self._mark_duplicate(item.folder_id, item.demote.path, None, mine, sweep)
 
     def _embed(
-        self, texts: list[str], cancel: threading.Event, aside: _StandingAside
+        self, texts: list[str], cancel: threading.Event, aside: StandingAside
     ) -> np.ndarray | None:
         """``texts`` embedded in steps of ``YIELD_EVERY`` chunks, standing
         aside for replies between steps (None if cancelled meanwhile)."""
