@@ -24,7 +24,8 @@ def prose(seed: int, n: int = 400) -> str:
 
 
 def html(title: str, body: str) -> str:
-    return f"<html><head><title>{title}</title></head><body><h1>{title}</h1><p>{body}</p></body></html>"
+    head = f"<html><head><title>{title}</title></head>"
+    return f"{head}<body><h1>{title}</h1><p>{body}</p></body></html>"
 
 
 def make_site(root: Path) -> Path:
