@@ -72,6 +72,7 @@ def test_blank_database_migrates_to_final_schema(tmp_path: Path) -> None:
     } <= set(final["requests"])
     assert {"use_documents", "folder_scope", "use_tools"} <= set(final["conversations"])
     assert final["message_tool_calls"][:4] == ["message_id", "step", "call_id", "name"]
+    assert final["documents"][-3:] == ["text_hash", "minhash", "duplicate_of"]
     assert db.query_one("PRAGMA journal_mode")[0] == "wal"
     assert migrate(db) == []  # idempotent
 

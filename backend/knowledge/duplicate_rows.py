@@ -2,14 +2,16 @@
 ``duplicate_of`` relation and releasing a canonical's duplicates.
 
 Functions on a connection or cursor, so ``IndexStore`` can run them inside
-the transaction that changes the canonical.
+the transaction that changes the canonical; and ``backfill`` for an index
+built before duplicates were detected.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from backend.knowledge.dedupe import Candidate, Signature
+from backend.knowledge.dedupe import Candidate, DuplicateFinder, Signature, signature
 from backend.store.db import Database
 
 
@@ -24,9 +26,7 @@ def candidates(db: Database, folder_id: int) -> list[Candidate]:
     return [
         Candidate(
             r["path"],
-            Signature.from_stored(r["text_hash"], r["minhash"])
-            if r["text_hash"] is not None
-            else None,
+            Signature.from_stored(r["text_hash"], r["minhash"]) if r["text_hash"] else None,
             int(r["id"]),
         )
         for r in rows
@@ -49,7 +49,7 @@ def set_signature(
     c.execute(
         "UPDATE documents SET text_hash = ?, minhash = ?, duplicate_of = ? WHERE id = ?",
         (
-            signature.text_hash if signature else None,
+            signature.text_hash if signature else "",
             signature.blob() if signature else None,
             duplicate_of,
             doc_id,
@@ -68,3 +68,42 @@ def release(c: Any, doc_id: int, released: list[str] | None) -> None:
     ).fetchall()
     if released is not None:
         released.extend(r["path"] for r in rows)
+
+
+def backfill(store: Any, folder_id: int, root: Path) -> list[tuple[str, str]]:
+    """Give documents indexed before duplicates were detected (no
+    ``text_hash``) a signature, from their stored chunks, and collapse the
+    duplicates among them, without re-reading or re-embedding anything.
+    Returns (duplicate, canonical) pairs; a no-op read once done."""
+    rows = store.db.query(
+        "SELECT id, path FROM documents"
+        " WHERE folder_id = ? AND status = 'indexed' AND text_hash IS NULL",
+        (folder_id,),
+    )
+    if not rows:
+        return []
+    for r in rows:
+        texts = store.db.query(
+            "SELECT text FROM chunks WHERE document_id = ? ORDER BY ord", (r["id"],)
+        )
+        sig = signature("\n".join(t["text"] for t in texts))
+        with store.db.transaction() as c:
+            set_signature(c, int(r["id"]), sig, None)
+    finder = DuplicateFinder()
+    pairs = []
+    for cand in sorted(candidates(store.db, folder_id), key=lambda c: (c.rank, c.path)):
+        found = finder.match(cand.path, cand.signature)
+        if found is None:
+            finder.add(cand)
+            continue
+        canonical = found[0]
+        doc = store.document(cand.path)
+        shown = Path(canonical.path)
+        shown = shown.relative_to(root) if shown.is_relative_to(root) else shown
+        assert canonical.doc_id is not None
+        store.mark_duplicate(
+            folder_id, doc.path, doc.size, doc.mtime_ns, doc.sha256 or "", cand.signature,
+            canonical.doc_id, f"duplicate of {shown}",
+        )  # fmt: skip
+        pairs.append((cand.path, canonical.path))
+    return pairs

@@ -259,10 +259,6 @@ class IndexStore:
         point at (documents indexed before signatures existed have none)."""
         return duplicate_rows.candidates(self.db, folder_id)
 
-    def duplicates_of(self, path: str) -> list[str]:
-        """Paths recorded as duplicates of ``path``."""
-        return duplicate_rows.duplicates_of(self.db, path)
-
     def mark_failed(
         self,
         folder_id: int,

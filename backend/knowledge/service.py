@@ -16,6 +16,7 @@ from typing import Any
 
 from backend.common.errors import NotFoundError
 from backend.common.reply_gate import ReplyGate
+from backend.knowledge import duplicate_rows
 from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder
 from backend.knowledge.errors import FolderError
 from backend.knowledge.index_store import Document, Folder, IndexStore
@@ -154,7 +155,10 @@ class KnowledgeBase:
                     self.store, embedder, lambda: self.chunker, parse_file, limit, yield_to
                 )
                 rules = ScanRules(include=tuple(f.include_globs), exclude=tuple(f.exclude_globs))
+                # an index from before duplicates were detected: collapse them once
+                collapsed = duplicate_rows.backfill(self.store, f.id, Path(f.path))
                 part = indexer.run([(f.id, Path(f.path), rules)], progress, cancel, paused)
+                part.duplicates[:0] = collapsed
                 summary.merge(part)
                 if part.cancelled:
                     break

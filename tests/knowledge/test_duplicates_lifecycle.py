@@ -9,6 +9,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from pytest import MonkeyPatch
+
+from backend.knowledge.dedupe import DuplicateFinder
 from backend.knowledge.duplicate_rows import duplicates_of
 from backend.knowledge.service import KnowledgeBase
 
@@ -144,3 +147,26 @@ def test_a_copy_in_the_same_batch_waits_for_its_canonical(
     assert summary.indexed == 1 and len(summary.duplicates) == 5
     assert {Path(c).name for _, c in summary.duplicates} == {"copy0.md"}
     check(kb)
+
+
+def test_an_index_from_before_duplicates_is_collapsed_without_embedding(
+    kb: KnowledgeBase, embedder: CountingEmbedder, tmp_path: Path, monkeypatch: MonkeyPatch
+) -> None:
+    root = make_site(tmp_path / "site")
+    kb.add_folder(root)
+    with monkeypatch.context() as m:  # what an older version did: every copy indexed
+        m.setattr(DuplicateFinder, "match", lambda self, path, sig: None)
+        kb.index()
+    with kb.store.db.transaction() as c:  # and it stored no signatures
+        c.execute("UPDATE documents SET text_hash = NULL, minhash = NULL")
+    assert len(kb.store.documents(status="indexed")) == 5
+    embedded = embedder.embedded
+    summary = kb.index()
+    assert embedder.embedded == embedded  # nothing re-read or re-embedded
+    assert sorted(Path(p).name for p, _ in summary.duplicates) == [
+        "copy-of-a.md",
+        "guide.rst.txt",
+    ]
+    assert relations(kb, root)["_sources/guide.rst.txt"] == "guide.html"
+    check(kb)
+    assert kb.index().duplicates == []  # once
