@@ -132,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query")
     search.add_argument("-k", type=int, default=5, help="how many chunks (default 5)")
     search.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
+    search.add_argument(
+        "--rerank",
+        action="store_true",
+        help="rerank as answers do (hybrid, then the reranker in use, then the diversity step)",
+    )
     search.add_argument("--json", action="store_true")
 
     from assistant.cli.evaluation import add_parser as add_eval_parser

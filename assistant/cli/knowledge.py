@@ -7,10 +7,11 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from assistant.cli.local import open_local
-from backend.api import IndexProgress, IndexSummary
+from backend.api import IndexProgress, IndexSummary, RerankerInUse
 
 
 def _progress_printer() -> Callable[[IndexProgress], None]:
@@ -119,10 +120,26 @@ async def cmd_index(args: argparse.Namespace) -> int:
     return 1 if summary.cancelled else 0
 
 
+def describe_reranker(in_use: RerankerInUse) -> str:
+    """One line: which reranker answers use, and why."""
+    if in_use.kind == "none":
+        return f"none ({in_use.note})" if in_use.note else "none"
+    what = f"{in_use.kind} {in_use.name}" if in_use.name else in_use.kind
+    return f"{what} ({in_use.source}: {in_use.note})" if in_use.note else what
+
+
 async def cmd_search(args: argparse.Namespace) -> int:
+    """Search the index; ``--rerank`` runs ``retrieve(mode="hybrid+rerank")``,
+    what answers read. The reranker answers use is reported either way (in
+    the JSON, and as a first line with ``--rerank``)."""
     backend = await open_local()
     try:
-        hits = await backend.documents.search_documents(args.query, args.k, args.mode)
+        in_use = await backend.documents.reranker_in_use()
+        if args.rerank:
+            result = await backend.documents.retrieve(args.query, mode="hybrid+rerank", k=args.k)
+            hits = result.hits
+        else:
+            hits = await backend.documents.search_documents(args.query, args.k, args.mode)
     finally:
         await backend.close()
     if args.json:
@@ -130,7 +147,12 @@ async def cmd_search(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "query": args.query,
-                    "mode": args.mode,
+                    "mode": "hybrid+rerank" if args.rerank else args.mode,
+                    "reranked": args.rerank and in_use.kind != "none",
+                    "reranker": {
+                        **asdict(in_use),
+                        "path": str(in_use.path) if in_use.path else None,
+                    },
                     "results": [
                         {
                             "path": h.path,
@@ -149,6 +171,8 @@ async def cmd_search(args: argparse.Namespace) -> int:
             )
         )
         return 0
+    if args.rerank:
+        print(f"reranker: {describe_reranker(in_use)}")
     if not hits:
         print("no matches")
     for i, h in enumerate(hits, 1):

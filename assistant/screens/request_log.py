@@ -37,7 +37,8 @@ def detail_summary(r: RequestRecord) -> str:
     if r.stage == "condense":
         return f"→ {d.get('query', '')}"
     if r.stage == "rerank":
-        return str(d.get("reranker", ""))
+        model = d.get("model")
+        return str(d.get("reranker", "")) + (f" ({model})" if model else "")
     return ""
 
 

@@ -39,13 +39,14 @@ from backend.modelhub.errors import ModelHubError, PullCancelledError
 from backend.modelhub.machine import Machine
 from backend.modelhub.offers import Offer, QuantFit
 from backend.modelhub.progress import PullProgress
-from backend.modelhub.records import HubModel, PullResult, Removed
+from backend.modelhub.records import HubModel, InstalledFolder, PullResult, Removed
 from backend.rag.eval_runs import EvalQuestion, EvalRun
 from backend.rag.types import (
     EVAL_MODES,
     METRIC_KEYS,
     EvalCancelled,
     EvalProgress,
+    RerankerInUse,
     RetrievalResult,
     SourceView,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "IndexProgress",
     "IndexStoreError",
     "IndexSummary",
+    "InstalledFolder",
     "LibraryAPI",
     "Machine",
     "Message",
@@ -106,6 +108,7 @@ __all__ = [
     "Removed",
     "ReplyStream",
     "RequestRecord",
+    "RerankerInUse",
     "RetrievalResult",
     "RuntimeStatus",
     "SchemaError",

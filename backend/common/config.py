@@ -149,11 +149,15 @@ class RagSettings(_Section):
     """Passages given to the model."""
     candidates: int = Field(default=30, ge=1, le=500)
     """Passages fetched before reranking and the diversity step."""
-    reranker: Literal["none", "cross-encoder", "llm"] = "none"
-    """Second stage: ``cross-encoder`` needs ``cross_encoder_dir``; ``llm``
-    scores passages with a llama.cpp model (``llm_reranker_model``)."""
+    reranker: Literal["auto", "none", "cross-encoder", "llm"] = "auto"
+    """Second stage: ``auto`` uses ``cross_encoder_dir`` when set, else a
+    cross-encoder pulled with ``assistant models pull`` (the catalog's first
+    when there are several), else none; ``cross-encoder`` needs
+    ``cross_encoder_dir``; ``llm`` scores passages with a llama.cpp model
+    (``llm_reranker_model``)."""
     cross_encoder_dir: Path | None = None
-    """A sentence-transformers ``CrossEncoder`` model folder."""
+    """A sentence-transformers ``CrossEncoder`` model folder (used by
+    ``auto`` and ``cross-encoder``)."""
     llm_reranker_model: str | None = None
     """Model name (from ``assistant models``) for the LLM reranker; default:
     the conversation's model."""

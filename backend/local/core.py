@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from backend.common.config import Settings, load_settings
@@ -177,6 +178,14 @@ class Core:
         if self._kb is None:
             raise NotStartedError("Backend.start() has not run")
         return self._kb
+
+    def models_dirs(self) -> list[Path]:
+        """Where pulled models are: the data folder's ``models/``, then
+        ``models_dir`` when configured."""
+        dirs = [self.locations.models]
+        if self.settings.models_dir is not None:
+            dirs.append(Path(self.settings.models_dir).expanduser())
+        return dirs
 
     @property
     def runtimes(self) -> list[Runtime]:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.index_store import HEADING_SEPARATOR, IndexStore
@@ -205,7 +207,11 @@ def retrieve(
         rerank_started = time.perf_counter()
         hits = reranker.rerank(query, hits)
         rerank_ms = _ms(rerank_started)
-        stages.append(StageTiming("rerank", rerank_ms, {"reranker": reranker.name}))
+        about: dict[str, Any] = {"reranker": reranker.name}
+        model_dir = getattr(reranker, "model_dir", None)  # the cross-encoder's folder
+        if model_dir is not None:
+            about["model"] = Path(model_dir).name
+        stages.append(StageTiming("rerank", rerank_ms, about))
     positions = _positions(store.db, [h.chunk_id for h in hits])
     final = diversify(hits, k, max_per_document, positions, diversity)
     signals = _signals(keyword, first.dense, final, keyword_count(store.db, query, folder_ids))
