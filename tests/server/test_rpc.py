@@ -281,6 +281,9 @@ async def test_folders_index_and_search_over_http(remote: RemoteBackend, tmp_pat
     assert status.folder.id == folder.id and status.indexed == 2
     hits = await remote.documents.search_documents("otters sleep", k=2, mode="keyword")
     assert hits and hits[0].path.endswith("otters.md")
+    in_use = await remote.documents.reranker_in_use()  # nothing pulled: auto finds none
+    assert (in_use.kind, in_use.setting) == ("none", "auto") and "models pull" in in_use.note
+    assert await remote.library.installed_folders() == []
     assert (await remote.documents.remove_folder(folder.id)).path == folder.path
 
 
