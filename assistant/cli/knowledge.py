@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from assistant.cli.local import open_local
-from backend.api import IndexProgress, IndexSummary, RerankerInUse
+from backend.api import IndexProgress, IndexSummary
 
 
 def _progress_printer() -> Callable[[IndexProgress], None]:
@@ -120,14 +120,6 @@ async def cmd_index(args: argparse.Namespace) -> int:
     return 1 if summary.cancelled else 0
 
 
-def describe_reranker(in_use: RerankerInUse) -> str:
-    """One line: which reranker answers use, and why."""
-    if in_use.kind == "none":
-        return f"none ({in_use.note})" if in_use.note else "none"
-    what = f"{in_use.kind} {in_use.name}" if in_use.name else in_use.kind
-    return f"{what} ({in_use.source}: {in_use.note})" if in_use.note else what
-
-
 async def cmd_search(args: argparse.Namespace) -> int:
     """Search the index; ``--rerank`` runs ``retrieve(mode="hybrid+rerank")``,
     what answers read. The reranker answers use is reported either way (in
@@ -172,7 +164,7 @@ async def cmd_search(args: argparse.Namespace) -> int:
         )
         return 0
     if args.rerank:
-        print(f"reranker: {describe_reranker(in_use)}")
+        print(f"reranker: {in_use.summary()}")
     if not hits:
         print("no matches")
     for i, h in enumerate(hits, 1):

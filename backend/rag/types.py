@@ -76,6 +76,13 @@ class RerankerInUse:
     note: str = ""
     """Why this one (or why none), for ``assistant search --json`` and the UI."""
 
+    def summary(self) -> str:
+        """One line for people: ``cross-encoder ms-marco-minilm-l6 (downloaded:
+        the only reranker downloaded)``, ``none (no reranker downloaded ...)``."""
+        what = f"{self.kind} {self.name}" if self.kind != "none" and self.name else self.kind
+        why = f"{self.source}: {self.note}" if self.kind != "none" else self.note
+        return f"{what} ({why})" if why else what
+
 
 class Reranker(Protocol):
     """Second-stage scorer: returns ``hits`` re-scored (``score`` replaced by
