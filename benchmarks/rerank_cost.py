@@ -127,11 +127,15 @@ def main() -> None:
     p.add_argument("--model", type=Path, action="append", default=[],
                    help="also time this cross-encoder folder (repeatable)")  # fmt: skip
     p.add_argument("--skip-built", action="store_true", help="only the --model folders")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads (default: all; 1: no spin-wait in CPU time)")  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/rerank_cost.json"))
     args = p.parse_args()
 
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     pool = passages()
     counts = Chunker().count([f"{h.heading}\n{h.text}" for h in pool])
     qs = questions(args.queries)
