@@ -75,7 +75,8 @@ async def test_a_reply_is_logged_with_its_versions_inputs_and_output(backend: Ba
     second = await ask(backend, "and again", conv.id)
     assert second.request_id is not None
     d2 = await backend.telemetry.request_detail(second.request_id)
-    assert [p.label for p in d2.prompts] == [f"chat.system@{text_sha256('Answer like a pirate.')[:12]}"]
+    pirate = text_sha256("Answer like a pirate.")
+    assert [p.label for p in d2.prompts] == [f"chat.system@{pirate[:12]}"]
 
     await backend.conversations.rate(saved.message_id, 1)
     versions = {v.name: v for v in await backend.telemetry.prompt_versions()}
@@ -194,7 +195,7 @@ async def test_replay_reproduces_and_reports_a_changed_model_file(
     assert any("model file has changed" in n for n in r2.notes)
 
     (tmp_path / "model.bin").unlink()
-    with pytest.raises(ModelError, match="model file .* is missing"):
+    with pytest.raises(ModelError, match=r"model file .* is missing"):
         await file_backend.telemetry.replay(saved.request_id)
 
 
