@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from backend.chat.prompt_catalog import builtin_prompts
-from backend.common.config import LogSettings, Settings
+from backend.common.config import GenerationSettings, LogSettings, Settings, ToolsSettings
 from backend.common.errors import ModelError, NotFoundError
 from backend.common.events import MessageSaved
 from backend.common.locations import Locations
@@ -215,3 +215,27 @@ async def test_unknown_request_is_not_found(backend: Backend) -> None:
         await backend.telemetry.request_detail(999)
     with pytest.raises(NotFoundError):
         await backend.telemetry.replay(999)
+
+
+@pytest.mark.real_model
+async def test_greedy_replies_replay_identically_in_a_warm_backend(locations: Locations) -> None:
+    """The TUI's case: the replay runs right after the chat, in the same
+    llama.cpp worker, whose KV cache holds the whole conversation (before
+    the replay cleared it, the first reply came back different)."""
+    settings = Settings(
+        generation=GenerationSettings(temperature=0, max_tokens=48),
+        tools=ToolsSettings(enabled=False),
+    )
+    b = await Backend.open(locations=locations, settings=settings)
+    try:
+        first = await ask(b, "Name three colours of the rainbow.")
+        conv = (await b.conversations.list_conversations())[0]
+        second = await ask(b, "And two more?", conv.id)
+        assert first.request_id and second.request_id
+        for saved in (first, second):
+            r = await b.telemetry.replay(saved.request_id)
+            assert r.sampling == "greedy" and r.identical, r.diff
+            assert r.replayed == saved.content
+        assert any("cached prompt tokens" in n for n in r.notes)
+    finally:
+        await b.close()

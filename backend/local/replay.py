@@ -9,6 +9,14 @@ missing model or adapter file is an error. Built-in prompts that have
 changed since are listed too (the replay still uses the logged text, so the
 comparison isolates the model).
 
+The KV cache is cleared first: llama.cpp reusing a cached prefix (the
+whole prompt, when the same request ran just before) computes the last
+prompt token alone instead of in a batch, which changes the arithmetic's
+last digits, and on the bundled model that was enough to change a greedy
+reply after a few dozen tokens. A cold replay reproduces a reply that was
+computed cold (every ``ask``, the first turn of a chat); one whose original
+reused a cached prefix says so in its notes.
+
 The replay is itself logged (stage ``replay``, under the original row) with
 its inputs, and linked to no prompt version, so it does not count as a use.
 """
@@ -147,7 +155,17 @@ class Replayer:
         usage: Usage | None = None
         error: str | None = None
         stop = "error"
+        cached = detail.request.cached_tokens or 0
+        if cached:
+            notes.append(
+                f"the original reused {cached} cached prompt tokens of the turn before; the "
+                "replay processes the whole prompt, which can change the arithmetic's last "
+                "digits and, rarely, a greedy reply"
+            )
+        reset = getattr(runtime, "reset_cache", None)
         with self._core.generating():
+            if callable(reset):
+                reset()  # a cold prompt, as the first reply of a fresh worker had
             for event in runtime.stream(request, threading.Event()):
                 if isinstance(event, TextDelta):
                     parts.append(event.text)
