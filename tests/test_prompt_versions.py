@@ -12,10 +12,12 @@ import pytest
 from backend.chat.prompt_catalog import builtin_prompts
 from backend.common.config import GenerationSettings, LogSettings, Settings, ToolsSettings
 from backend.common.errors import ModelError, NotFoundError
-from backend.common.events import MessageSaved
+from backend.common.events import MessageSaved, TextDelta
 from backend.common.locations import Locations
+from backend.knowledge.embedder import Embedder
 from backend.local.backend import Backend
 from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import ChatMessage, GenerationParams
 from backend.runtimes.fake import FakeRuntime
 from backend.store.db import Database
 from backend.store.migrations import migrate
@@ -208,6 +210,58 @@ async def test_replay_shows_a_diff_when_the_reply_differs(backend: Backend) -> N
     r = await backend.telemetry.replay(saved.request_id)
     assert not r.identical
     assert "-Echo: alpha beta" in r.diff and "+something else" in r.diff
+
+
+async def test_an_api_completion_is_logged_and_replayable(backend: Backend) -> None:
+    """Requests through the OpenAI/Ollama APIs keep their inputs too."""
+    messages = [ChatMessage("system", "Be terse."), ChatMessage("user", "api words")]
+    stream = await backend.completions.complete_messages(
+        messages, params=GenerationParams(temperature=0.0, max_tokens=20)
+    )
+    text = "".join([e.text async for e in stream if isinstance(e, TextDelta)])
+    (row,) = await backend.telemetry.request_log()
+    d = await backend.telemetry.request_detail(row.id)
+    assert d.messages is not None and [m.content for m in d.messages] == ["Be terse.", "api words"]
+    assert d.output == text and d.greedy
+    r = await backend.telemetry.replay(row.id)
+    assert r.identical and r.sampling == "greedy"
+
+
+async def test_tool_and_document_turns_link_their_prompts(
+    locations: Locations, tmp_path: Path, minilm: Embedder
+) -> None:
+    calc = '{"tool": "calculator", "arguments": {"expression": "6*7"}}'
+    b = await Backend.open(
+        locations=locations,
+        settings=Settings(default_model="fake-model"),
+        runtimes=[FakeRuntime(decider=lambda request: calc)],
+        embedder=minilm,
+    )
+    try:
+        tools = await ask(b, "what is 6*7")
+        assert tools.request_id is not None
+        d = await b.telemetry.request_detail(tools.request_id)
+        assert {p.name for p in d.prompts} == {"preset:Assistant", "tools.results"}
+        assert d.messages is not None and "<tool_result" in d.messages[-1].content
+        rows = [r for r in await b.telemetry.request_log() if r.stage == "tool_decision"]
+        decision = await b.telemetry.request_detail(rows[0].id)
+        assert [p.name for p in decision.prompts] == ["tools.decision"]
+
+        (tmp_path / "docs").mkdir()
+        (tmp_path / "docs" / "cats.md").write_text("# Cats\n\nCats sleep sixteen hours a day.\n")
+        await b.documents.add_folder(str(tmp_path / "docs"))
+        await b.documents.index()
+        conv = await b.conversations.create_conversation()
+        await b.conversations.set_system_prompt(conv.id, "")
+        stream = await b.chat.send(conv.id, "How long do cats sleep?", tools=False)
+        grounded = [e async for e in stream if isinstance(e, MessageSaved)][-1]
+        assert grounded.request_id is not None
+        g = await b.telemetry.request_detail(grounded.request_id)
+        assert [p.name for p in g.prompts] == ["rag.instructions", "rag.source_framing"]
+        assert g.prompts[0].sha256 == text_sha256(builtin_prompts()["rag.instructions"])
+        assert g.messages is not None and '<source id="S1"' in g.messages[-1].content
+    finally:
+        await b.close()
 
 
 async def test_unknown_request_is_not_found(backend: Backend) -> None:
