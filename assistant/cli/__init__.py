@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument("--limit", "-n", type=int, default=20)
     log.add_argument("--json", action="store_true")
 
+    from assistant.cli.prompt_log import add_parser as add_prompt_log_parser
+
+    add_prompt_log_parser(sub, log)
+
     folders = sub.add_parser("folders", help="watched folders: add, remove, list")
     fsub = folders.add_subparsers(dest="folders_command", metavar="ACTION", required=True)
     fadd = fsub.add_parser("add", help="watch a folder (then run `assistant index`)")
@@ -168,7 +172,9 @@ HANDLERS = {
     "ask": "chat",
     "models": "models",
     "stats": "chat",
-    "log": "chat",
+    "log": "prompt_log",
+    "prompts": "prompt_log",
+    "replay": "prompt_log",
     "locate": "chat",
     "folders": "knowledge",
     "index": "knowledge",

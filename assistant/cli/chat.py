@@ -106,7 +106,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
         usage: Usage | None = None
         stop = "stop"
         error: ErrorEvent | None = None
-        message_id = None
+        message_id = request_id = None
         async for event in stream:
             if isinstance(event, TextDelta):
                 answer.append(event.text)
@@ -132,7 +132,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
             elif isinstance(event, CitationsParsed):
                 cited, matched = event.cited, event.matched
             elif isinstance(event, MessageSaved):
-                message_id = event.message_id
+                message_id, request_id = event.message_id, event.request_id
             else:
                 await reporter.handle(stream, event)
         conv = await backend.conversations.get_conversation(stream.conversation_id)
@@ -154,6 +154,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                     **({"data": data} if schema is not None else {}),
                     "conversation_id": stream.conversation_id,
                     "message_id": message_id,
+                    "request_id": request_id,
                     "model": conv.model or backend.settings.default_model,
                     "stop_reason": stop,
                     "sources": [

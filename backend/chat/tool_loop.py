@@ -42,12 +42,13 @@ from backend.tools.calling import ToolRouter, decide
 from backend.tools.runner import call_tool
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from backend.chat.turn import TurnPlan
     from backend.common.events import ChatEvent
     from backend.modelfiles.catalog import ModelInfo
     from backend.runtimes.base import Runtime
+    from backend.store.prompt_versions import PromptPart
     from backend.store.requests import RequestLog
     from backend.store.tool_calls import ToolCallStore
 
@@ -241,9 +242,11 @@ def record_tool_stages(
     plan: TurnPlan,
     reply_id: int,
     generate_request_id: int,
+    decision_prompts: Sequence[PromptPart] = (),
 ) -> None:
     """Keep the reply's calls, and log one ``tool_decision`` row per hidden
-    decision call and one ``tool`` row per call, under the generate row."""
+    decision call (linked to ``decision_prompts``) and one ``tool`` row per
+    call, under the generate row."""
     if turn.store is not None and turn.calls:
         turn.store.save(reply_id, turn.calls)
     for ms, usage, raw in turn.decisions:
@@ -258,6 +261,7 @@ def record_tool_stages(
             stage="tool_decision",
             parent_request_id=generate_request_id,
             detail=json.dumps({"reply": raw[:500]}),
+            prompts=decision_prompts,
         )
     for c in turn.calls:
         requests.record(

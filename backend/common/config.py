@@ -97,6 +97,20 @@ class GenerationSettings(_Section):
     """Fixed seed for reproducible replies; default random."""
 
 
+class LogSettings(_Section):
+    """The request log's copies of what each model call was sent and said
+    (``assistant log show``, ``assistant replay``). They stay on this
+    machine, in the profile's database."""
+
+    keep_full_text: bool = True
+    """Keep the messages as sent and the reply of every request, so a past
+    reply can be shown and reproduced; off: only figures, prompt versions,
+    model and parameters are logged."""
+    retention_days: int = Field(default=90, ge=0)
+    """Kept texts older than this are cleared when the backend starts (the
+    figures stay); 0 keeps them forever."""
+
+
 class UISettings(_Section):
     """Terminal UI settings."""
 
@@ -287,6 +301,7 @@ class Settings(_Section):
     rag: RagSettings = Field(default_factory=RagSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     ui: UISettings = Field(default_factory=UISettings)
+    log: LogSettings = Field(default_factory=LogSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
     openai_endpoints: list[OpenAIEndpoint] = Field(default_factory=list)

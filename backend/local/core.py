@@ -20,6 +20,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -64,11 +65,11 @@ class Stores:
     transfer: TransferStore
 
     @classmethod
-    def on(cls, db: Database) -> Stores:
+    def on(cls, db: Database, keep_full_text: bool = True) -> Stores:
         return cls(
             db=db,
             conversations=ConversationStore(db),
-            requests=RequestLog(db),
+            requests=RequestLog(db, keep_full_text),
             sources=SourceStore(db),
             presets=PresetStore(db),
             state=StateStore(db),
@@ -130,10 +131,18 @@ class Core:
                 ollama_url=k.ollama_url,
                 ollama_model=k.ollama_embedding_model,
             )
-        self._stores = Stores.on(db)
+        self._stores = Stores.on(db, self._settings.log.keep_full_text)
+        self._apply_retention()
         self._kb = KnowledgeBase(db, embedder, self.gate)
         if self._runtimes is None:
             self._runtimes, self.unavailable = discover_runtimes(self._settings, self.locations)
+
+    def _apply_retention(self) -> None:
+        """Clear kept request texts older than ``[log] retention_days``."""
+        days = self.settings.log.retention_days
+        if days > 0:
+            cutoff = datetime.now(UTC) - timedelta(days=days)
+            self.stores.requests.inputs.purge(cutoff.isoformat(timespec="milliseconds"))
 
     def close(self) -> None:
         """Close the knowledge base, the runtimes and the database (the

@@ -327,3 +327,20 @@ async def test_tool_approval_over_http(tmp_path: Path) -> None:
                 stream.answer_tool("x", "maybe")
         finally:
             await remote.close()
+
+
+async def test_request_detail_prompts_and_replay_over_http(remote: RemoteBackend) -> None:
+    events = await (await remote.chat.send(None, "log me")).collect()
+    saved = events[-1]
+    assert isinstance(saved, MessageSaved) and saved.request_id is not None
+    detail = await remote.telemetry.request_detail(saved.request_id)
+    assert detail.output == saved.content and detail.messages is not None
+    assert detail.messages[-1].content == "log me" and detail.prompts
+    versions = await remote.telemetry.prompt_versions()
+    assert sum(v.requests for v in versions) >= 1
+    replayed = await remote.telemetry.replay(saved.request_id)
+    assert replayed.identical and replayed.replayed == saved.content
+    assert await remote.telemetry.purge_request_texts("2000-01-01") == 0
+    assert await remote.telemetry.purge_request_texts() == 2  # the reply and its replay
+    with pytest.raises(ValueError, match="purged"):
+        await remote.telemetry.replay(saved.request_id)
