@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from backend.common.config import Settings, load_settings
 from backend.common.locations import Locations
+from backend.common.otlp import OtlpTraces
 from backend.common.reply_gate import ReplyGate
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.embedder_fast import make_embedder
@@ -100,6 +101,9 @@ class Core:
         self._embedder = embedder
         self._stores: Stores | None = None
         self._kb: KnowledgeBase | None = None
+        self.traces: OtlpTraces | None = None
+        """Where chat turns' traces go; None unless ``[telemetry]`` names an
+        endpoint."""
 
     # life cycle ------------------------------------------------------------
     def open(self) -> None:
@@ -130,6 +134,9 @@ class Core:
                 ollama_model=k.ollama_embedding_model,
             )
         self._stores = Stores.on(db)
+        t = self._settings.telemetry
+        if t.otlp_endpoint is not None:
+            self.traces = OtlpTraces(t, self.locations.logs / "telemetry.log")
         self._kb = KnowledgeBase(db, embedder, self.gate)
         if self._runtimes is None:
             self._runtimes, self.unavailable = discover_runtimes(self._settings, self.locations)
@@ -146,6 +153,9 @@ class Core:
                 rt.close()
         if stores is not None:
             stores.db.close()
+        traces, self.traces = self.traces, None
+        if traces is not None:
+            traces.close()
 
     @contextlib.contextmanager
     def generating(self) -> Iterator[None]:
