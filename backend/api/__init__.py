@@ -53,11 +53,16 @@ from backend.runtimes.registry import UnavailableRuntime
 from backend.runtimes.status import RuntimeStatus, model_origin
 from backend.store.records import (
     Conversation,
+    DailySpeed,
+    DailyTokens,
     Message,
     ModelStats,
     Preset,
     RequestRecord,
     SearchHit,
+    StageTime,
+    ThumbsRatio,
+    UsageStats,
 )
 from backend.tools.records import ServerStatus, ToolInfo
 from backend.transfer.errors import ImportFormatError
@@ -72,6 +77,8 @@ __all__ = [
     "ChatAPI",
     "Conversation",
     "ConversationsAPI",
+    "DailySpeed",
+    "DailyTokens",
     "Document",
     "DocumentHit",
     "DocumentsAPI",
@@ -112,8 +119,10 @@ __all__ = [
     "SearchHit",
     "ServerStatus",
     "SourceView",
+    "StageTime",
     "StructuredOutputError",
     "TelemetryAPI",
+    "ThumbsRatio",
     "ToolChoice",
     "ToolInfo",
     "ToolsAPI",
@@ -123,6 +132,7 @@ __all__ = [
     "TuneupUpdate",
     "TuneupsAPI",
     "UnavailableRuntime",
+    "UsageStats",
     "describe",
     "model_origin",
 ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from backend.local.core import Core
-from backend.store.records import ModelStats, RequestRecord
+from backend.store.records import ModelStats, RequestRecord, UsageStats
+from backend.store.usage_stats import usage_stats
 
 
 class TelemetryService:
@@ -24,3 +27,19 @@ class TelemetryService:
 
     async def request(self, request_id: int) -> RequestRecord | None:
         return await self._core.run(lambda: self._core.stores.requests.get(request_id))
+
+    async def usage_stats(self, since: str | None = None) -> UsageStats:
+        start = None if since is None else _utc_iso(since)
+        return await self._core.run(usage_stats, self._core.stores.db, start)
+
+
+def _utc_iso(since: str) -> str:
+    """``since`` in the stored timestamps' form (UTC, ``+00:00``), so string
+    comparison in SQL orders correctly."""
+    try:
+        when = datetime.fromisoformat(since)
+    except ValueError:
+        raise ValueError(f"not an ISO-8601 timestamp: {since!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")
