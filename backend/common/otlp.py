@@ -1,10 +1,10 @@
 """Traces out over OTLP/HTTP: recorded turns become OpenTelemetry spans.
 
 Built from ``[telemetry]`` only when ``otlp_endpoint`` is set; the
-OpenTelemetry SDK and the OTLP/HTTP (protobuf) exporter are imported on the
-first export, not before. Spans go through a ``BatchSpanProcessor`` (its own
-thread), so ``export`` only queues; ``close`` flushes what is queued, for at
-most ``FLUSH_TIMEOUT_S``.
+OpenTelemetry SDK and the OTLP/HTTP (protobuf) exporter are imported then
+(``start``, in a thread while the backend opens), never otherwise. Spans go
+through a ``BatchSpanProcessor`` (its own thread), so ``export`` only
+queues; ``close`` flushes what is queued, for at most ``FLUSH_TIMEOUT_S``.
 
 An unreachable or failing collector must not disturb the user: the SDK's
 loggers write to ``logs/telemetry.log`` in the data folder (they do not
@@ -25,6 +25,9 @@ from backend.common.tracing import CONTENT_KEYS, ERROR_TYPE, SCHEMA_URL, TurnTra
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Tracer
+
+log = logging.getLogger("opentelemetry.local_assistant")
+"""Our own lines, under the SDK's logger so they land in the same file."""
 
 EXPORT_TIMEOUT_S = 3.0
 FLUSH_TIMEOUT_S = 3.0
@@ -60,23 +63,33 @@ class OtlpTraces:
             raise ValueError("telemetry.otlp_endpoint is not set")
         self.settings = settings
         self.url = traces_url(settings.otlp_endpoint)
-        self._log_file = log_file
         self._lock = threading.Lock()
         self._provider: TracerProvider | None = None
         self._tracer: Tracer | None = None
-        self._handler: logging.Handler | None = None
+        self._closed = False
+        sdk_logger = logging.getLogger("opentelemetry")
+        sdk_logger.propagate = False  # never Python's last-resort stderr
+        self._handler: logging.Handler | None = sdk_log_handler(log_file)
+        sdk_logger.addHandler(self._handler)
 
     @property
     def capture_content(self) -> bool:
         return self.settings.capture_content
 
+    def start(self) -> None:
+        """Import the SDK and build the exporter now (``Core.open`` calls it
+        in a thread, so the first traced reply does not pay the ~0.3 s import)."""
+        try:
+            self._ensure()
+        except Exception:
+            if not self._closed:
+                log.warning("could not start tracing", exc_info=True)
+
     def _ensure(self) -> Tracer:
         with self._lock:
+            if self._closed:
+                raise RuntimeError("tracing has been closed")
             if self._tracer is None:
-                sdk_logger = logging.getLogger("opentelemetry")
-                sdk_logger.propagate = False  # never Python's last-resort stderr
-                self._handler = sdk_log_handler(self._log_file)
-                sdk_logger.addHandler(self._handler)
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
                     OTLPSpanExporter,
                 )
@@ -99,7 +112,14 @@ class OtlpTraces:
             return self._tracer
 
     def export(self, trace: TurnTrace) -> None:
-        """Queue the turn's spans (parents first; each ends at its recorded time)."""
+        """Queue the turn's spans; never raises (a failure is logged)."""
+        try:
+            self._export(trace)
+        except Exception:
+            log.warning("could not export a turn's trace", exc_info=True)
+
+    def _export(self, trace: TurnTrace) -> None:
+        """Parents first; each span ends at its recorded time."""
         from opentelemetry import trace as api
         from opentelemetry.context import Context
         from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -134,6 +154,7 @@ class OtlpTraces:
     def close(self) -> None:
         """Flush queued spans (bounded) and stop the export thread."""
         with self._lock:
+            self._closed = True
             provider, self._provider, self._tracer = self._provider, None, None
             handler, self._handler = self._handler, None
         if provider is not None:

@@ -137,6 +137,7 @@ class Core:
         t = self._settings.telemetry
         if t.otlp_endpoint is not None:
             self.traces = OtlpTraces(t, self.locations.logs / "telemetry.log")
+            threading.Thread(target=self.traces.start, name="otlp-start", daemon=True).start()
         self._kb = KnowledgeBase(db, embedder, self.gate)
         if self._runtimes is None:
             self._runtimes, self.unavailable = discover_runtimes(self._settings, self.locations)
