@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_parser(sub)
 
-    stats = sub.add_parser("stats", help="per-model request counts, tokens, TTFT and speed")
-    stats.add_argument("--json", action="store_true")
+    from assistant.cli.stats import add_parser as add_stats_parser
+
+    add_stats_parser(sub)
 
     log = sub.add_parser("log", help="the most recent model calls from the request log")
     log.add_argument("--limit", "-n", type=int, default=20)
@@ -171,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 HANDLERS = {
     "ask": "chat",
     "models": "models",
-    "stats": "chat",
+    "stats": "stats",
     "log": "prompt_log",
     "prompts": "prompt_log",
     "replay": "prompt_log",

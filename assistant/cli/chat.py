@@ -204,47 +204,6 @@ async def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_stats(args: argparse.Namespace) -> int:
-    backend = await open_local()
-    try:
-        stats = await backend.telemetry.stats()
-    finally:
-        await backend.close()
-    if args.json:
-        print(json.dumps({"models": [asdict(s) for s in stats]}, indent=2))
-        return 0
-    if not stats:
-        print("no requests logged yet")
-        return 0
-    rows = [
-        [
-            s.model,
-            s.runtime,
-            str(s.requests),
-            str(s.errors),
-            str(s.prompt_tokens),
-            str(s.completion_tokens),
-            number(s.ttft_p50_ms),
-            number(s.ttft_p95_ms),
-            number(s.decode_tok_s_avg),
-        ]
-        for s in stats
-    ]
-    headers = [
-        "model",
-        "runtime",
-        "requests",
-        "errors",
-        "prompt tok",
-        "completion tok",
-        "TTFT p50 ms",
-        "TTFT p95 ms",
-        "decode tok/s",
-    ]
-    print(table(rows, headers))
-    return 0
-
-
 async def cmd_log(args: argparse.Namespace) -> int:
     backend = await open_local()
     try:

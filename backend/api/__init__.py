@@ -54,6 +54,8 @@ from backend.runtimes.registry import UnavailableRuntime
 from backend.runtimes.status import RuntimeStatus, model_origin
 from backend.store.records import (
     Conversation,
+    DailySpeed,
+    DailyTokens,
     Message,
     ModelStats,
     Preset,
@@ -62,6 +64,9 @@ from backend.store.records import (
     RequestDetail,
     RequestRecord,
     SearchHit,
+    StageTime,
+    ThumbsRatio,
+    UsageStats,
 )
 from backend.tools.records import ServerStatus, ToolInfo
 from backend.transfer.errors import ImportFormatError
@@ -76,6 +81,8 @@ __all__ = [
     "ChatAPI",
     "Conversation",
     "ConversationsAPI",
+    "DailySpeed",
+    "DailyTokens",
     "Document",
     "DocumentHit",
     "DocumentsAPI",
@@ -121,8 +128,10 @@ __all__ = [
     "SearchHit",
     "ServerStatus",
     "SourceView",
+    "StageTime",
     "StructuredOutputError",
     "TelemetryAPI",
+    "ThumbsRatio",
     "ToolChoice",
     "ToolInfo",
     "ToolsAPI",
@@ -132,6 +141,7 @@ __all__ = [
     "TuneupUpdate",
     "TuneupsAPI",
     "UnavailableRuntime",
+    "UsageStats",
     "describe",
     "model_origin",
 ]

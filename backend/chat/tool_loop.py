@@ -34,7 +34,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from backend.chat.reply import ToolChoice
+from backend.chat.traced import decision_attributes, tool_attributes
 from backend.common.events import ToolCallFinished, ToolCallProposed, Usage
+from backend.common.tracing import (
+    TOOL_ARGUMENTS,
+    TOOL_RESULT,
+    capturing_content,
+    span,
+    usage_attributes,
+)
 from backend.knowledge.injection import neutralise
 from backend.runtimes.base import ChatMessage
 from backend.tools.base import Tool, ToolOutput
@@ -161,16 +169,18 @@ def run_tools(
         if cancel.is_set():
             break
         started = time.perf_counter()
-        decision = decide(
-            runtime,
-            model,
-            turn.tools,
-            conversation,
-            router=turn.router,
-            route_text=history[-1].content,
-            previous_text=earlier,
-            cancel=cancel,
-        )
+        with span("tool_decision", decision_attributes(runtime, model)) as traced:
+            decision = decide(
+                runtime,
+                model,
+                turn.tools,
+                conversation,
+                router=turn.router,
+                route_text=history[-1].content,
+                previous_text=earlier,
+                cancel=cancel,
+            )
+            traced.set(usage_attributes(decision.usage))
         decided_ms = (time.perf_counter() - started) * 1000
         turn.decisions.append((decided_ms, decision.usage, decision.raw))
         call = decision.call
@@ -203,10 +213,20 @@ def run_tools(
             if choice == "conversation":
                 turn.allowed.add(tool.name)
         ran = time.perf_counter()
-        if approved is False:
-            output = ToolOutput(error=DECLINED)
-        else:
-            output = call_tool(tool, call.arguments, cancel)
+        with span(f"execute_tool {tool.name}", tool_attributes(tool, call_id)) as traced:
+            if approved is False:
+                output = ToolOutput(error=DECLINED)
+            else:
+                output = call_tool(tool, call.arguments, cancel)
+            if output.error is not None:
+                traced.error = "declined" if approved is False else "tool_error"
+            if capturing_content():
+                traced.set(
+                    {
+                        TOOL_ARGUMENTS: json.dumps(call.arguments, ensure_ascii=False),
+                        TOOL_RESULT: output.error or output.text,
+                    }
+                )
         finished = ToolCallFinished(
             call_id,
             step,

@@ -9,6 +9,7 @@ row, whatever happened (finished, cancelled, failed).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from backend.chat.history import TrimState, fit_history, surely_fits
 from backend.chat.prompt_catalog import builtin
 from backend.chat.structured import StructuredOutputError, finished_problem
 from backend.chat.tool_loop import ToolTurn, record_tool_stages, results_turn, run_tools
+from backend.chat.traced import messages_json, model_call, reply_json, start_trace
 from backend.common.errors import AssistantError
 from backend.common.events import (
     ChatEvent,
@@ -32,6 +34,17 @@ from backend.common.events import (
     TextDelta,
     Usage,
 )
+from backend.common.tracing import (
+    FINISH_REASONS,
+    INPUT_MESSAGES,
+    OUTPUT_MESSAGES,
+    STAGE,
+    TraceSink,
+    capturing_content,
+    span,
+    tracing_turn,
+    usage_attributes,
+)
 from backend.modelfiles.catalog import ModelInfo
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, Runtime
 from backend.store.conversations import ConversationStore
@@ -39,6 +52,8 @@ from backend.store.prompt_versions import PromptPart
 from backend.store.records import Message
 from backend.store.request_inputs import RunInputs
 from backend.store.requests import RequestLog
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -79,6 +94,29 @@ def prompt_messages(thread: list[Message]) -> list[ChatMessage]:
 
 
 def run_turn(
+    plan: TurnPlan,
+    conversations: ConversationStore,
+    requests: RequestLog,
+    trim_state: TrimState,
+    generating: Callable[[], AbstractContextManager[Any]],
+    emit: Callable[[ChatEvent], None],
+    cancel: threading.Event,
+    *,
+    traces: TraceSink | None = None,
+) -> None:
+    """Answer ``plan``; with ``traces`` the turn is also recorded as a
+    trace and handed over once the reply is stored."""
+    trace = start_trace(plan, traces)
+    with tracing_turn(trace):
+        _answer(plan, conversations, requests, trim_state, generating, emit, cancel)
+    if trace is not None and traces is not None:
+        try:
+            traces.export(trace)
+        except Exception:  # tracing must never cost a reply
+            log.warning("could not export the turn's trace", exc_info=True)
+
+
+def _answer(
     plan: TurnPlan,
     conversations: ConversationStore,
     requests: RequestLog,
@@ -153,23 +191,32 @@ def run_turn(
                     )
             request = GenerationRequest(plan.model, prompt, plan.params)
             sent = prompt
-            for event in plan.runtime.stream(request, cancel):
-                if isinstance(event, TextDelta):
-                    parts.append(event.text)
-                elif isinstance(event, Usage):
-                    usage = event
-                elif isinstance(event, ErrorEvent):
-                    error = event.message
-                elif isinstance(event, Done):
-                    stop_reason = event.stop_reason
-                    problem = finished_problem(
-                        plan.params.json_schema, "".join(parts), stop_reason, error
-                    )
-                    if problem is not None:
-                        error, stop_reason = problem, "error"
-                        emit(ErrorEvent(problem, StructuredOutputError.title))
-                        event = Done("error")
-                emit(event)
+            attributes = model_call(plan.runtime, plan.model, plan.params)
+            if capturing_content():
+                attributes[INPUT_MESSAGES] = messages_json(prompt)
+            with span("generate", {STAGE: "generate", **attributes}) as generated:
+                for event in plan.runtime.stream(request, cancel):
+                    if isinstance(event, TextDelta):
+                        parts.append(event.text)
+                    elif isinstance(event, Usage):
+                        usage = event
+                    elif isinstance(event, ErrorEvent):
+                        error = event.message
+                    elif isinstance(event, Done):
+                        stop_reason = event.stop_reason
+                        problem = finished_problem(
+                            plan.params.json_schema, "".join(parts), stop_reason, error
+                        )
+                        if problem is not None:
+                            error, stop_reason = problem, "error"
+                            emit(ErrorEvent(problem, StructuredOutputError.title))
+                            event = Done("error")
+                    emit(event)
+                generated.set({**usage_attributes(usage), FINISH_REASONS: [stop_reason]})
+                if error is not None:
+                    generated.error = "generation_error"
+                if capturing_content():
+                    generated.set({OUTPUT_MESSAGES: reply_json("".join(parts), stop_reason)})
         except AssistantError as err:
             error = str(err)
             emit(ErrorEvent(error, err.title))

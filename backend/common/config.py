@@ -287,6 +287,32 @@ class OllamaSettings(_Section):
     """For ``/api/tags``; short so start-up is never held up."""
 
 
+class TelemetrySettings(_Section):
+    """OpenTelemetry traces of chat turns (off unless an endpoint is set).
+
+    Each turn is one trace (``chat`` with ``retrieve``, ``rerank``,
+    ``rewrite``, ``generate`` and ``execute_tool`` spans under it) carrying
+    the GenAI semantic-convention attributes, sent over OTLP/HTTP (protobuf).
+    """
+
+    otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    """Where traces go: an OTLP/HTTP base URL, as ``OTEL_EXPORTER_OTLP_ENDPOINT``
+    reads it (``/v1/traces`` is appended unless the URL already ends so):
+    ``http://127.0.0.1:4318`` (a collector), ``http://127.0.0.1:6006``
+    (Phoenix), ``https://cloud.langfuse.com/api/public/otel`` (Langfuse).
+    None: no tracing, and the OpenTelemetry SDK is never imported."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra HTTP headers sent with every export, e.g. Langfuse's
+    ``Authorization = "Basic <base64 of public_key:secret_key>"``."""
+    capture_content: bool = False
+    """Also send the prompt and the reply text (``gen_ai.input.messages``,
+    ``gen_ai.output.messages``, the searched query, tool arguments and
+    results). Off: only timings, token counts, sizes and model names leave
+    the process."""
+    service_name: str = Field(default="local-assistant", min_length=1)
+    """The ``service.name`` resource attribute the traces are filed under."""
+
+
 class Settings(_Section):
     """The whole configuration file."""
 
@@ -309,6 +335,7 @@ class Settings(_Section):
     ollama: OllamaSettings = Field(default_factory=OllamaSettings)
     hf_models: list[HFModelEntry] = Field(default_factory=list)
     """Hugging Face models run through transformers (``[[hf_models]]`` tables)."""
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
 
 def _format_error(err: ValidationError, source: str) -> str:

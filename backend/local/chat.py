@@ -108,6 +108,7 @@ class ChatService:
             stores.requests,
             self._replies.trim_state(plan.conversation_id),
             self._core.generating,
+            traces=self._core.traces,
         )
         approvals = plan.tools.approvals if plan.tools is not None else None
         stream = ChatStream(plan.conversation_id, producer, approvals)

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from backend.common.config import Settings, load_settings
 from backend.common.locations import Locations
+from backend.common.otlp import OtlpTraces
 from backend.common.reply_gate import ReplyGate
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.embedder_fast import make_embedder
@@ -102,6 +103,9 @@ class Core:
         self._embedder = embedder
         self._stores: Stores | None = None
         self._kb: KnowledgeBase | None = None
+        self.traces: OtlpTraces | None = None
+        """Where chat turns' traces go; None unless ``[telemetry]`` names an
+        endpoint."""
 
     # life cycle ------------------------------------------------------------
     def open(self) -> None:
@@ -133,6 +137,10 @@ class Core:
             )
         self._stores = Stores.on(db, self._settings.log.keep_full_text)
         self._apply_retention()
+        t = self._settings.telemetry
+        if t.otlp_endpoint is not None:
+            self.traces = OtlpTraces(t, self.locations.logs / "telemetry.log")
+            threading.Thread(target=self.traces.start, name="otlp-start", daemon=True).start()
         self._kb = KnowledgeBase(db, embedder, self.gate)
         if self._runtimes is None:
             self._runtimes, self.unavailable = discover_runtimes(self._settings, self.locations)
@@ -156,6 +164,9 @@ class Core:
                 rt.close()
         if stores is not None:
             stores.db.close()
+        traces, self.traces = self.traces, None
+        if traces is not None:
+            traces.close()
 
     @contextlib.contextmanager
     def generating(self) -> Iterator[None]:

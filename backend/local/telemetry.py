@@ -14,7 +14,9 @@ from backend.store.records import (
     ReplayResult,
     RequestDetail,
     RequestRecord,
+    UsageStats,
 )
+from backend.store.usage_stats import usage_stats
 
 
 def _cutoff(before: str) -> str:
@@ -61,3 +63,19 @@ class TelemetryService:
     async def purge_request_texts(self, before: str | None = None) -> int:
         cutoff = None if before is None else _cutoff(before)
         return await self._core.run(self._core.stores.requests.inputs.purge, cutoff)
+
+    async def usage_stats(self, since: str | None = None) -> UsageStats:
+        start = None if since is None else _utc_iso(since)
+        return await self._core.run(usage_stats, self._core.stores.db, start)
+
+
+def _utc_iso(since: str) -> str:
+    """``since`` in the stored timestamps' form (UTC, ``+00:00``), so string
+    comparison in SQL orders correctly."""
+    try:
+        when = datetime.fromisoformat(since)
+    except ValueError:
+        raise ValueError(f"not an ISO-8601 timestamp: {since!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")

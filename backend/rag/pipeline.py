@@ -23,6 +23,7 @@ from typing import Literal
 
 from backend.common.config import LlamaSettings, RagSettings
 from backend.common.events import SourceRef
+from backend.common.tracing import STAGE, span, usage_attributes
 from backend.knowledge.injection import flags_for
 from backend.knowledge.service import KnowledgeBase
 from backend.modelfiles.catalog import ModelInfo
@@ -133,7 +134,9 @@ class RagPipeline:
         full = mode in ("default", "rewrite")
         if full and s.condense and history and generate and c.needs_condense(question, history):
             started = time.perf_counter()
-            condensed = c.condense(question, history, generate)
+            with span("condense", {STAGE: "condense"}) as traced:
+                condensed = c.condense(question, history, generate)
+                traced.set(usage_attributes(condensed.usage))
             searched = condensed.text.strip() or question
             stages.append(
                 StageTiming("condense", _ms(started), {"query": searched}, condensed.usage)
@@ -150,13 +153,16 @@ class RagPipeline:
         hits = result.hits
         if wants_rewrite and generate is not None:
             started = time.perf_counter()
-            completion = q.rewrite(searched, generate)
-            rewritten = completion.text.strip() or None
-            if rewritten:
-                second = self._first(rewritten, first_mode, k, folder_ids, reranker)
-                helped = q.rewrite_helped(result.signals, second.signals)
-                if helped or not s.merge_only_if_helped:
-                    hits = q.merge(result.hits, second.hits, k)
+            with span("rewrite", {STAGE: "rewrite", "assistant.weak": weak}) as traced:
+                completion = q.rewrite(searched, generate)
+                traced.set(usage_attributes(completion.usage))
+                rewritten = completion.text.strip() or None
+                if rewritten:
+                    second = self._first(rewritten, first_mode, k, folder_ids, reranker)
+                    helped = q.rewrite_helped(result.signals, second.signals)
+                    if helped or not s.merge_only_if_helped:
+                        hits = q.merge(result.hits, second.hits, k)
+                traced.set({"assistant.rewrite_helped": helped})
             stages.append(
                 StageTiming(
                     "rewrite",

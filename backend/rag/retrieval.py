@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backend.common.tracing import RETRIEVAL_QUERY, STAGE, capturing_content, span
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.index_store import HEADING_SEPARATOR, IndexStore
 from backend.knowledge.records import DocumentHit
@@ -194,6 +195,30 @@ def retrieve(
     store = store_or_db if isinstance(store_or_db, IndexStore) else IndexStore(store_or_db)
     if k <= 0 or not query.strip():
         return RetrievalResult(query=query, hits=[], searched=query)
+    with span("retrieve", {STAGE: "retrieve", "assistant.retrieval.mode": mode}) as traced:
+        result = _retrieve(
+            store, embedder, query, mode, k, candidates, folder_ids, reranker,
+            max_per_document, fusion, diversity,
+        )  # fmt: skip
+        if capturing_content():
+            traced.set({RETRIEVAL_QUERY: query})
+        traced.set({"assistant.retrieval.hits": len(result.hits)})
+        return result
+
+
+def _retrieve(
+    store: IndexStore,
+    embedder: Embedder | None,
+    query: str,
+    mode: Mode,
+    k: int,
+    candidates: int,
+    folder_ids: list[int] | None,
+    reranker: Reranker | None,
+    max_per_document: int,
+    fusion: Fusion,
+    diversity: Diversity,
+) -> RetrievalResult:
     started = time.perf_counter()
     pool = max(candidates, k)
     first = first_stage(store, embedder, query, pool, mode, folder_ids, fusion)
@@ -205,7 +230,8 @@ def retrieve(
     stages = []
     if reranker is not None and hits:
         rerank_started = time.perf_counter()
-        hits = reranker.rerank(query, hits)
+        with span("rerank", {STAGE: "rerank", "assistant.reranker": reranker.name}):
+            hits = reranker.rerank(query, hits)
         rerank_ms = _ms(rerank_started)
         about: dict[str, Any] = {"reranker": reranker.name}
         model_dir = getattr(reranker, "model_dir", None)  # the cross-encoder's folder

@@ -205,3 +205,71 @@ class ReplayResult:
     """What may explain a difference (model file changed, adapter gone...)."""
     ttft_ms: float | None = None
     completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class DailyTokens:
+    """Tokens one model used on one day (UTC), over its reply calls."""
+
+    day: str
+    """``YYYY-MM-DD``."""
+    model: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class DailySpeed:
+    """One model's speed on one day (UTC): time to first token p50/p95 and
+    mean decode speed, over its successful reply calls."""
+
+    day: str
+    model: str
+    requests: int
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+    decode_tok_s: float | None
+
+
+@dataclass(frozen=True)
+class StageTime:
+    """Where grounded answers' time goes: one stage summed over them."""
+
+    stage: str
+    """``condense``, ``retrieve``, ``rerank``, ``rewrite``, ``tool_decision``,
+    ``tool`` or ``generate`` (the stages do not overlap: ``retrieve``
+    excludes its rerank; ``rewrite`` includes its second search)."""
+    total_ms: float
+    count: int
+    """How many rows: a stage can run more than once an answer, or not at all."""
+    mean_ms: float
+    """Per grounded answer (``total_ms / grounded_answers``)."""
+
+
+@dataclass(frozen=True)
+class ThumbsRatio:
+    """Thumbs on replies, grouped by the prompt that produced them."""
+
+    prompt: str
+    """The group's label: a preset name, or ``(custom)`` for a system prompt
+    not taken from a preset."""
+    kind: str
+    """What ``prompt`` names: ``preset`` (prompt versions will add ``version``)."""
+    up: int
+    down: int
+    ratio: float | None
+    """``up / (up + down)``; None without votes."""
+
+
+@dataclass(frozen=True)
+class UsageStats:
+    """The request log over a period, shaped for charts (``assistant stats``)."""
+
+    since: str | None
+    """ISO-8601 UTC start of the period (None: all time)."""
+    tokens: list[DailyTokens]
+    speed: list[DailySpeed]
+    grounded_answers: int
+    stages: list[StageTime]
+    thumbs: list[ThumbsRatio]

@@ -19,7 +19,7 @@ from backend.store.records import LoggedMessage, ModelStats, RequestDetail, Requ
 from backend.store.request_inputs import RequestInputs, RunInputs
 
 
-def _percentile(values: list[float], pct: int) -> float | None:
+def percentile(values: list[float], pct: int) -> float | None:
     if not values:
         return None
     if len(values) == 1:
@@ -154,8 +154,8 @@ class RequestLog:
                     errors=sum(1 for r in rs if r["error"]),
                     prompt_tokens=sum(r["prompt_tokens"] or 0 for r in rs),
                     completion_tokens=sum(r["completion_tokens"] or 0 for r in rs),
-                    ttft_p50_ms=_percentile(ttfts, 50),
-                    ttft_p95_ms=_percentile(ttfts, 95),
+                    ttft_p50_ms=percentile(ttfts, 50),
+                    ttft_p95_ms=percentile(ttfts, 95),
                     decode_tok_s_avg=sum(dec) / len(dec) if dec else None,
                     prefill_tok_s_avg=sum(pre) / len(pre) if pre else None,
                 )

@@ -14,6 +14,7 @@ from backend.store.records import (
     RequestDetail,
     RequestRecord,
     SearchHit,
+    UsageStats,
 )
 
 
@@ -138,5 +139,16 @@ class TelemetryAPI(Protocol):
         many requests were cleared.
 
         Raises: ValueError (not a date).
+        """
+        ...
+
+    async def usage_stats(self, since: str | None = None) -> UsageStats:
+        """The log from ``since`` (an ISO-8601 UTC timestamp; None: all of
+        it), for charts: tokens per day and model, TTFT p50/p95 and decode
+        tok/s per model per day, the stage breakdown of grounded answers,
+        and the thumbs ratio per prompt (preset).
+
+        Raises:
+            ValueError: ``since`` is not an ISO-8601 timestamp.
         """
         ...
