@@ -8,6 +8,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from assistant.cli.local import open_local
@@ -166,9 +167,17 @@ async def cmd_index(args: argparse.Namespace) -> int:
 
 
 async def cmd_search(args: argparse.Namespace) -> int:
+    """Search the index; ``--rerank`` runs ``retrieve(mode="hybrid+rerank")``,
+    what answers read. The reranker answers use is reported either way (in
+    the JSON, and as a first line with ``--rerank``)."""
     backend = await open_local()
     try:
-        hits = await backend.documents.search_documents(args.query, args.k, args.mode)
+        in_use = await backend.documents.reranker_in_use()
+        if args.rerank:
+            result = await backend.documents.retrieve(args.query, mode="hybrid+rerank", k=args.k)
+            hits = result.hits
+        else:
+            hits = await backend.documents.search_documents(args.query, args.k, args.mode)
     finally:
         await backend.close()
     if args.json:
@@ -176,7 +185,12 @@ async def cmd_search(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "query": args.query,
-                    "mode": args.mode,
+                    "mode": "hybrid+rerank" if args.rerank else args.mode,
+                    "reranked": args.rerank and in_use.kind != "none",
+                    "reranker": {
+                        **asdict(in_use),
+                        "path": str(in_use.path) if in_use.path else None,
+                    },
                     "results": [
                         {
                             "path": h.path,
@@ -195,6 +209,8 @@ async def cmd_search(args: argparse.Namespace) -> int:
             )
         )
         return 0
+    if args.rerank:
+        print(f"reranker: {in_use.summary()}")
     if not hits:
         print("no matches")
     for i, h in enumerate(hits, 1):

@@ -110,6 +110,7 @@ class DocumentsScreen(Screen[None]):
             yield DataTable(id="docs", cursor_type="row", zebra_stripes=True)
             yield Input(placeholder="Search documents (Enter)", id="doc-search")
             yield DataTable(id="hits", cursor_type="row", zebra_stripes=True)
+            yield Label("", id="reranker-line")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -159,6 +160,12 @@ class DocumentsScreen(Screen[None]):
         except AssistantError as err:
             self.notify(str(err), title=err.title, severity="error")
             return
+        try:  # which second stage answers use ([rag] reranker; auto may pick a pulled one)
+            in_use = await self.assistant.backend.documents.reranker_in_use()
+            line = f"Answers rerank with: {in_use.summary()}"
+        except AssistantError as err:
+            line = f"Reranker: {err}"
+        self.query_one("#reranker-line", Label).update(line)
         table = self.query_one("#folders", DataTable)
         table.clear()
         for s in self.statuses:

@@ -75,6 +75,8 @@ async def test_add_index_search_and_remove_a_folder(backends: MakeBackend, tmp_p
         await open_documents(pilot)
         await add_folder(pilot, str(folder))
         assert rows(app, "#folders") == [(str(folder), "0", "0", "0", "0", "0", "0")]
+        reranker = str(app.screen.query_one("#reranker-line").render())
+        assert reranker.startswith("Answers rerank with: none (no reranker downloaded")
 
         await pilot.press("i")
         await pilot.pause()
