@@ -146,7 +146,7 @@ class StagesChart(UsageChart):
 
 
 class ThumbsChart(UsageChart):
-    """Share of thumbs up per prompt (preset)."""
+    """Share of thumbs up per system prompt version (or preset, for older replies)."""
 
     ID = "chart-thumbs"
     TITLE = "Thumbs up % per prompt"

@@ -252,10 +252,12 @@ class ThumbsRatio:
     """Thumbs on replies, grouped by the prompt that produced them."""
 
     prompt: str
-    """The group's label: a preset name, or ``(custom)`` for a system prompt
-    not taken from a preset."""
+    """The group's label: the system prompt version the replies were
+    generated with (``preset:Coder@1a2b3c4d5e6f``, ``chat.system@...``), or,
+    for replies logged without versions, their conversation's preset name
+    (``(custom)`` for a system prompt not taken from a preset)."""
     kind: str
-    """What ``prompt`` names: ``preset`` (prompt versions will add ``version``)."""
+    """What ``prompt`` names: ``version`` or ``preset``."""
     up: int
     down: int
     ratio: float | None

@@ -17,12 +17,19 @@ from backend.store.db import Database
 from backend.store.records import DailySpeed, DailyTokens, StageTime, ThumbsRatio, UsageStats
 from backend.store.requests import percentile
 
-PROMPT_KEY_SQL = "COALESCE(c.preset, '(custom)')"
-"""HOOK(prompt-versions): what thumbs are grouped by. Today a reply knows
-its conversation's preset only; when replies record the prompt version
-they were generated with, group by that here (and set ``PROMPT_KIND``) so
-``ThumbsRatio`` rows become one per prompt version."""
-PROMPT_KIND = "preset"
+SYSTEM_VERSION_SQL = (
+    "SELECT pv.name || '@' || substr(pv.sha256, 1, 12) FROM requests r"
+    " JOIN request_prompts rp ON rp.request_id = r.id"
+    " JOIN prompt_versions pv ON pv.id = rp.version_id"
+    " WHERE r.message_id = m.id AND r.stage = 'generate'"
+    " AND (pv.name = 'chat.system' OR pv.name LIKE 'preset:%')"
+    " ORDER BY r.id DESC LIMIT 1"
+)
+"""The system prompt version a reply was generated with (``name@sha12``,
+``backend.store.prompt_versions``): thumbs are grouped by it, so a preset
+edited mid-way shows as two rows. Replies logged before prompt versions
+existed (or with the full-text log off) fall back to their conversation's
+preset, with ``kind = "preset"``."""
 
 STAGE_ORDER = ("condense", "retrieve", "rerank", "rewrite", "tool_decision", "tool", "generate")
 
@@ -109,17 +116,20 @@ def _stages(db: Database, start: str) -> list[StageTime]:
 
 def _thumbs(db: Database, start: str) -> list[ThumbsRatio]:
     rows = db.query(
-        f"SELECT {PROMPT_KEY_SQL} AS prompt,"
-        " sum(f.rating = 1) AS up, sum(f.rating = -1) AS down"
+        "SELECT COALESCE(version, preset) AS prompt,"
+        " CASE WHEN version IS NULL THEN 'preset' ELSE 'version' END AS kind,"
+        " sum(rating = 1) AS up, sum(rating = -1) AS down FROM ("
+        f" SELECT ({SYSTEM_VERSION_SQL}) AS version,"
+        " COALESCE(c.preset, '(custom)') AS preset, f.rating AS rating"
         " FROM feedback f JOIN messages m ON m.id = f.message_id"
         " JOIN conversations c ON c.id = m.conversation_id"
         " WHERE m.role = 'assistant' AND f.rating != 0 AND m.created_at >= ?"
-        " GROUP BY prompt ORDER BY prompt",
+        ") GROUP BY prompt, kind ORDER BY prompt",
         (start,),
     )
     out = []
     for r in rows:
         up, down = int(r["up"] or 0), int(r["down"] or 0)
         ratio = up / (up + down) if up + down else None
-        out.append(ThumbsRatio(r["prompt"], PROMPT_KIND, up, down, ratio))
+        out.append(ThumbsRatio(r["prompt"], r["kind"], up, down, ratio))
     return out

@@ -86,7 +86,7 @@ async def test_grounded_answer_arrives_as_a_trace(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     runtime, model = smollm2
-    monkeypatch.setattr("backend.rag.pipeline.make_reranker", lambda *a, **k: KeepOrder())
+    monkeypatch.setattr("backend.rag.pipeline.build_reranker", lambda *a, **k: KeepOrder())
     settings = Settings(
         default_model=model.name,
         rag=RagSettings(reranker="llm", rewrite="always", candidates=6, top_k=3),

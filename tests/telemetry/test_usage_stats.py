@@ -66,7 +66,7 @@ async def test_days_speed_stages_and_thumbs(backend: Backend) -> None:
     assert sum(t.requests for t in everything.tokens) == 6
 
 
-async def test_thumbs_ratio_per_preset(backend: Backend) -> None:
+async def test_thumbs_ratio_per_prompt_version(backend: Backend) -> None:
     async def reply(preset: str | None, rating: int) -> None:
         conv = await backend.conversations.create_conversation(preset=preset)
         saved = (await (await backend.chat.send(conv.id, "hello")).collect())[-1]
@@ -77,8 +77,23 @@ async def test_thumbs_ratio_per_preset(backend: Backend) -> None:
     await reply(None, 0)  # cleared: not a vote
 
     stats = await backend.telemetry.usage_stats()
-    thumbs = {(t.prompt, t.kind): (t.up, t.down, t.ratio) for t in stats.thumbs}
-    assert thumbs == {("Coder", "preset"): (0, 1, 0.0), ("Concise", "preset"): (2, 1, 2 / 3)}
+    thumbs = {(t.prompt.split("@")[0], t.kind): (t.up, t.down, t.ratio) for t in stats.thumbs}
+    assert thumbs == {
+        ("preset:Coder", "version"): (0, 1, 0.0),
+        ("preset:Concise", "version"): (2, 1, 2 / 3),
+    }
+    versions = {v.label for v in await backend.telemetry.prompt_versions()}
+    assert {t.prompt for t in stats.thumbs} <= versions  # grouped by the stored versions
+
+
+async def test_thumbs_without_versions_fall_back_to_the_preset(backend: Backend) -> None:
+    conv = await backend.conversations.create_conversation(preset="Coder")
+    saved = (await (await backend.chat.send(conv.id, "hello")).collect())[-1]
+    await backend.conversations.rate(saved.message_id, 1)  # type: ignore[attr-defined]
+    with backend.core.stores.db.transaction() as c:  # as if logged before versions
+        c.execute("DELETE FROM request_prompts")
+    stats = await backend.telemetry.usage_stats()
+    assert [(t.prompt, t.kind, t.up) for t in stats.thumbs] == [("Coder", "preset", 1)]
 
 
 async def test_a_bad_since_is_a_value_error(backend: Backend) -> None:
