@@ -31,6 +31,14 @@ EXPECTED_TABLES = {
     "chunks_fts_docsize",
     "chunks_fts_idx",
     "kb_meta",
+    "chat_chunks",
+    "chat_chunks_fts",
+    "chat_chunks_fts_config",
+    "chat_chunks_fts_data",
+    "chat_chunks_fts_docsize",
+    "chat_chunks_fts_idx",
+    "chat_indexed",
+    "conversation_summaries",
 }
 
 
@@ -72,6 +80,7 @@ def test_blank_database_migrates_to_final_schema(tmp_path: Path) -> None:
     } <= set(final["requests"])
     assert {"use_documents", "folder_scope", "use_tools"} <= set(final["conversations"])
     assert final["message_tool_calls"][:4] == ["message_id", "step", "call_id", "name"]
+    assert final["message_sources"][-4:] == ["kind", "conversation_id", "source_message_id", "date"]
     assert db.query_one("PRAGMA journal_mode")[0] == "wal"
     assert migrate(db) == []  # idempotent
 

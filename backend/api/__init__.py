@@ -52,7 +52,9 @@ from backend.rag.types import (
 from backend.runtimes.registry import UnavailableRuntime
 from backend.runtimes.status import RuntimeStatus, model_origin
 from backend.store.records import (
+    ChatHit,
     Conversation,
+    ConversationSummary,
     Message,
     ModelStats,
     Preset,
@@ -70,7 +72,9 @@ __all__ = [
     "Adapter",
     "AssistantAPI",
     "ChatAPI",
+    "ChatHit",
     "Conversation",
+    "ConversationSummary",
     "ConversationsAPI",
     "Document",
     "DocumentHit",

@@ -16,13 +16,16 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from backend.chat.chats_grounding import ChatsTurn, ground_chats, wants_chats
 from backend.chat.grounding import Grounded, RagTurn, finish, ground, record_stages
 from backend.chat.history import TrimState, fit_history, surely_fits
 from backend.chat.structured import StructuredOutputError, finished_problem
+from backend.chat.summary import Folder, model_summariser
 from backend.chat.tool_loop import ToolTurn, record_tool_stages, results_turn, run_tools
 from backend.common.errors import AssistantError
 from backend.common.events import (
     ChatEvent,
+    ContextMeter,
     Done,
     ErrorEvent,
     HistoryTrimmed,
@@ -36,6 +39,7 @@ from backend.runtimes.base import ChatMessage, GenerationParams, GenerationReque
 from backend.store.conversations import ConversationStore
 from backend.store.records import Message
 from backend.store.requests import RequestLog
+from backend.store.summaries import SummaryStore
 
 
 @dataclass
@@ -54,12 +58,18 @@ class TurnPlan:
     """Set when the conversation answers from the user's documents."""
     tools: ToolTurn | None = None
     """Set when the conversation may call tools."""
+    chats: ChatsTurn | None = None
+    """Set when this turn answers from past conversations (instead of documents)."""
+    summaries: SummaryStore | None = None
+    """Set to fold old turns into a summary when history outgrows the window
+    (``backend.chat.summary``); None leaves them out (``fit_history``)."""
 
 
-def prompt_messages(thread: list[Message]) -> list[ChatMessage]:
-    """The thread as chat messages: the user's edited version of a reply
-    replaces the original, and failed empty replies are skipped."""
-    out = []
+def prompt_thread(thread: list[Message]) -> tuple[list[ChatMessage], list[int]]:
+    """The thread as chat messages, and their message ids: the user's edited
+    version of a reply replaces the original, and failed empty replies are
+    skipped."""
+    out, ids = [], []
     for m in thread:
         if m.role not in ("user", "assistant"):
             continue
@@ -67,7 +77,13 @@ def prompt_messages(thread: list[Message]) -> list[ChatMessage]:
         if m.role == "assistant" and not text.strip():
             continue
         out.append(ChatMessage(m.role, text))  # type: ignore[arg-type]
-    return out
+        ids.append(m.id)
+    return out, ids
+
+
+def prompt_messages(thread: list[Message]) -> list[ChatMessage]:
+    """``prompt_thread`` without the ids."""
+    return prompt_thread(thread)[0]
 
 
 def run_turn(
@@ -83,7 +99,7 @@ def run_turn(
     ids = [m.id for m in thread]
     if plan.parent_id in ids:
         thread = thread[: ids.index(plan.parent_id) + 1]
-    history = prompt_messages(thread)
+    history, history_ids = prompt_thread(thread)
 
     reply_id = conversations.add_message(
         plan.conversation_id,
@@ -101,13 +117,17 @@ def run_turn(
     error: str | None = None
     started = time.perf_counter()
     grounded = Grounded()
+    window = 0
     with generating():
         try:
             window = plan.runtime.context_window(plan.model)
             budget = window - plan.params.max_tokens
             system_text = plan.system_prompt
             asked = history
-            if plan.rag is not None:
+            if plan.chats is not None:
+                grounded = _ground_chats(plan, plan.chats, history, budget, emit)
+                history = [*history[:-1], ChatMessage("user", grounded.user_text or "")]
+            elif plan.rag is not None:
                 share = plan.rag.pipeline.settings.context_share
                 grounded = ground(plan, plan.rag, history, int(budget * share), emit)
                 parts_ = (system_text.strip(), grounded.system_rules)
@@ -123,20 +143,19 @@ def run_turn(
                 if calls:
                     question = grounded.user_text or history[-1].content
                     history = [*history[:-1], ChatMessage("user", results_turn(question, calls))]
-            system = ChatMessage("system", system_text) if system_text.strip() else None
-            prompt = ([system] if system else []) + history
-            if trim_state.dropped or not surely_fits(prompt, budget):
-                costs = plan.runtime.count_tokens(plan.model, prompt)
-                fitted = fit_history(system, history, costs, budget, trim_state)
+            if plan.summaries is not None:
+                folder = Folder(
+                    plan.summaries,
+                    plan.conversation_id,
+                    lambda ms: plan.runtime.count_tokens(plan.model, ms),
+                    model_summariser(plan.runtime, plan.model),
+                    window,
+                )
+                fitted = folder.fit(system_text, history, history_ids, budget, trim_state, emit)
                 prompt = fitted.messages
-                if fitted.dropped:
-                    emit(
-                        HistoryTrimmed(
-                            dropped_messages=fitted.dropped,
-                            kept_messages=len(fitted.messages),
-                            context_tokens=window,
-                        )
-                    )
+                grounded.stages.extend(folder.stages)
+            else:
+                prompt = _trimmed(plan, system_text, history, budget, window, trim_state, emit)
             request = GenerationRequest(plan.model, prompt, plan.params)
             for event in plan.runtime.stream(request, cancel):
                 if isinstance(event, TextDelta):
@@ -171,8 +190,9 @@ def run_turn(
     status = {"stop": "complete", "length": "complete"}.get(stop_reason, stop_reason)
     if error is not None and stop_reason != "error":
         status = "error"
-    if plan.rag is not None:
-        finish(grounded, plan.rag, reply_id, content, emit)
+    if plan.rag is not None or plan.chats is not None:
+        store = plan.chats.sources if plan.chats is not None else plan.rag.sources  # type: ignore[union-attr]
+        finish(grounded, store, reply_id, content, emit)
     conversations.finish_message(reply_id, content, status)
     request_id = requests.record(
         runtime=plan.runtime.name,
@@ -183,8 +203,53 @@ def run_turn(
         conversation_id=plan.conversation_id,
         message_id=reply_id,
     )
-    if plan.rag is not None:
+    if grounded.stages:
         record_stages(grounded, requests, plan, reply_id, request_id)
     if plan.tools is not None:
         record_tool_stages(plan.tools, requests, plan, reply_id, request_id)
+    if usage is not None and window:
+        emit(ContextMeter(usage.prompt_tokens + usage.completion_tokens, window))
     emit(MessageSaved(reply_id, content, "error" if error else stop_reason, request_id))
+
+
+def _ground_chats(
+    plan: TurnPlan,
+    chats: ChatsTurn,
+    history: list[ChatMessage],
+    budget: int,
+    emit: Callable[[ChatEvent], None],
+) -> Grounded:
+    """Past chats for the last user message, within half the prompt budget."""
+
+    def count(text: str) -> int:
+        return plan.runtime.count_tokens(plan.model, [ChatMessage("user", text)])[0]
+
+    question = wants_chats(history[-1].content)[1] or history[-1].content
+    return ground_chats(chats, plan.conversation_id, question, budget // 2, count, emit)
+
+
+def _trimmed(
+    plan: TurnPlan,
+    system_text: str,
+    history: list[ChatMessage],
+    budget: int,
+    window: int,
+    trim_state: TrimState,
+    emit: Callable[[ChatEvent], None],
+) -> list[ChatMessage]:
+    """The prompt with the oldest messages left out until it fits."""
+    system = ChatMessage("system", system_text) if system_text.strip() else None
+    prompt = ([system] if system else []) + history
+    if trim_state.dropped or not surely_fits(prompt, budget):
+        costs = plan.runtime.count_tokens(plan.model, prompt)
+        fitted = fit_history(system, history, costs, budget, trim_state)
+        prompt = fitted.messages
+        if fitted.dropped:
+            emit(
+                HistoryTrimmed(
+                    dropped_messages=fitted.dropped,
+                    kept_messages=len(fitted.messages),
+                    context_tokens=window,
+                )
+            )
+    return prompt
