@@ -36,9 +36,7 @@ class Recording(LlamaCppRuntime):
         super().__init__(settings, locations)
         self.prompts: list[GenerationRequest] = []
 
-    def stream(
-        self, request: GenerationRequest, cancel: threading.Event
-    ) -> Iterator[RuntimeEvent]:
+    def stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[RuntimeEvent]:
         self.prompts.append(request)
         return super().stream(request, cancel)
 
