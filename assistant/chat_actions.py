@@ -33,7 +33,9 @@ from backend import AssistantAPI, AssistantError
 from backend.api import Conversation, Message, ReplyStream
 from backend.common.events import (
     CitationsParsed,
+    ContextMeter,
     ErrorEvent,
+    HistorySummarised,
     HistoryTrimmed,
     MessageStarted,
     SourceRef,
@@ -79,6 +81,10 @@ class ChatActions(_Base):
     def load(self, conversation_id: int | None = None, reopen: bool = False) -> Any: ...
     async def scoped_question(self, text: str) -> tuple[str, list[int] | None] | None: ...
 
+    # provided by LongChatMode
+    async def context_event(self, event: Any, widget: Any, showing: bool) -> None: ...
+    async def load_summary(self) -> None: ...
+
     # provided by ToolsMode
     async def load_tool_calls(self) -> None: ...
     async def tool_proposed(
@@ -113,6 +119,7 @@ class ChatActions(_Base):
         await self.chat.show_thread(thread, await self.usage_for(thread))
         await self.load_sources()
         await self.load_tool_calls()
+        await self.load_summary()
 
     async def load_sources(self) -> None:
         """Show the stored sources of finished replies that do not show them yet."""
@@ -227,14 +234,8 @@ class ChatActions(_Base):
                         await markdown.write(event.text)
                 elif isinstance(event, Usage) and widget is not None:
                     widget.usage = event
-                elif isinstance(event, HistoryTrimmed) and self._showing(stream):
-                    n = event.dropped_messages
-                    await self.chat.add_notice(
-                        f"{n} older message{'s' if n != 1 else ''} left out to fit the "
-                        f"context window ({event.context_tokens} tokens)",
-                        "warning",
-                        before=widget if widget and widget.is_attached else None,
-                    )
+                elif isinstance(event, HistoryTrimmed | HistorySummarised | ContextMeter):
+                    await self.context_event(event, widget, self._showing(stream))
                 elif isinstance(event, ErrorEvent):
                     if self._showing(stream):
                         await self.chat.add_notice(f"{event.title}: {event.message}", "error")

@@ -48,8 +48,8 @@ def folder_tokens(text: str) -> tuple[list[str], str]:
     kept: list[str] = []
     last = 0
     for m in _TOKEN.finditer(text):
-        if any(a <= m.start() < b for a, b in code):
-            continue
+        if any(a <= m.start() < b for a, b in code) or m.group(1).casefold() == "chats":
+            continue  # @chats is not a folder: the backend answers from past chats
         names.append(m.group(1))
         kept.append(text[last : m.start()])
         last = m.end()

@@ -53,3 +53,10 @@ class MessageFocused(Message):
     """A message got focus: palette actions apply to it from now on."""
 
     message_id: int
+
+
+@dataclass
+class SummaryEditRequested(Message):
+    """The user wants to rewrite the summary of conversation ``conversation_id``."""
+
+    conversation_id: int

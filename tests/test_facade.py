@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from backend import Backend
+from backend.chat.summary import HEADER, INSTRUCTION
 from backend.common.config import Settings
 from backend.common.errors import ModelError, NotFoundError
 from backend.common.events import (
+    ContextMeter,
     Done,
     ErrorEvent,
+    HistorySummarised,
     HistoryTrimmed,
     MessageSaved,
     MessageStarted,
@@ -19,6 +23,7 @@ from backend.common.events import (
     Usage,
 )
 from backend.common.locations import Locations
+from backend.runtimes.base import ChatMessage
 from backend.runtimes.fake import FakeRuntime
 
 
@@ -27,7 +32,7 @@ async def test_send_streams_and_stores(backend: Backend) -> None:
     events = await stream.collect()
     kinds = [type(e) for e in events]
     assert kinds[0] is MessageStarted
-    assert kinds[-3:] == [Usage, Done, MessageSaved]
+    assert kinds[-4:] == [Usage, Done, ContextMeter, MessageSaved]
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert text == "Echo: hello there"
     conv = await backend.conversations.get_conversation(stream.conversation_id)
@@ -163,8 +168,59 @@ async def test_feedback_is_stored_and_edited_reply_is_used(
         await backend.conversations.rate(user.id, 1)
 
 
-async def test_trimming_emits_a_notice(locations: Locations) -> None:
-    rt = FakeRuntime(context=200)
+def _summariser_or_echo(summary: str) -> Callable[[list[ChatMessage]], str]:
+    """Replies echo the question; the summariser's request gets ``summary``."""
+
+    def respond(messages: list[ChatMessage]) -> str:
+        last = messages[-1].content
+        if last.startswith(INSTRUCTION):
+            return summary
+        return "Echo: " + " ".join(last.split()[:6])
+
+    return respond
+
+
+async def test_a_long_conversation_is_summarised_not_dropped(locations: Locations) -> None:
+    rt = FakeRuntime(context=200, responder=_summariser_or_echo("the user likes tea"))
+    settings = Settings(default_model="fake-model")
+    settings.generation.max_tokens = 60
+    b = await Backend.open(locations=locations, settings=settings, runtimes=[rt])
+    try:
+        cid = None
+        summarised: list[HistorySummarised] = []
+        trimmed: list[HistoryTrimmed] = []
+        for i in range(12):
+            s = await b.chat.send(cid, f"message number {i} " + "word " * 10)
+            cid = s.conversation_id
+            events = await s.collect()
+            summarised += [e for e in events if isinstance(e, HistorySummarised)]
+            trimmed += [e for e in events if isinstance(e, HistoryTrimmed)]
+        assert summarised and not trimmed, "old turns are summarised, not left out"
+        last = rt.requests[-1].messages
+        assert last[0].role == "system" and HEADER in last[0].content
+        assert "the user likes tea" in last[0].content
+        assert last[-1].content.startswith("message number 11")
+        assert sum(rt.count_tokens(rt.list_models()[0], last)) <= 200 - 60
+        summary = await b.conversations.conversation_summary(cid)
+        assert summary is not None and summary.covered == summarised[-1].summarised_messages
+        # nothing is deleted from the conversation itself
+        assert len(await b.conversations.thread(cid)) == 24
+        # the summary is cached: the turns after a fold send the same prefix
+        prefixes = [r.messages[0].content for r in rt.requests if r.params.max_tokens == 60]
+        assert prefixes.count(prefixes[-1]) >= 2
+        # the user's edit is what the next turn sends (or folds further)
+        await b.conversations.edit_summary(cid, "the user prefers green tea")
+        sent = len(rt.requests)
+        s = await b.chat.send(cid, "and now?")
+        await s.collect()
+        after = [m.content for r in rt.requests[sent:] for m in r.messages]
+        assert any("the user prefers green tea" in text for text in after)
+    finally:
+        await b.close()
+
+
+async def test_an_empty_summary_falls_back_to_leaving_turns_out(locations: Locations) -> None:
+    rt = FakeRuntime(context=200, responder=_summariser_or_echo(""))
     settings = Settings(default_model="fake-model")
     settings.generation.max_tokens = 60
     b = await Backend.open(locations=locations, settings=settings, runtimes=[rt])
@@ -175,14 +231,10 @@ async def test_trimming_emits_a_notice(locations: Locations) -> None:
             s = await b.chat.send(cid, f"message number {i} " + "word " * 10)
             cid = s.conversation_id
             trimmed += [e for e in await s.collect() if isinstance(e, HistoryTrimmed)]
-        assert trimmed, "a long conversation must be trimmed"
-        assert all(t.dropped_messages > 0 for t in trimmed)
+        assert trimmed and all(t.dropped_messages > 0 for t in trimmed)
+        assert await b.conversations.conversation_summary(cid) is None
         last = rt.requests[-1].messages
-        assert last[0].role == "system" and last[1].role == "user"
-        assert last[-1].content.startswith("message number 11")
         assert sum(rt.count_tokens(rt.list_models()[0], last)) <= 200 - 60
-        # nothing is deleted from the conversation itself
-        assert len(await b.conversations.thread(cid)) == 24
     finally:
         await b.close()
 

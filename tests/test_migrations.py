@@ -35,6 +35,14 @@ EXPECTED_TABLES = {
     "request_prompts",
     "request_inputs",
     "file_hashes",
+    "chat_chunks",
+    "chat_chunks_fts",
+    "chat_chunks_fts_config",
+    "chat_chunks_fts_data",
+    "chat_chunks_fts_docsize",
+    "chat_chunks_fts_idx",
+    "chat_indexed",
+    "conversation_summaries",
 }
 
 
@@ -82,6 +90,7 @@ def test_blank_database_migrates_to_final_schema(tmp_path: Path) -> None:
     assert {"model_path", "adapter_sha256", "params", "messages", "output"} <= set(
         final["request_inputs"]
     )
+    assert final["message_sources"][-4:] == ["kind", "conversation_id", "source_message_id", "date"]
     assert db.query_one("PRAGMA journal_mode")[0] == "wal"
     assert migrate(db) == []  # idempotent
 

@@ -17,6 +17,7 @@ from backend.common.events import (
     CitationsParsed,
     Done,
     ErrorEvent,
+    HistorySummarised,
     HistoryTrimmed,
     MessageSaved,
     SourceRef,
@@ -123,6 +124,12 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                 print(
                     f"note: {event.dropped_messages} older messages left out to fit the "
                     f"{event.context_tokens}-token context window",
+                    file=sys.stderr,
+                )
+            elif isinstance(event, HistorySummarised):
+                print(
+                    f"note: {event.summarised_messages} earlier messages summarised to fit "
+                    f"the {event.context_tokens}-token context window",
                     file=sys.stderr,
                 )
             elif isinstance(event, SourcesRetrieved):

@@ -23,6 +23,7 @@ from assistant import keys
 from assistant.chat_actions import ChatActions
 from assistant.documents_mode import DocumentsMode
 from assistant.export_mode import ExportMode
+from assistant.long_chat_mode import LongChatMode
 from assistant.messages import (
     ConversationSelected,
     NewConversationRequested,
@@ -51,7 +52,7 @@ GET_MODELS = "__get_models__"
 """The model picker's last line: opens the model library."""
 
 
-class MainScreen(ExportMode, ToolsMode, DocumentsMode, ChatActions, Screen[None]):
+class MainScreen(ExportMode, ToolsMode, DocumentsMode, LongChatMode, ChatActions, Screen[None]):
     BINDINGS = keys.bindings("main")
 
     def __init__(self, backend: AssistantAPI) -> None:
@@ -126,6 +127,7 @@ class MainScreen(ExportMode, ToolsMode, DocumentsMode, ChatActions, Screen[None]
         else:
             self.conversation = await self.backend.conversations.get_conversation(conversation_id)
             if switching:
+                self.meter = None
                 await self.chat.clear()
             await self.refresh_thread()
             await self.backend.conversations.set_state(LAST_CONVERSATION, str(conversation_id))
@@ -159,6 +161,7 @@ class MainScreen(ExportMode, ToolsMode, DocumentsMode, ChatActions, Screen[None]
             + (f" · {preset}" if preset else "")
             + f" · {self.documents_text}"
             + f" · {self.tools_text}"
+            + self.context_text
             + " · Enter sends · ctrl+j new line"
         )
 

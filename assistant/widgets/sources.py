@@ -61,7 +61,10 @@ def citation_numbers(text: str) -> list[int]:
 
 
 def source_label(source: SourceRef) -> str:
-    """``[S1] file.html › Heading (p. 3)``."""
+    """``[S1] file.html › Heading (p. 3)``, or for a past chat
+    ``[S1] conversation “Trip planning”, 2025-05-02``."""
+    if source.kind == "conversation":
+        return f"[S{source.n}] conversation “{source.path}”, {source.date}"
     label = f"[S{source.n}] {PurePath(source.path).name}"
     if source.heading:
         label += f" › {source.heading}"

@@ -53,7 +53,9 @@ from backend.rag.types import (
 from backend.runtimes.registry import UnavailableRuntime
 from backend.runtimes.status import RuntimeStatus, model_origin
 from backend.store.records import (
+    ChatHit,
     Conversation,
+    ConversationSummary,
     DailySpeed,
     DailyTokens,
     Message,
@@ -79,7 +81,9 @@ __all__ = [
     "Adapter",
     "AssistantAPI",
     "ChatAPI",
+    "ChatHit",
     "Conversation",
+    "ConversationSummary",
     "ConversationsAPI",
     "DailySpeed",
     "DailyTokens",

@@ -123,7 +123,7 @@ def ground(
 
 def finish(
     grounded: Grounded,
-    rag: RagTurn,
+    store: SourceStore,
     reply_id: int,
     content: str,
     emit: Callable[[ChatEvent], None],
@@ -135,7 +135,7 @@ def finish(
     matched = [] if cited or unknown else matched_sources(content, grounded.sources)
     sources = mark_cited(grounded.sources, cited, matched)
     grounded.sources = sources
-    rag.sources.save(reply_id, sources)
+    store.save(reply_id, sources)
     emit(CitationsParsed(reply_id, tuple(cited), tuple(unknown), tuple(matched)))
 
 

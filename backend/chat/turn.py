@@ -17,15 +17,18 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from backend.chat.chats_grounding import ChatsTurn, ground_chats, wants_chats
 from backend.chat.grounding import Grounded, RagTurn, finish, ground, record_stages
 from backend.chat.history import TrimState, fit_history, surely_fits
 from backend.chat.prompt_catalog import builtin
 from backend.chat.structured import StructuredOutputError, finished_problem
+from backend.chat.summary import Folder, model_summariser
 from backend.chat.tool_loop import ToolTurn, record_tool_stages, results_turn, run_tools
 from backend.chat.traced import messages_json, model_call, reply_json, start_trace
 from backend.common.errors import AssistantError
 from backend.common.events import (
     ChatEvent,
+    ContextMeter,
     Done,
     ErrorEvent,
     HistoryTrimmed,
@@ -52,6 +55,7 @@ from backend.store.prompt_versions import PromptPart
 from backend.store.records import Message
 from backend.store.request_inputs import RunInputs
 from backend.store.requests import RequestLog
+from backend.store.summaries import SummaryStore
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +81,18 @@ class TurnPlan:
     or preset, the schema instruction); the turn adds the ones it uses."""
     template: PromptPart | None = None
     """The model's chat template, when the runtime exposes it."""
+    chats: ChatsTurn | None = None
+    """Set when this turn answers from past conversations (instead of documents)."""
+    summaries: SummaryStore | None = None
+    """Set to fold old turns into a summary when history outgrows the window
+    (``backend.chat.summary``); None leaves them out (``fit_history``)."""
 
 
-def prompt_messages(thread: list[Message]) -> list[ChatMessage]:
-    """The thread as chat messages: the user's edited version of a reply
-    replaces the original, and failed empty replies are skipped."""
-    out = []
+def prompt_thread(thread: list[Message]) -> tuple[list[ChatMessage], list[int]]:
+    """The thread as chat messages, and their message ids: the user's edited
+    version of a reply replaces the original, and failed empty replies are
+    skipped."""
+    out, ids = [], []
     for m in thread:
         if m.role not in ("user", "assistant"):
             continue
@@ -90,7 +100,13 @@ def prompt_messages(thread: list[Message]) -> list[ChatMessage]:
         if m.role == "assistant" and not text.strip():
             continue
         out.append(ChatMessage(m.role, text))  # type: ignore[arg-type]
-    return out
+        ids.append(m.id)
+    return out, ids
+
+
+def prompt_messages(thread: list[Message]) -> list[ChatMessage]:
+    """``prompt_thread`` without the ids."""
+    return prompt_thread(thread)[0]
 
 
 def run_turn(
@@ -129,7 +145,7 @@ def _answer(
     ids = [m.id for m in thread]
     if plan.parent_id in ids:
         thread = thread[: ids.index(plan.parent_id) + 1]
-    history = prompt_messages(thread)
+    history, history_ids = prompt_thread(thread)
 
     reply_id = conversations.add_message(
         plan.conversation_id,
@@ -149,13 +165,17 @@ def _answer(
     grounded = Grounded()
     used = list(plan.prompts)
     sent: list[ChatMessage] | None = None
+    window = 0
     with generating():
         try:
             window = plan.runtime.context_window(plan.model)
             budget = window - plan.params.max_tokens
             system_text = plan.system_prompt
             asked = history
-            if plan.rag is not None:
+            if plan.chats is not None:
+                grounded = _ground_chats(plan, plan.chats, history, budget, emit)
+                history = [*history[:-1], ChatMessage("user", grounded.user_text or "")]
+            elif plan.rag is not None:
                 share = plan.rag.pipeline.settings.context_share
                 grounded = ground(plan, plan.rag, history, int(budget * share), emit)
                 used += builtin("rag.instructions")
@@ -175,20 +195,19 @@ def _answer(
                     used += builtin("tools.results")
                     question = grounded.user_text or history[-1].content
                     history = [*history[:-1], ChatMessage("user", results_turn(question, calls))]
-            system = ChatMessage("system", system_text) if system_text.strip() else None
-            prompt = ([system] if system else []) + history
-            if trim_state.dropped or not surely_fits(prompt, budget):
-                costs = plan.runtime.count_tokens(plan.model, prompt)
-                fitted = fit_history(system, history, costs, budget, trim_state)
+            if plan.summaries is not None:
+                folder = Folder(
+                    plan.summaries,
+                    plan.conversation_id,
+                    lambda ms: plan.runtime.count_tokens(plan.model, ms),
+                    model_summariser(plan.runtime, plan.model),
+                    window,
+                )
+                fitted = folder.fit(system_text, history, history_ids, budget, trim_state, emit)
                 prompt = fitted.messages
-                if fitted.dropped:
-                    emit(
-                        HistoryTrimmed(
-                            dropped_messages=fitted.dropped,
-                            kept_messages=len(fitted.messages),
-                            context_tokens=window,
-                        )
-                    )
+                grounded.stages.extend(folder.stages)
+            else:
+                prompt = _trimmed(plan, system_text, history, budget, window, trim_state, emit)
             request = GenerationRequest(plan.model, prompt, plan.params)
             sent = prompt
             attributes = model_call(plan.runtime, plan.model, plan.params)
@@ -233,8 +252,9 @@ def _answer(
     status = {"stop": "complete", "length": "complete"}.get(stop_reason, stop_reason)
     if error is not None and stop_reason != "error":
         status = "error"
-    if plan.rag is not None:
-        finish(grounded, plan.rag, reply_id, content, emit)
+    if plan.rag is not None or plan.chats is not None:
+        store = plan.chats.sources if plan.chats is not None else plan.rag.sources  # type: ignore[union-attr]
+        finish(grounded, store, reply_id, content, emit)
     conversations.finish_message(reply_id, content, status)
     inputs = None
     if sent is not None:
@@ -259,7 +279,7 @@ def _answer(
         prompts=used,
         inputs=inputs,
     )
-    if plan.rag is not None:
+    if grounded.stages:
         record_stages(grounded, requests, plan, reply_id, request_id)
     if plan.tools is not None:
         native = plan.runtime.native_tools(plan.model)
@@ -267,4 +287,49 @@ def _answer(
         if plan.template is not None:
             decision.append(plan.template)
         record_tool_stages(plan.tools, requests, plan, reply_id, request_id, decision)
+    if usage is not None and window:
+        emit(ContextMeter(usage.prompt_tokens + usage.completion_tokens, window))
     emit(MessageSaved(reply_id, content, "error" if error else stop_reason, request_id))
+
+
+def _ground_chats(
+    plan: TurnPlan,
+    chats: ChatsTurn,
+    history: list[ChatMessage],
+    budget: int,
+    emit: Callable[[ChatEvent], None],
+) -> Grounded:
+    """Past chats for the last user message, within half the prompt budget."""
+
+    def count(text: str) -> int:
+        return plan.runtime.count_tokens(plan.model, [ChatMessage("user", text)])[0]
+
+    question = wants_chats(history[-1].content)[1] or history[-1].content
+    return ground_chats(chats, plan.conversation_id, question, budget // 2, count, emit)
+
+
+def _trimmed(
+    plan: TurnPlan,
+    system_text: str,
+    history: list[ChatMessage],
+    budget: int,
+    window: int,
+    trim_state: TrimState,
+    emit: Callable[[ChatEvent], None],
+) -> list[ChatMessage]:
+    """The prompt with the oldest messages left out until it fits."""
+    system = ChatMessage("system", system_text) if system_text.strip() else None
+    prompt = ([system] if system else []) + history
+    if trim_state.dropped or not surely_fits(prompt, budget):
+        costs = plan.runtime.count_tokens(plan.model, prompt)
+        fitted = fit_history(system, history, costs, budget, trim_state)
+        prompt = fitted.messages
+        if fitted.dropped:
+            emit(
+                HistoryTrimmed(
+                    dropped_messages=fitted.dropped,
+                    kept_messages=len(fitted.messages),
+                    context_tokens=window,
+                )
+            )
+    return prompt

@@ -86,6 +86,27 @@ class HistoryTrimmed:
 
 
 @dataclass(frozen=True)
+class HistorySummarised:
+    """Older messages did not fit the context window and were folded into
+    the conversation's summary (``ConversationsAPI.conversation_summary``),
+    which the prompt carries in their place. ``summarised_messages`` counts
+    every message the summary now stands for."""
+
+    summarised_messages: int
+    kept_messages: int
+    context_tokens: int
+
+
+@dataclass(frozen=True)
+class ContextMeter:
+    """How full the context window is after this reply: the prompt's tokens
+    plus the reply's, of ``context_tokens`` (the status line's meter)."""
+
+    used_tokens: int
+    context_tokens: int
+
+
+@dataclass(frozen=True)
 class MessageSaved:
     """The assistant reply was written to the store (the last chat event)."""
 
@@ -103,6 +124,12 @@ class SourceRef:
     says whether the answer cited it (known once the reply is done);
     ``matched`` that an answer citing nothing restates it
     (``backend.rag.attribution``), shown apart and never a citation.
+
+    ``kind`` is ``document`` (a chunk of an indexed file: ``path``,
+    ``heading``, ``page``) or ``conversation`` (a message of a past chat:
+    ``path`` is the conversation's title, ``date`` the message's day, and
+    opening it shows ``conversation_id`` scrolled to
+    ``conversation_message_id``).
     """
 
     n: int
@@ -117,6 +144,10 @@ class SourceRef:
     flags: tuple[str, ...] = ()
     cited: bool = False
     matched: bool = False
+    kind: str = "document"
+    conversation_id: int | None = None
+    conversation_message_id: int | None = None
+    date: str = ""
 
 
 @dataclass(frozen=True)
@@ -193,6 +224,8 @@ ChatEvent = (
     RuntimeEvent
     | MessageStarted
     | HistoryTrimmed
+    | HistorySummarised
+    | ContextMeter
     | SourcesRetrieved
     | CitationsParsed
     | ToolCallProposed

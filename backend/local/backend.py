@@ -81,6 +81,7 @@ class Backend:
             StoreError: the database cannot be opened or migrated.
         """
         await asyncio.to_thread(self.core.open)
+        self.core.chats.schedule()  # past chats not indexed yet (none: no model load)
 
     async def close(self) -> None:
         """Stop replies and the tune-up (nobody would follow them), the MCP

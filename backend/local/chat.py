@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from backend.chat.chats_grounding import ChatsTurn, wants_chats
 from backend.chat.grounding import RagTurn
 from backend.chat.prompt_catalog import builtin, system_part, template_part
 from backend.chat.stream import ChatStream
@@ -55,15 +56,21 @@ class ChatService:
         tools: bool | None = None,
         schema: str | None = None,
     ) -> TurnPlan:
-        conv = self._core.stores.conversations.get(conversation_id)
+        stores = self._core.stores
+        conv = stores.conversations.get(conversation_id)
         runtime, model = self._models.resolve(conv.model)
         g = self._core.settings.generation
         rag = None
+        chats = None
         system = conv.system_prompt
         prompts = []
         if system.strip():
             prompts.append(system_part(system, conv.preset, self._preset(conv.preset)))
-        if schema is not None:
+        if schema is None and self._asks_about_past_chats(parent_id):
+            summary = stores.summaries.get(conversation_id)
+            through = summary.through_message_id if summary else None
+            chats = ChatsTurn(self._core.chats, stores.sources, include_through=through)
+        elif schema is not None:
             prompts += builtin("structured.instruction")
             # A JSON answer has no room for citations, and a tool decision
             # is a JSON answer of its own: both are off for this reply.
@@ -89,6 +96,8 @@ class ChatService:
             tools=None if schema is not None else self._tools.turn_for(conv, tools),
             prompts=prompts,
             template=template_part(runtime, model),
+            chats=chats,
+            summaries=stores.summaries if schema is None else None,
         )
 
     def _preset(self, name: str | None) -> Preset | None:
@@ -99,9 +108,18 @@ class ChatService:
         except NotFoundError:
             return None
 
+    def _asks_about_past_chats(self, message_id: int) -> bool:
+        """``@chats``, or a clear cue ("what did we decide about ...") in the
+        question being answered (the source router will decide this later)."""
+        msg = self._core.stores.conversations.message(message_id)
+        if msg.role != "user":
+            return False
+        wanted, question = wants_chats(msg.content)
+        return wanted and bool(question.strip())
+
     def _stream(self, plan: TurnPlan) -> ChatStream:
         stores = self._core.stores
-        producer = partial(
+        turn = partial(
             run_turn,
             plan,
             stores.conversations,
@@ -110,6 +128,14 @@ class ChatService:
             self._core.generating,
             traces=self._core.traces,
         )
+        chats = self._core.chats
+
+        def producer(emit: Any, cancel: Any) -> None:
+            try:
+                turn(emit, cancel)
+            finally:
+                chats.schedule()  # index the new turn in the background
+
         approvals = plan.tools.approvals if plan.tools is not None else None
         stream = ChatStream(plan.conversation_id, producer, approvals)
         self._replies.streams[plan.conversation_id] = stream

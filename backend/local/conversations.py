@@ -7,7 +7,14 @@ from backend.common.errors import NotFoundError
 from backend.local.core import Core
 from backend.local.models import ModelService
 from backend.local.replies import ActiveReplies
-from backend.store.records import Conversation, Message, Preset, SearchHit
+from backend.store.records import (
+    ChatHit,
+    Conversation,
+    ConversationSummary,
+    Message,
+    Preset,
+    SearchHit,
+)
 
 DEFAULT_PRESET = "Assistant"
 TITLE_CHARS = 48
@@ -101,6 +108,20 @@ class ConversationService:
 
     async def search_messages(self, query: str, limit: int = 50) -> list[SearchHit]:
         return await self._core.run(lambda: self._core.stores.conversations.search(query, limit))
+
+    async def search_conversations(
+        self, query: str, k: int = 5, exclude_conversation_id: int | None = None
+    ) -> list[ChatHit]:
+        chats = self._core.chats
+        return await self._core.run(
+            lambda: chats.search(query, k, exclude_conversation_id=exclude_conversation_id)
+        )
+
+    async def conversation_summary(self, conversation_id: int) -> ConversationSummary | None:
+        return await self._core.run(lambda: self._core.stores.summaries.get(conversation_id))
+
+    async def edit_summary(self, conversation_id: int, text: str) -> ConversationSummary:
+        return await self._core.run(lambda: self._core.stores.summaries.edit(conversation_id, text))
 
     async def rate(self, message_id: int, rating: int) -> Message:
         return await self._core.run(

@@ -29,6 +29,8 @@ from backend.common.config import Settings, load_settings
 from backend.common.locations import Locations
 from backend.common.otlp import OtlpTraces
 from backend.common.reply_gate import ReplyGate
+from backend.knowledge.chats_index import ChatIndexStore
+from backend.knowledge.chats_indexer import ChatIndexer
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.embedder_fast import make_embedder
 from backend.knowledge.service import KnowledgeBase
@@ -41,6 +43,7 @@ from backend.store.migrations import migrate
 from backend.store.requests import RequestLog
 from backend.store.settings_store import PresetStore, StateStore
 from backend.store.sources import SourceStore
+from backend.store.summaries import SummaryStore
 from backend.store.tool_calls import ToolCallStore
 from backend.store.transfer import TransferStore
 
@@ -64,6 +67,7 @@ class Stores:
     tool_calls: ToolCallStore
     evals: EvalStore
     transfer: TransferStore
+    summaries: SummaryStore
 
     @classmethod
     def on(cls, db: Database, keep_full_text: bool = True) -> Stores:
@@ -77,6 +81,7 @@ class Stores:
             tool_calls=ToolCallStore(db),
             evals=EvalStore(db),
             transfer=TransferStore(db),
+            summaries=SummaryStore(db),
         )
 
 
@@ -106,6 +111,7 @@ class Core:
         self.traces: OtlpTraces | None = None
         """Where chat turns' traces go; None unless ``[telemetry]`` names an
         endpoint."""
+        self._chats: ChatIndexer | None = None
 
     # life cycle ------------------------------------------------------------
     def open(self) -> None:
@@ -142,6 +148,8 @@ class Core:
             self.traces = OtlpTraces(t, self.locations.logs / "telemetry.log")
             threading.Thread(target=self.traces.start, name="otlp-start", daemon=True).start()
         self._kb = KnowledgeBase(db, embedder, self.gate)
+        kb = self._kb
+        self._chats = ChatIndexer(ChatIndexStore(db), lambda: kb.embedder, self.gate)
         if self._runtimes is None:
             self._runtimes, self.unavailable = discover_runtimes(self._settings, self.locations)
 
@@ -155,8 +163,10 @@ class Core:
     def close(self) -> None:
         """Close the knowledge base, the runtimes and the database (the
         services have stopped what they own first)."""
-        kb, stores = self._kb, self._stores
-        self._kb = self._stores = None
+        kb, stores, chats = self._kb, self._stores, self._chats
+        self._kb = self._stores = self._chats = None
+        if chats is not None:
+            chats.close()
         if kb is not None:
             kb.close()
         with self.generation_lock:
@@ -206,6 +216,13 @@ class Core:
         if self.settings.models_dir is not None:
             dirs.append(Path(self.settings.models_dir).expanduser())
         return dirs
+
+    @property
+    def chats(self) -> ChatIndexer:
+        """The past-chats index and its background indexer."""
+        if self._chats is None:
+            raise NotStartedError("Backend.start() has not run")
+        return self._chats
 
     @property
     def runtimes(self) -> list[Runtime]:

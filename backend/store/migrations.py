@@ -370,6 +370,81 @@ def m012_prompt_versions() -> str:
         """
 
 
+@migration
+def m014_conversation_index() -> str:
+    """Past chats as a source, and long conversations.
+
+    ``chat_chunks`` holds the searchable pieces of every finished user and
+    assistant message (FTS5 in ``chat_chunks_fts``; the vectors, whose
+    dimension depends on the embedding model, in ``chat_chunks_vec``, made
+    at run time by ``backend.knowledge.chats_index``); ``chat_indexed``
+    marks the messages the background indexer has done, so it is
+    incremental. Triggers keep both honest: a message whose text changes
+    (a reply finished or edited by the user) loses its entries and becomes
+    pending again; deleting a message or a conversation cascades.
+
+    ``conversation_summaries``: the summary that stands for a conversation's
+    oldest turns once they no longer fit the context window (one per
+    conversation, covering its thread up to ``through_message_id``).
+
+    ``message_sources`` learns which kind of source a citation is
+    (``document`` or ``conversation``) and, for a past conversation, which
+    conversation and message it opens, and its date.
+    """
+    return """
+        CREATE TABLE chat_chunks (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            ord INTEGER NOT NULL,
+            text TEXT NOT NULL
+        );
+        CREATE INDEX chat_chunks_message ON chat_chunks(message_id);
+        CREATE INDEX chat_chunks_conversation ON chat_chunks(conversation_id);
+        CREATE VIRTUAL TABLE chat_chunks_fts USING fts5(
+            text, content='chat_chunks', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER chat_chunks_ai AFTER INSERT ON chat_chunks BEGIN
+            INSERT INTO chat_chunks_fts(rowid, text) VALUES (new.id, new.text);
+        END;
+        CREATE TRIGGER chat_chunks_ad AFTER DELETE ON chat_chunks BEGIN
+            INSERT INTO chat_chunks_fts(chat_chunks_fts, rowid, text)
+                VALUES ('delete', old.id, old.text);
+        END;
+        CREATE TABLE chat_indexed (
+            message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE
+        );
+        CREATE TRIGGER chat_index_message_changed AFTER UPDATE OF content, status ON messages
+        BEGIN
+            DELETE FROM chat_chunks WHERE message_id = new.id;
+            DELETE FROM chat_indexed WHERE message_id = new.id;
+        END;
+        CREATE TRIGGER chat_index_reply_edited AFTER INSERT ON feedback BEGIN
+            DELETE FROM chat_chunks WHERE message_id = new.message_id;
+            DELETE FROM chat_indexed WHERE message_id = new.message_id;
+        END;
+        CREATE TRIGGER chat_index_reply_reedited AFTER UPDATE OF edited_content ON feedback
+        BEGIN
+            DELETE FROM chat_chunks WHERE message_id = new.message_id;
+            DELETE FROM chat_indexed WHERE message_id = new.message_id;
+        END;
+        CREATE TABLE conversation_summaries (
+            conversation_id INTEGER PRIMARY KEY
+                REFERENCES conversations(id) ON DELETE CASCADE,
+            through_message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            covered INTEGER NOT NULL DEFAULT 0,
+            content TEXT NOT NULL,
+            edited INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        );
+        ALTER TABLE message_sources ADD COLUMN kind TEXT NOT NULL DEFAULT 'document';
+        ALTER TABLE message_sources ADD COLUMN conversation_id INTEGER;
+        ALTER TABLE message_sources ADD COLUMN source_message_id INTEGER;
+        ALTER TABLE message_sources ADD COLUMN date TEXT;
+        """
+
+
 def applied(db: Database) -> list[str]:
     rows = db.query("SELECT name FROM _migrations ORDER BY id")
     return [r["name"] for r in rows]

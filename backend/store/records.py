@@ -64,6 +64,39 @@ class SearchHit:
 
 
 @dataclass(frozen=True)
+class ChatHit:
+    """A passage of a past conversation found by ``search_conversations``:
+    cite it as "conversation *title*, date"; opening it shows
+    ``conversation_id`` scrolled to ``message_id``."""
+
+    conversation_id: int
+    title: str
+    date: str
+    """The message's day, ``YYYY-MM-DD`` (UTC)."""
+    message_id: int
+    role: str
+    snippet: str
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """What stands for a long conversation's oldest turns in the prompt.
+
+    It covers the active thread up to and including ``through_message_id``
+    (``covered`` messages); ``edited``: the user rewrote it (a later fold
+    builds on their text).
+    """
+
+    conversation_id: int
+    through_message_id: int
+    covered: int
+    content: str
+    edited: bool
+    updated_at: str
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     system_prompt: str

@@ -15,7 +15,8 @@ from backend.store.db import Database
 
 INSERT_SOURCE = (
     "INSERT INTO message_sources(message_id, n, chunk_id, path, heading, page,"
-    ' start, "end", text, score, flags, cited) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)'
+    ' start, "end", text, score, flags, cited, kind, conversation_id, source_message_id, date)'
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -36,6 +37,10 @@ def source_row(message_id: int, s: SourceRef) -> tuple[Any, ...]:
         # 0 retrieved, 1 cited by the model, 2 matched to an answer
         # that cited nothing (backend.rag.attribution): no new column.
         1 if s.cited else 2 if s.matched else 0,
+        s.kind,
+        s.conversation_id,
+        s.conversation_message_id,
+        s.date or None,
     )
 
 
@@ -77,4 +82,8 @@ def source_from_row(row: Any) -> SourceRef:
         flags=tuple(json.loads(row["flags"])),
         cited=row["cited"] == 1,
         matched=row["cited"] == 2,
+        kind=row["kind"],
+        conversation_id=row["conversation_id"],
+        conversation_message_id=row["source_message_id"],
+        date=row["date"] or "",
     )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from backend.store.records import (
+    ChatHit,
     Conversation,
+    ConversationSummary,
     Message,
     ModelStats,
     Preset,
@@ -69,6 +71,28 @@ class ConversationsAPI(Protocol):
 
     async def search_messages(self, query: str, limit: int = 50) -> list[SearchHit]:
         """Full-text search over every message of every conversation."""
+        ...
+
+    async def search_conversations(
+        self, query: str, k: int = 5, exclude_conversation_id: int | None = None
+    ) -> list[ChatHit]:
+        """Past chats as a source: the ``k`` passages of earlier conversations
+        (hybrid keyword + vector search, one per message) nearest ``query``,
+        each citable as "conversation *title*, date" and opening that
+        conversation at that message. ``exclude_conversation_id``: leave
+        one conversation out (the one being answered)."""
+        ...
+
+    async def conversation_summary(self, conversation_id: int) -> ConversationSummary | None:
+        """The summary standing for a long conversation's oldest turns, if
+        any turn needed one."""
+        ...
+
+    async def edit_summary(self, conversation_id: int, text: str) -> ConversationSummary:
+        """Replace the summary with the user's text (used from the next turn).
+
+        Raises: NotFoundError (no summary yet), ValueError (empty text).
+        """
         ...
 
     async def rate(self, message_id: int, rating: int) -> Message:
