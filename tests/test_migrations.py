@@ -31,6 +31,8 @@ EXPECTED_TABLES = {
     "chunks_fts_docsize",
     "chunks_fts_idx",
     "kb_meta",
+    "memories",
+    "message_memories",
 }
 
 
@@ -70,7 +72,17 @@ def test_blank_database_migrates_to_final_schema(tmp_path: Path) -> None:
         "stage",
         "cached_tokens",
     } <= set(final["requests"])
-    assert {"use_documents", "folder_scope", "use_tools"} <= set(final["conversations"])
+    assert {"use_documents", "folder_scope", "use_tools", "incognito", "memory_ids"} <= set(
+        final["conversations"]
+    )
+    assert final["memories"][:6] == [
+        "id",
+        "text",
+        "source",
+        "conversation_id",
+        "message_id",
+        "embedding",
+    ]
     assert final["message_tool_calls"][:4] == ["message_id", "step", "call_id", "name"]
     assert db.query_one("PRAGMA journal_mode")[0] == "wal"
     assert migrate(db) == []  # idempotent

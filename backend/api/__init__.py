@@ -15,6 +15,7 @@ from backend.api.contract import (
     DocumentsAPI,
     EvaluationAPI,
     LibraryAPI,
+    MemoryAPI,
     ModelsAPI,
     TelemetryAPI,
     ToolsAPI,
@@ -53,6 +54,8 @@ from backend.runtimes.registry import UnavailableRuntime
 from backend.runtimes.status import RuntimeStatus, model_origin
 from backend.store.records import (
     Conversation,
+    Memory,
+    MemoryProposal,
     Message,
     ModelStats,
     Preset,
@@ -91,6 +94,9 @@ __all__ = [
     "IndexSummary",
     "LibraryAPI",
     "Machine",
+    "Memory",
+    "MemoryAPI",
+    "MemoryProposal",
     "Message",
     "ModelHubError",
     "ModelInfo",

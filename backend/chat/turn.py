@@ -18,6 +18,7 @@ from typing import Any
 
 from backend.chat.grounding import Grounded, RagTurn, finish, ground, record_stages
 from backend.chat.history import TrimState, fit_history, surely_fits
+from backend.chat.memory import MemoryTurn, refs
 from backend.chat.structured import StructuredOutputError, finished_problem
 from backend.chat.tool_loop import ToolTurn, record_tool_stages, results_turn, run_tools
 from backend.common.errors import AssistantError
@@ -26,6 +27,8 @@ from backend.common.events import (
     Done,
     ErrorEvent,
     HistoryTrimmed,
+    MemoriesUsed,
+    MemorySaved,
     MessageSaved,
     MessageStarted,
     TextDelta,
@@ -54,6 +57,9 @@ class TurnPlan:
     """Set when the conversation answers from the user's documents."""
     tools: ToolTurn | None = None
     """Set when the conversation may call tools."""
+    memory: MemoryTurn | None = None
+    """Set unless the conversation is incognito (or memory is off); its
+    memories are already in ``system_prompt``."""
 
 
 def prompt_messages(thread: list[Message]) -> list[ChatMessage]:
@@ -94,6 +100,11 @@ def run_turn(
         status="streaming",
     )
     emit(MessageStarted(plan.conversation_id, plan.user_message_id, reply_id, plan.model.name))
+    if plan.memory is not None:
+        if plan.memory.saved is not None:
+            emit(MemorySaved(refs([plan.memory.saved])[0]))
+        if plan.memory.memories:
+            emit(MemoriesUsed(refs(plan.memory.memories)))
 
     parts: list[str] = []
     usage: Usage | None = None
@@ -174,6 +185,8 @@ def run_turn(
     if plan.rag is not None:
         finish(grounded, plan.rag, reply_id, content, emit)
     conversations.finish_message(reply_id, content, status)
+    if plan.memory is not None and plan.memory.memories and plan.memory.store is not None:
+        plan.memory.store.record_use(reply_id, [m.id for m in plan.memory.memories])
     request_id = requests.record(
         runtime=plan.runtime.name,
         model=plan.model.log_name,

@@ -34,6 +34,7 @@ from backend.runtimes.base import Runtime
 from backend.runtimes.registry import UnavailableRuntime, discover_runtimes
 from backend.store.conversations import ConversationStore
 from backend.store.db import Database
+from backend.store.memories import MemoryStore
 from backend.store.migrations import migrate
 from backend.store.requests import RequestLog
 from backend.store.settings_store import PresetStore, StateStore
@@ -61,6 +62,7 @@ class Stores:
     tool_calls: ToolCallStore
     evals: EvalStore
     transfer: TransferStore
+    memories: MemoryStore
 
     @classmethod
     def on(cls, db: Database) -> Stores:
@@ -74,6 +76,7 @@ class Stores:
             tool_calls=ToolCallStore(db),
             evals=EvalStore(db),
             transfer=TransferStore(db),
+            memories=MemoryStore(db),
         )
 
 
