@@ -102,8 +102,10 @@ async def cmd_memory(args: argparse.Namespace) -> int:
             n = await backend.memory.clear_memories()
             out = {"deleted": n} if args.json else f"Forgot {n} memories"
         else:
-            fmt = args.format or ("markdown" if str(args.path or "").endswith(".md") else "json")
-            text = await backend.memory.export_memories(fmt)
+            md = args.format == "markdown" or (
+                args.format is None and str(args.path or "").endswith(".md")
+            )
+            text = await backend.memory.export_memories("markdown" if md else "json")
             if args.path is None:
                 sys.stdout.write(text)
                 return 0
