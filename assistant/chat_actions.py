@@ -93,6 +93,7 @@ class ChatActions(_Base):
     # provided by MemoryMode (/remember, memory events, memories of stored replies)
     def remember_command(self, text: str) -> bool:
         return False
+
     async def other_event(self, widget: MessageWidget | None, event: object) -> None: ...
     async def load_memory_lines(self) -> None: ...
 
