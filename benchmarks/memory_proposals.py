@@ -91,7 +91,9 @@ async def main() -> None:
         "recall": round(found / facts, 2) if facts else None,
         "conversations": rows,
     }
-    print(f"{model.name}: {sensible}/{total} proposals sensible; {found}/{facts} stated facts found")
+    print(
+        f"{model.name}: {sensible}/{total} proposals sensible; {found}/{facts} stated facts found"
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))
