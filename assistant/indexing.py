@@ -92,6 +92,11 @@ def summary_text(summary: IndexSummary) -> str:
     )
     if summary.removed:
         text += f", removed {summary.removed}"
+    if summary.skipped:
+        reasons = ", ".join(f"{r} {n}" for r, n in summary.skipped_by_reason().items())
+        text += f", skipped {len(summary.skipped)} ({reasons})"
+    if summary.duplicates:
+        text += f", duplicates {len(summary.duplicates)}"
     return text
 
 

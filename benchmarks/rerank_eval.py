@@ -6,8 +6,9 @@ For each dev question (``shared/eval/pydocs_dev.jsonl`` and
 passages of the real corpus index are fetched once, then each reranker
 reorders them and the ranking is scored with ``backend.rag.evaluate``
 (passage level: a chunk of a gold file that contains the answer string;
-file level too). Rerankers: ``none`` (the hybrid order) and ``llm``
-(``LlmReranker`` on a GGUF, default the bundled SmolLM2-135M). Milliseconds
+file level too). Rerankers: ``none`` (the hybrid order), ``llm``
+(``LlmReranker`` on a GGUF, default the bundled SmolLM2-135M) and
+``cross-encoder`` (``--cross-encoder DIR``, e.g. a pulled ms-marco-minilm-l6). Milliseconds
 are wall clock around ``rerank`` only (model loaded and warmed first); the
 first stage's own time is reported separately.
 
@@ -39,7 +40,7 @@ from backend.knowledge.records import DocumentHit
 from backend.knowledge.search import search
 from backend.modelfiles.catalog import bundled_model_path
 from backend.rag.evaluate import Question, aggregate, hit_flags, load_questions, score_question
-from backend.rag.rerank import LlmReranker, NoReranker
+from backend.rag.rerank import CrossEncoderReranker, LlmReranker, NoReranker
 from backend.rag.types import Reranker
 from backend.store.db import Database
 
@@ -141,7 +142,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="GGUF (default: bundled)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--passage-tokens", type=int, default=256)
-    parser.add_argument("--rerankers", default="none,llm")
+    parser.add_argument("--rerankers", default="none,llm", help="none, llm, cross-encoder")
+    parser.add_argument("--cross-encoder", type=Path, default=None,
+                        help="a cross-encoder folder (a pulled <data>/models/<name>)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/rerank_eval.json"))
     args = parser.parse_args()
 
@@ -156,8 +159,14 @@ def main() -> None:
             llm = LlmReranker(model, n_threads=args.threads, passage_tokens=args.passage_tokens)
             llm.score("warm-up question", "warm-up passage")  # load outside the timings
             rerankers.append(llm)
+        elif name == "cross-encoder":
+            if args.cross_encoder is None:
+                raise SystemExit("the cross-encoder reranker needs --cross-encoder DIR")
+            cross = CrossEncoderReranker(args.cross_encoder)
+            cross.rerank("warm-up question", [DocumentHit(0, "w", "", None, 0.0, "warm-up")])
+            rerankers.append(cross)
         else:
-            raise SystemExit(f"unknown reranker {name!r} (none, llm)")
+            raise SystemExit(f"unknown reranker {name!r} (none, llm, cross-encoder)")
 
     embedder = SentenceTransformerEmbedder()
     embedder.embed(["warm-up"])

@@ -4,7 +4,8 @@ so nothing ever touches a real profile.
 Expensive real parts are loaded once per session: the bundled MiniLM
 (``minilm``; a backend built without an embedder -- the CLI run in-process,
 a plain ``Backend()`` -- gets it too, instead of loading its own) and the
-bundled GGUF in-process (``smollm2``). Unit tests of logic that does not
+bundled GGUF in-process (``smollm2``), and a two-layer cross-encoder
+built from the MiniLM weights (``tiny_cross_encoder``). Unit tests of logic that does not
 depend on embedding quality use ``tests/fake_embedder.FakeEmbedder``."""
 
 from __future__ import annotations
@@ -49,6 +50,16 @@ def _one_minilm(monkeypatch: pytest.MonkeyPatch, minilm: Embedder) -> None:
         return make_embedder(backend, model_dir, **options)  # type: ignore[arg-type]
 
     monkeypatch.setattr("backend.local.core.make_embedder", shared)
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real two-layer cross-encoder folder built from the bundled MiniLM
+    weights (``tests/cross_encoders``), once per session. Do not modify it;
+    copy it."""
+    from tests.cross_encoders import build_cross_encoder
+
+    return build_cross_encoder(tmp_path_factory.mktemp("tiny-cross-encoder") / "model")
 
 
 @pytest.fixture(scope="session")

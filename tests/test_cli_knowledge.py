@@ -50,7 +50,9 @@ def test_folders_index_search_round_trip(tmp_path: Path, docs: Path) -> None:
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["indexed"] == 2 and summary["chunks"] >= 2
-    assert summary["failed"] == [{"path": str(docs / "bad.txt"), "reason": "binary file, not text"}]
+    # a binary file is not a document: skipped with its reason, not failed
+    assert summary["failed"] == []
+    assert summary["skipped"] == [{"path": str(docs / "bad.txt"), "reason": "binary"}]
     assert r.stderr == ""  # no model-loading noise
     r = run_process(home, "search", "when does the train to Vienna leave", "--json")
     assert r.returncode == 0, r.stderr
@@ -59,9 +61,11 @@ def test_folders_index_search_round_trip(tmp_path: Path, docs: Path) -> None:
 
     listed = json.loads(run(home, "folders", "list", "--json").stdout)["folders"]
     assert listed[0]["path"] == str(docs) and listed[0]["indexed"] == 2
-    assert listed[0]["failed"] == 1
+    assert listed[0]["failed"] == 0 and listed[0]["skipped"] == 1
     files = {Path(f["path"]).name: f for f in listed[0]["files"]}
-    assert files["bad.txt"]["error"] == "binary file, not text"
+    assert files["bad.txt"]["error"] == "binary"
+    r = run(home, "documents", "--status", "skipped")
+    assert r.returncode == 0 and r.stdout.split() == ["skipped", "bad.txt", "(binary)"]
 
     for mode in ("hybrid", "dense", "keyword"):
         r = run(home, "search", "when does the train to Vienna leave", "--mode", mode, "--json")

@@ -31,6 +31,10 @@ EXPECTED_TABLES = {
     "chunks_fts_docsize",
     "chunks_fts_idx",
     "kb_meta",
+    "prompt_versions",
+    "request_prompts",
+    "request_inputs",
+    "file_hashes",
     "memories",
     "message_memories",
 }
@@ -84,6 +88,12 @@ def test_blank_database_migrates_to_final_schema(tmp_path: Path) -> None:
         "embedding",
     ]
     assert final["message_tool_calls"][:4] == ["message_id", "step", "call_id", "name"]
+    assert final["documents"][-3:] == ["text_hash", "minhash", "duplicate_of"]
+    assert final["prompt_versions"] == ["id", "name", "sha256", "text", "created_at"]
+    assert final["request_prompts"] == ["request_id", "version_id"]
+    assert {"model_path", "adapter_sha256", "params", "messages", "output"} <= set(
+        final["request_inputs"]
+    )
     assert db.query_one("PRAGMA journal_mode")[0] == "wal"
     assert migrate(db) == []  # idempotent
 

@@ -93,12 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_parser(sub)
 
-    stats = sub.add_parser("stats", help="per-model request counts, tokens, TTFT and speed")
-    stats.add_argument("--json", action="store_true")
+    from assistant.cli.stats import add_parser as add_stats_parser
+
+    add_stats_parser(sub)
 
     log = sub.add_parser("log", help="the most recent model calls from the request log")
     log.add_argument("--limit", "-n", type=int, default=20)
     log.add_argument("--json", action="store_true")
+
+    from assistant.cli.prompt_log import add_parser as add_prompt_log_parser
+
+    add_prompt_log_parser(sub, log)
 
     folders = sub.add_parser("folders", help="watched folders: add, remove, list")
     fsub = folders.add_subparsers(dest="folders_command", metavar="ACTION", required=True)
@@ -125,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     flist.add_argument("--json", action="store_true")
     flist.add_argument("--files", action="store_true", help="also list every file's status")
 
+    documents = sub.add_parser(
+        "documents", help="every file in the watched folders: indexed, skipped, duplicate, failed"
+    )
+    documents.add_argument(
+        "--status", choices=["indexed", "pending", "failed", "skipped", "duplicate"]
+    )
+    documents.add_argument("--json", action="store_true")
+
     index = sub.add_parser("index", help="index (or resume indexing) the watched folders now")
     index.add_argument("--watch", action="store_true", help="then keep watching for changes")
     index.add_argument("--json", action="store_true", help="print a summary as JSON")
@@ -138,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query")
     search.add_argument("-k", type=int, default=5, help="how many chunks (default 5)")
     search.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
+    search.add_argument(
+        "--rerank",
+        action="store_true",
+        help="rerank as answers do (hybrid, then the reranker in use, then the diversity step)",
+    )
     search.add_argument("--json", action="store_true")
 
     from assistant.cli.evaluation import add_parser as add_eval_parser
@@ -172,10 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
 HANDLERS = {
     "ask": "chat",
     "models": "models",
-    "stats": "chat",
-    "log": "chat",
+    "stats": "stats",
+    "log": "prompt_log",
+    "prompts": "prompt_log",
+    "replay": "prompt_log",
     "locate": "chat",
     "folders": "knowledge",
+    "documents": "knowledge",
     "index": "knowledge",
     "search": "knowledge",
     "eval": "evaluation",

@@ -114,7 +114,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
         usage: Usage | None = None
         stop = "stop"
         error: ErrorEvent | None = None
-        message_id = None
+        message_id = request_id = None
         async for event in stream:
             if isinstance(event, TextDelta):
                 answer.append(event.text)
@@ -140,7 +140,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
             elif isinstance(event, CitationsParsed):
                 cited, matched = event.cited, event.matched
             elif isinstance(event, MessageSaved):
-                message_id = event.message_id
+                message_id, request_id = event.message_id, event.request_id
             elif memory.handle(event):
                 pass
             else:
@@ -164,6 +164,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                     **({"data": data} if schema is not None else {}),
                     "conversation_id": stream.conversation_id,
                     "message_id": message_id,
+                    "request_id": request_id,
                     "model": conv.model or backend.settings.default_model,
                     "stop_reason": stop,
                     "sources": [
@@ -214,47 +215,6 @@ async def cmd_ask(args: argparse.Namespace) -> int:
         elif sources:
             print(f"\n({len(sources)} passages retrieved; none cited)")
         memory.footer()
-    return 0
-
-
-async def cmd_stats(args: argparse.Namespace) -> int:
-    backend = await open_local()
-    try:
-        stats = await backend.telemetry.stats()
-    finally:
-        await backend.close()
-    if args.json:
-        print(json.dumps({"models": [asdict(s) for s in stats]}, indent=2))
-        return 0
-    if not stats:
-        print("no requests logged yet")
-        return 0
-    rows = [
-        [
-            s.model,
-            s.runtime,
-            str(s.requests),
-            str(s.errors),
-            str(s.prompt_tokens),
-            str(s.completion_tokens),
-            number(s.ttft_p50_ms),
-            number(s.ttft_p95_ms),
-            number(s.decode_tok_s_avg),
-        ]
-        for s in stats
-    ]
-    headers = [
-        "model",
-        "runtime",
-        "requests",
-        "errors",
-        "prompt tok",
-        "completion tok",
-        "TTFT p50 ms",
-        "TTFT p95 ms",
-        "decode tok/s",
-    ]
-    print(table(rows, headers))
     return 0
 
 

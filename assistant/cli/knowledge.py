@@ -1,4 +1,5 @@
-"""CLI sub-commands for the knowledge base: ``folders``, ``index``, ``search``."""
+"""CLI sub-commands for the knowledge base: ``folders``, ``documents``,
+``index``, ``search``."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from assistant.cli.local import open_local
-from backend.api import IndexProgress, IndexSummary
+from backend.api import Document, IndexProgress, IndexSummary
 
 
 def _progress_printer() -> Callable[[IndexProgress], None]:
@@ -40,11 +42,36 @@ def _print_summary(summary: IndexSummary, as_json: bool) -> None:
         sys.stderr.write("\n")
     print(
         f"indexed {summary.indexed}, unchanged {summary.unchanged}, removed {summary.removed}, "
+        f"skipped {len(summary.skipped)}, duplicates {len(summary.duplicates)}, "
         f"failed {len(summary.failed)}, {summary.chunks} chunks in {summary.seconds:.1f} s"
         + (" (cancelled)" if summary.cancelled else "")
     )
+    if summary.skipped:
+        reasons = ", ".join(f"{r} {n}" for r, n in summary.skipped_by_reason().items())
+        print(f"  skipped (not documents): {reasons}; `assistant documents --status skipped`")
     for path, reason in summary.failed:
         print(f"  failed: {path}: {reason}")
+
+
+def _document_dict(doc: Document) -> dict[str, object]:
+    return {
+        "path": doc.path,
+        "status": "duplicate" if doc.duplicate_of else doc.status,
+        "chunks": doc.chunk_count,
+        "error": doc.error,
+        "duplicate_of": doc.duplicate_of,
+    }
+
+
+def _document_line(doc: Document, folder: str) -> str:
+    def rel(path: str) -> str:
+        p = Path(path)
+        return str(p.relative_to(folder)) if p.is_relative_to(folder) else path
+
+    if doc.duplicate_of:
+        return f"duplicate {rel(doc.path)}  (duplicate of {rel(doc.duplicate_of)})"
+    extra = f"  ({doc.error})" if doc.error else ""
+    return f"{doc.status:<9} {rel(doc.path)}{extra}"
 
 
 async def cmd_folders(args: argparse.Namespace) -> int:
@@ -69,15 +96,7 @@ async def cmd_folders(args: argparse.Namespace) -> int:
                 out = []
                 for st in statuses:
                     d = st.as_dict()
-                    d["files"] = [
-                        {
-                            "path": doc.path,
-                            "status": doc.status,
-                            "chunks": doc.chunk_count,
-                            "error": doc.error,
-                        }
-                        for doc in files[st.folder.id]
-                    ]
+                    d["files"] = [_document_dict(doc) for doc in files[st.folder.id]]
                     out.append(d)
                 print(json.dumps({"folders": out}, indent=2))
             elif not statuses:
@@ -85,14 +104,40 @@ async def cmd_folders(args: argparse.Namespace) -> int:
             for st in statuses if not args.json else []:
                 print(
                     f"{st.folder.id:>3}  {st.folder.path}  indexed {st.indexed}, pending "
-                    f"{st.pending}, failed {st.failed}, skipped {st.skipped}, {st.chunks} chunks"
+                    f"{st.pending}, failed {st.failed}, skipped {st.skipped}, duplicates "
+                    f"{st.duplicates}, {st.chunks} chunks"
                 )
                 for doc in files.get(st.folder.id, []):
-                    rel = Path(doc.path).relative_to(st.folder.path)
-                    extra = f"  ({doc.error})" if doc.error else ""
-                    print(f"       {doc.status:<8} {rel}{extra}")
+                    print(f"       {_document_line(doc, st.folder.path)}")
     finally:
         await backend.close()
+    return 0
+
+
+async def cmd_documents(args: argparse.Namespace) -> int:
+    """Every document with its status; ``duplicate`` is a pseudo-status (a
+    skipped copy of an indexed document)."""
+    backend = await open_local()
+    try:
+        statuses = await backend.documents.folders()
+        status = None if args.status in (None, "duplicate") else args.status
+        rows: list[tuple[str, Document]] = []
+        for st in statuses:
+            for doc in await backend.documents.list_documents(st.folder.id, status):
+                if args.status == "duplicate" and not doc.duplicate_of:
+                    continue
+                if args.status == "skipped" and doc.duplicate_of:
+                    continue
+                rows.append((st.folder.path, doc))
+    finally:
+        await backend.close()
+    if args.json:
+        print(json.dumps({"documents": [_document_dict(d) for _, d in rows]}, indent=2))
+        return 0
+    if not rows:
+        print("no documents" + (f" with status {args.status}" if args.status else ""))
+    for folder, doc in rows:
+        print(_document_line(doc, folder))
     return 0
 
 
@@ -106,7 +151,9 @@ async def cmd_index(args: argparse.Namespace) -> int:
         if args.watch:
             notices = await backend.documents.watch_folders(
                 lambda s: (
-                    _print_summary(s, args.json) if (s.indexed or s.removed or s.failed) else None
+                    _print_summary(s, args.json)
+                    if (s.indexed or s.removed or s.failed or s.skipped or s.duplicates)
+                    else None
                 )
             )
             for notice in notices:
@@ -120,9 +167,17 @@ async def cmd_index(args: argparse.Namespace) -> int:
 
 
 async def cmd_search(args: argparse.Namespace) -> int:
+    """Search the index; ``--rerank`` runs ``retrieve(mode="hybrid+rerank")``,
+    what answers read. The reranker answers use is reported either way (in
+    the JSON, and as a first line with ``--rerank``)."""
     backend = await open_local()
     try:
-        hits = await backend.documents.search_documents(args.query, args.k, args.mode)
+        in_use = await backend.documents.reranker_in_use()
+        if args.rerank:
+            result = await backend.documents.retrieve(args.query, mode="hybrid+rerank", k=args.k)
+            hits = result.hits
+        else:
+            hits = await backend.documents.search_documents(args.query, args.k, args.mode)
     finally:
         await backend.close()
     if args.json:
@@ -130,7 +185,12 @@ async def cmd_search(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "query": args.query,
-                    "mode": args.mode,
+                    "mode": "hybrid+rerank" if args.rerank else args.mode,
+                    "reranked": args.rerank and in_use.kind != "none",
+                    "reranker": {
+                        **asdict(in_use),
+                        "path": str(in_use.path) if in_use.path else None,
+                    },
                     "results": [
                         {
                             "path": h.path,
@@ -149,6 +209,8 @@ async def cmd_search(args: argparse.Namespace) -> int:
             )
         )
         return 0
+    if args.rerank:
+        print(f"reranker: {in_use.summary()}")
     if not hits:
         print("no matches")
     for i, h in enumerate(hits, 1):

@@ -1,6 +1,8 @@
 """``assistant models``: the models you have, and getting more.
 
-- ``models [list]``: every model every runtime can run (``--json``);
+- ``models [list]``: every model every runtime can run, then the model
+  folders pulled (embedders, rerankers; the reranker in use starred)
+  (``--json``);
 - ``models catalog``: the curated catalog, each quantization labelled
   "fits", "slow" or "won't fit" on this machine, the recommendation marked;
 - ``models search QUERY``: GGUF repos on the Hugging Face Hub, and
@@ -110,6 +112,8 @@ async def _list(backend: AssistantAPI, args: argparse.Namespace) -> int:
     default = backend.settings.default_model
     down = [s for s in await backend.models.runtime_status() if s.unavailable]
     advice = hint(await backend.library.offers()) if only_the_demo_model(models) else None
+    folders = await backend.library.installed_folders()
+    reranker = (await backend.documents.reranker_in_use()).path if folders else None
     if args.json:
         out: dict[str, Any] = {
             "default": default,
@@ -125,6 +129,9 @@ async def _list(backend: AssistantAPI, args: argparse.Namespace) -> int:
                     "origin": model_origin(m),
                 }
                 for m in models
+            ],
+            "folders": [
+                {**asdict(f), "path": str(f.path), "in_use": f.path == reranker} for f in folders
             ],
             "unavailable_runtimes": [asdict(u) for u in backend.unavailable],
             "unavailable": [{"runtime": s.runtime, "reason": s.reason} for s in down],
@@ -143,6 +150,16 @@ async def _list(backend: AssistantAPI, args: argparse.Namespace) -> int:
         for m in models
     ]
     print(table(rows, ["model", "runtime", "source", "size", "path"]))
+    if folders:  # embedders and rerankers: no runtime, a folder each
+        rows = [
+            [("* " if f.path == reranker else "  ") + f.name, f.kind, human(f.size_bytes),
+             str(f.path)]
+            for f in folders
+        ]  # fmt: skip
+        print()
+        print(table(rows, ["model folder", "kind", "size", "path"]))
+        if reranker is not None:
+            print("(* the reranker answers use)")
     if down:
         print("\nunavailable:")
     for status in down:  # plugins that failed to load, servers that are down

@@ -48,11 +48,17 @@ def folder_row(s: FolderStatus) -> tuple[str, ...]:
         str(s.pending),
         str(s.failed),
         str(s.skipped),
+        str(s.duplicates),
         str(s.chunks),
     )
 
 
 def document_row(d: Document, folder: str | None) -> tuple[str, ...]:
+    """Path, status ("duplicate" for a copy of an indexed document), chunks,
+    and the reason: why it failed or was skipped, or which copy is searched."""
+    if d.duplicate_of is not None:
+        reason = f"duplicate of {relative(d.duplicate_of, folder)}"
+        return (relative(d.path, folder), "duplicate", str(d.chunk_count), reason)
     return (relative(d.path, folder), d.status, str(d.chunk_count), d.error or "")
 
 
@@ -104,15 +110,16 @@ class DocumentsScreen(Screen[None]):
             yield DataTable(id="docs", cursor_type="row", zebra_stripes=True)
             yield Input(placeholder="Search documents (Enter)", id="doc-search")
             yield DataTable(id="hits", cursor_type="row", zebra_stripes=True)
+            yield Label("", id="reranker-line")
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = "Documents"
         self.sub_title = "folders the assistant can search"
         self.query_one("#folders", DataTable).add_columns(
-            "Folder", "Indexed", "Pending", "Failed", "Skipped", "Chunks"
+            "Folder", "Indexed", "Pending", "Failed", "Skipped", "Duplicates", "Chunks"
         )
-        self.query_one("#docs", DataTable).add_columns("Path", "Status", "Chunks", "Error")
+        self.query_one("#docs", DataTable).add_columns("Path", "Status", "Chunks", "Reason")
         self.query_one("#hits", DataTable).add_columns("Path", "Heading", "Score", "Snippet")
         self.state.screen = self
         self.show_progress()
@@ -153,6 +160,12 @@ class DocumentsScreen(Screen[None]):
         except AssistantError as err:
             self.notify(str(err), title=err.title, severity="error")
             return
+        try:  # which second stage answers use ([rag] reranker; auto may pick a pulled one)
+            in_use = await self.assistant.backend.documents.reranker_in_use()
+            line = f"Answers rerank with: {in_use.summary()}"
+        except AssistantError as err:
+            line = f"Reranker: {err}"
+        self.query_one("#reranker-line", Label).update(line)
         table = self.query_one("#folders", DataTable)
         table.clear()
         for s in self.statuses:

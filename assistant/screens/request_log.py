@@ -1,4 +1,11 @@
-"""Telemetry in the UI: the request log and per-model statistics."""
+"""Telemetry in the UI: charts of the request log over time, and its rows.
+
+The charts (``assistant.widgets.usage_charts``) show the whole log
+(``TelemetryAPI.usage_stats`` with no start): tokens per day, TTFT p50/p95
+and decode speed per model per day, where grounded answers spend their
+time, and the thumbs-up share per prompt. ``assistant stats`` prints the
+same numbers.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +15,13 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.containers import Vertical
+from textual.containers import Grid, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label
 
+from assistant.widgets.usage_charts import CHARTS, UsageChart
 from backend import AssistantAPI, AssistantError
-from backend.api import ModelStats, RequestRecord
+from backend.api import RequestRecord
 
 
 def _num(value: float | int | None, fmt: str = "{:.0f}") -> str:
@@ -37,7 +45,8 @@ def detail_summary(r: RequestRecord) -> str:
     if r.stage == "condense":
         return f"→ {d.get('query', '')}"
     if r.stage == "rerank":
-        return str(d.get("reranker", ""))
+        model = d.get("model")
+        return str(d.get("reranker", "")) + (f" ({model})" if model else "")
     return ""
 
 
@@ -59,21 +68,6 @@ def request_row(r: RequestRecord) -> tuple[str, ...]:
     )
 
 
-def stats_row(s: ModelStats) -> tuple[str, ...]:
-    return (
-        s.model,
-        s.runtime,
-        str(s.requests),
-        str(s.errors),
-        str(s.prompt_tokens),
-        str(s.completion_tokens),
-        _num(s.ttft_p50_ms),
-        _num(s.ttft_p95_ms),
-        _num(s.prefill_tok_s_avg, "{:.1f}"),
-        _num(s.decode_tok_s_avg, "{:.1f}"),
-    )
-
-
 class RequestLogScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         ("escape,q", "app.pop_screen", "Back"),
@@ -87,8 +81,9 @@ class RequestLogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
         with Vertical(id="request-log"):
-            yield Label("Per model", classes="section-title")
-            yield DataTable(id="stats", cursor_type="row", zebra_stripes=True)
+            with Grid(id="charts"):
+                for chart in CHARTS:
+                    yield chart()
             yield Label("Recent model calls and RAG stages (newest first)", classes="section-title")
             yield DataTable(id="requests", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -96,18 +91,6 @@ class RequestLogScreen(Screen[None]):
     def on_mount(self) -> None:
         self.title = "Request log"
         self.sub_title = "every model call, newest first"
-        self.query_one("#stats", DataTable).add_columns(
-            "Model",
-            "Runtime",
-            "Requests",
-            "Errors",
-            "Prompt tok",
-            "Compl. tok",
-            "TTFT p50 ms",
-            "TTFT p95 ms",
-            "Prefill t/s",
-            "Decode t/s",
-        )
         self.query_one("#requests", DataTable).add_columns(
             "Time",
             "Stage",
@@ -131,14 +114,13 @@ class RequestLogScreen(Screen[None]):
     async def load(self) -> None:
         try:
             records = await self.backend.telemetry.request_log(200)
-            stats = await self.backend.telemetry.stats()
+            stats = await self.backend.telemetry.usage_stats()
         except AssistantError as err:
             self.notify(str(err), title=err.title, severity="error")
             return
         requests = self.query_one("#requests", DataTable)
         requests.clear()
         requests.add_rows(request_row(r) for r in records)
-        table = self.query_one("#stats", DataTable)
-        table.clear()
-        table.add_rows(stats_row(s) for s in stats)
+        for chart in self.query(UsageChart):
+            chart.show(stats)
         requests.focus()

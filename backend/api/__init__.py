@@ -40,13 +40,14 @@ from backend.modelhub.errors import ModelHubError, PullCancelledError
 from backend.modelhub.machine import Machine
 from backend.modelhub.offers import Offer, QuantFit
 from backend.modelhub.progress import PullProgress
-from backend.modelhub.records import HubModel, PullResult, Removed
+from backend.modelhub.records import HubModel, InstalledFolder, PullResult, Removed
 from backend.rag.eval_runs import EvalQuestion, EvalRun
 from backend.rag.types import (
     EVAL_MODES,
     METRIC_KEYS,
     EvalCancelled,
     EvalProgress,
+    RerankerInUse,
     RetrievalResult,
     SourceView,
 )
@@ -54,13 +55,21 @@ from backend.runtimes.registry import UnavailableRuntime
 from backend.runtimes.status import RuntimeStatus, model_origin
 from backend.store.records import (
     Conversation,
+    DailySpeed,
+    DailyTokens,
     Memory,
     MemoryProposal,
     Message,
     ModelStats,
     Preset,
+    PromptVersion,
+    ReplayResult,
+    RequestDetail,
     RequestRecord,
     SearchHit,
+    StageTime,
+    ThumbsRatio,
+    UsageStats,
 )
 from backend.tools.records import ServerStatus, ToolInfo
 from backend.transfer.errors import ImportFormatError
@@ -75,6 +84,8 @@ __all__ = [
     "ChatAPI",
     "Conversation",
     "ConversationsAPI",
+    "DailySpeed",
+    "DailyTokens",
     "Document",
     "DocumentHit",
     "DocumentsAPI",
@@ -92,6 +103,7 @@ __all__ = [
     "IndexProgress",
     "IndexStoreError",
     "IndexSummary",
+    "InstalledFolder",
     "LibraryAPI",
     "Machine",
     "Memory",
@@ -105,21 +117,27 @@ __all__ = [
     "ModelsAPI",
     "Offer",
     "Preset",
+    "PromptVersion",
     "PullCancelledError",
     "PullProgress",
     "PullResult",
     "QuantFit",
     "Removed",
+    "ReplayResult",
     "ReplyStream",
+    "RequestDetail",
     "RequestRecord",
+    "RerankerInUse",
     "RetrievalResult",
     "RuntimeStatus",
     "SchemaError",
     "SearchHit",
     "ServerStatus",
     "SourceView",
+    "StageTime",
     "StructuredOutputError",
     "TelemetryAPI",
+    "ThumbsRatio",
     "ToolChoice",
     "ToolInfo",
     "ToolsAPI",
@@ -129,6 +147,7 @@ __all__ = [
     "TuneupUpdate",
     "TuneupsAPI",
     "UnavailableRuntime",
+    "UsageStats",
     "describe",
     "model_origin",
 ]

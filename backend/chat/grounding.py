@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from backend.chat.prompt_catalog import STAGE_PROMPTS, builtin
 from backend.common.events import CitationsParsed, SourceRef, SourcesRetrieved
 from backend.rag.attribution import matched_sources
 from backend.rag.citations import mark_cited, parse_citations
@@ -152,6 +153,10 @@ def record_stages(
             detail.setdefault("sources", len(grounded.sources))
             detail.setdefault("cited", sum(1 for s in grounded.sources if s.cited))
         model_call = st.usage is not None
+        prompt = STAGE_PROMPTS.get(st.stage) if model_call else None
+        prompts = builtin(prompt) if prompt else []
+        if prompt and plan.template is not None:
+            prompts.append(plan.template)
         requests.record(
             runtime=plan.runtime.name if model_call else "rag",
             model=plan.model.name if model_call else "",
@@ -164,4 +169,5 @@ def record_stages(
             stage=st.stage,
             parent_request_id=generate_request_id,
             detail=json.dumps(detail, default=str),
+            prompts=prompts,
         )

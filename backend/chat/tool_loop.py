@@ -34,7 +34,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from backend.chat.reply import ToolChoice
+from backend.chat.traced import decision_attributes, tool_attributes
 from backend.common.events import ToolCallFinished, ToolCallProposed, Usage
+from backend.common.tracing import (
+    TOOL_ARGUMENTS,
+    TOOL_RESULT,
+    capturing_content,
+    span,
+    usage_attributes,
+)
 from backend.knowledge.injection import neutralise
 from backend.runtimes.base import ChatMessage
 from backend.tools.base import Tool, ToolOutput
@@ -42,12 +50,13 @@ from backend.tools.calling import ToolRouter, decide
 from backend.tools.runner import call_tool
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from backend.chat.turn import TurnPlan
     from backend.common.events import ChatEvent
     from backend.modelfiles.catalog import ModelInfo
     from backend.runtimes.base import Runtime
+    from backend.store.prompt_versions import PromptPart
     from backend.store.requests import RequestLog
     from backend.store.tool_calls import ToolCallStore
 
@@ -160,16 +169,18 @@ def run_tools(
         if cancel.is_set():
             break
         started = time.perf_counter()
-        decision = decide(
-            runtime,
-            model,
-            turn.tools,
-            conversation,
-            router=turn.router,
-            route_text=history[-1].content,
-            previous_text=earlier,
-            cancel=cancel,
-        )
+        with span("tool_decision", decision_attributes(runtime, model)) as traced:
+            decision = decide(
+                runtime,
+                model,
+                turn.tools,
+                conversation,
+                router=turn.router,
+                route_text=history[-1].content,
+                previous_text=earlier,
+                cancel=cancel,
+            )
+            traced.set(usage_attributes(decision.usage))
         decided_ms = (time.perf_counter() - started) * 1000
         turn.decisions.append((decided_ms, decision.usage, decision.raw))
         call = decision.call
@@ -202,10 +213,20 @@ def run_tools(
             if choice == "conversation":
                 turn.allowed.add(tool.name)
         ran = time.perf_counter()
-        if approved is False:
-            output = ToolOutput(error=DECLINED)
-        else:
-            output = call_tool(tool, call.arguments, cancel)
+        with span(f"execute_tool {tool.name}", tool_attributes(tool, call_id)) as traced:
+            if approved is False:
+                output = ToolOutput(error=DECLINED)
+            else:
+                output = call_tool(tool, call.arguments, cancel)
+            if output.error is not None:
+                traced.error = "declined" if approved is False else "tool_error"
+            if capturing_content():
+                traced.set(
+                    {
+                        TOOL_ARGUMENTS: json.dumps(call.arguments, ensure_ascii=False),
+                        TOOL_RESULT: output.error or output.text,
+                    }
+                )
         finished = ToolCallFinished(
             call_id,
             step,
@@ -241,9 +262,11 @@ def record_tool_stages(
     plan: TurnPlan,
     reply_id: int,
     generate_request_id: int,
+    decision_prompts: Sequence[PromptPart] = (),
 ) -> None:
     """Keep the reply's calls, and log one ``tool_decision`` row per hidden
-    decision call and one ``tool`` row per call, under the generate row."""
+    decision call (linked to ``decision_prompts``) and one ``tool`` row per
+    call, under the generate row."""
     if turn.store is not None and turn.calls:
         turn.store.save(reply_id, turn.calls)
     for ms, usage, raw in turn.decisions:
@@ -258,6 +281,7 @@ def record_tool_stages(
             stage="tool_decision",
             parent_request_id=generate_request_id,
             detail=json.dumps({"reply": raw[:500]}),
+            prompts=decision_prompts,
         )
     for c in turn.calls:
         requests.record(

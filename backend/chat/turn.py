@@ -9,18 +9,21 @@ row, whatever happened (finished, cancelled, failed).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from backend.chat.grounding import Grounded, RagTurn, finish, ground, record_stages
 from backend.chat.history import TrimState, fit_history, surely_fits
 from backend.chat.memory import MemoryTurn, refs
+from backend.chat.prompt_catalog import builtin
 from backend.chat.structured import StructuredOutputError, finished_problem
 from backend.chat.tool_loop import ToolTurn, record_tool_stages, results_turn, run_tools
+from backend.chat.traced import messages_json, model_call, reply_json, start_trace
 from backend.common.errors import AssistantError
 from backend.common.events import (
     ChatEvent,
@@ -34,11 +37,26 @@ from backend.common.events import (
     TextDelta,
     Usage,
 )
+from backend.common.tracing import (
+    FINISH_REASONS,
+    INPUT_MESSAGES,
+    OUTPUT_MESSAGES,
+    STAGE,
+    TraceSink,
+    capturing_content,
+    span,
+    tracing_turn,
+    usage_attributes,
+)
 from backend.modelfiles.catalog import ModelInfo
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, Runtime
 from backend.store.conversations import ConversationStore
+from backend.store.prompt_versions import PromptPart
 from backend.store.records import Message
+from backend.store.request_inputs import RunInputs
 from backend.store.requests import RequestLog
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,6 +78,11 @@ class TurnPlan:
     memory: MemoryTurn | None = None
     """Set unless the conversation is incognito (or memory is off); its
     memories are already in ``system_prompt``."""
+    prompts: list[PromptPart] = field(default_factory=list)
+    """Named prompt texts every call of this turn uses (the system prompt
+    or preset, the schema instruction); the turn adds the ones it uses."""
+    template: PromptPart | None = None
+    """The model's chat template, when the runtime exposes it."""
 
 
 def prompt_messages(thread: list[Message]) -> list[ChatMessage]:
@@ -77,6 +100,29 @@ def prompt_messages(thread: list[Message]) -> list[ChatMessage]:
 
 
 def run_turn(
+    plan: TurnPlan,
+    conversations: ConversationStore,
+    requests: RequestLog,
+    trim_state: TrimState,
+    generating: Callable[[], AbstractContextManager[Any]],
+    emit: Callable[[ChatEvent], None],
+    cancel: threading.Event,
+    *,
+    traces: TraceSink | None = None,
+) -> None:
+    """Answer ``plan``; with ``traces`` the turn is also recorded as a
+    trace and handed over once the reply is stored."""
+    trace = start_trace(plan, traces)
+    with tracing_turn(trace):
+        _answer(plan, conversations, requests, trim_state, generating, emit, cancel)
+    if trace is not None and traces is not None:
+        try:
+            traces.export(trace)
+        except Exception:  # tracing must never cost a reply
+            log.warning("could not export the turn's trace", exc_info=True)
+
+
+def _answer(
     plan: TurnPlan,
     conversations: ConversationStore,
     requests: RequestLog,
@@ -112,6 +158,8 @@ def run_turn(
     error: str | None = None
     started = time.perf_counter()
     grounded = Grounded()
+    used = list(plan.prompts)
+    sent: list[ChatMessage] | None = None
     with generating():
         try:
             window = plan.runtime.context_window(plan.model)
@@ -121,6 +169,9 @@ def run_turn(
             if plan.rag is not None:
                 share = plan.rag.pipeline.settings.context_share
                 grounded = ground(plan, plan.rag, history, int(budget * share), emit)
+                used += builtin("rag.instructions")
+                if grounded.user_text is not None:
+                    used += builtin("rag.source_framing")
                 parts_ = (system_text.strip(), grounded.system_rules)
                 system_text = "\n\n".join(t for t in parts_ if t)
                 if grounded.user_text is not None:
@@ -132,6 +183,7 @@ def run_turn(
                     plan.tools, plan.runtime, plan.model, asked, reply_id, emit, cancel
                 )
                 if calls:
+                    used += builtin("tools.results")
                     question = grounded.user_text or history[-1].content
                     history = [*history[:-1], ChatMessage("user", results_turn(question, calls))]
             system = ChatMessage("system", system_text) if system_text.strip() else None
@@ -149,23 +201,33 @@ def run_turn(
                         )
                     )
             request = GenerationRequest(plan.model, prompt, plan.params)
-            for event in plan.runtime.stream(request, cancel):
-                if isinstance(event, TextDelta):
-                    parts.append(event.text)
-                elif isinstance(event, Usage):
-                    usage = event
-                elif isinstance(event, ErrorEvent):
-                    error = event.message
-                elif isinstance(event, Done):
-                    stop_reason = event.stop_reason
-                    problem = finished_problem(
-                        plan.params.json_schema, "".join(parts), stop_reason, error
-                    )
-                    if problem is not None:
-                        error, stop_reason = problem, "error"
-                        emit(ErrorEvent(problem, StructuredOutputError.title))
-                        event = Done("error")
-                emit(event)
+            sent = prompt
+            attributes = model_call(plan.runtime, plan.model, plan.params)
+            if capturing_content():
+                attributes[INPUT_MESSAGES] = messages_json(prompt)
+            with span("generate", {STAGE: "generate", **attributes}) as generated:
+                for event in plan.runtime.stream(request, cancel):
+                    if isinstance(event, TextDelta):
+                        parts.append(event.text)
+                    elif isinstance(event, Usage):
+                        usage = event
+                    elif isinstance(event, ErrorEvent):
+                        error = event.message
+                    elif isinstance(event, Done):
+                        stop_reason = event.stop_reason
+                        problem = finished_problem(
+                            plan.params.json_schema, "".join(parts), stop_reason, error
+                        )
+                        if problem is not None:
+                            error, stop_reason = problem, "error"
+                            emit(ErrorEvent(problem, StructuredOutputError.title))
+                            event = Done("error")
+                    emit(event)
+                generated.set({**usage_attributes(usage), FINISH_REASONS: [stop_reason]})
+                if error is not None:
+                    generated.error = "generation_error"
+                if capturing_content():
+                    generated.set({OUTPUT_MESSAGES: reply_json("".join(parts), stop_reason)})
         except AssistantError as err:
             error = str(err)
             emit(ErrorEvent(error, err.title))
@@ -187,6 +249,18 @@ def run_turn(
     conversations.finish_message(reply_id, content, status)
     if plan.memory is not None and plan.memory.memories and plan.memory.store is not None:
         plan.memory.store.record_use(reply_id, [m.id for m in plan.memory.memories])
+    inputs = None
+    if sent is not None:
+        inputs = RunInputs(
+            model_name=plan.model.name,
+            model_path=plan.model.path,
+            params=asdict(plan.params),
+            messages=[(m.role, m.content) for m in sent],
+            output=content,
+            adapter_path=plan.model.adapter,
+        )
+    if plan.template is not None:
+        used.append(plan.template)
     request_id = requests.record(
         runtime=plan.runtime.name,
         model=plan.model.log_name,
@@ -195,9 +269,15 @@ def run_turn(
         error=error,
         conversation_id=plan.conversation_id,
         message_id=reply_id,
+        prompts=used,
+        inputs=inputs,
     )
     if plan.rag is not None:
         record_stages(grounded, requests, plan, reply_id, request_id)
     if plan.tools is not None:
-        record_tool_stages(plan.tools, requests, plan, reply_id, request_id)
+        native = plan.runtime.native_tools(plan.model)
+        decision = builtin("tools.native_system" if native else "tools.decision")
+        if plan.template is not None:
+            decision.append(plan.template)
+        record_tool_stages(plan.tools, requests, plan, reply_id, request_id, decision)
     emit(MessageSaved(reply_id, content, "error" if error else stop_reason, request_id))

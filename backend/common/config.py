@@ -97,6 +97,20 @@ class GenerationSettings(_Section):
     """Fixed seed for reproducible replies; default random."""
 
 
+class LogSettings(_Section):
+    """The request log's copies of what each model call was sent and said
+    (``assistant log show``, ``assistant replay``). They stay on this
+    machine, in the profile's database."""
+
+    keep_full_text: bool = True
+    """Keep the messages as sent and the reply of every request, so a past
+    reply can be shown and reproduced; off: only figures, prompt versions,
+    model and parameters are logged."""
+    retention_days: int = Field(default=90, ge=0)
+    """Kept texts older than this are cleared when the backend starts (the
+    figures stay); 0 keeps them forever."""
+
+
 class UISettings(_Section):
     """Terminal UI settings."""
 
@@ -149,11 +163,15 @@ class RagSettings(_Section):
     """Passages given to the model."""
     candidates: int = Field(default=30, ge=1, le=500)
     """Passages fetched before reranking and the diversity step."""
-    reranker: Literal["none", "cross-encoder", "llm"] = "none"
-    """Second stage: ``cross-encoder`` needs ``cross_encoder_dir``; ``llm``
-    scores passages with a llama.cpp model (``llm_reranker_model``)."""
+    reranker: Literal["auto", "none", "cross-encoder", "llm"] = "auto"
+    """Second stage: ``auto`` uses ``cross_encoder_dir`` when set, else a
+    cross-encoder pulled with ``assistant models pull`` (the catalog's first
+    when there are several), else none; ``cross-encoder`` needs
+    ``cross_encoder_dir``; ``llm`` scores passages with a llama.cpp model
+    (``llm_reranker_model``)."""
     cross_encoder_dir: Path | None = None
-    """A sentence-transformers ``CrossEncoder`` model folder."""
+    """A sentence-transformers ``CrossEncoder`` model folder (used by
+    ``auto`` and ``cross-encoder``)."""
     llm_reranker_model: str | None = None
     """Model name (from ``assistant models``) for the LLM reranker; default:
     the conversation's model."""
@@ -290,6 +308,32 @@ class OllamaSettings(_Section):
     """For ``/api/tags``; short so start-up is never held up."""
 
 
+class TelemetrySettings(_Section):
+    """OpenTelemetry traces of chat turns (off unless an endpoint is set).
+
+    Each turn is one trace (``chat`` with ``retrieve``, ``rerank``,
+    ``rewrite``, ``generate`` and ``execute_tool`` spans under it) carrying
+    the GenAI semantic-convention attributes, sent over OTLP/HTTP (protobuf).
+    """
+
+    otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    """Where traces go: an OTLP/HTTP base URL, as ``OTEL_EXPORTER_OTLP_ENDPOINT``
+    reads it (``/v1/traces`` is appended unless the URL already ends so):
+    ``http://127.0.0.1:4318`` (a collector), ``http://127.0.0.1:6006``
+    (Phoenix), ``https://cloud.langfuse.com/api/public/otel`` (Langfuse).
+    None: no tracing, and the OpenTelemetry SDK is never imported."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra HTTP headers sent with every export, e.g. Langfuse's
+    ``Authorization = "Basic <base64 of public_key:secret_key>"``."""
+    capture_content: bool = False
+    """Also send the prompt and the reply text (``gen_ai.input.messages``,
+    ``gen_ai.output.messages``, the searched query, tool arguments and
+    results). Off: only timings, token counts, sizes and model names leave
+    the process."""
+    service_name: str = Field(default="local-assistant", min_length=1)
+    """The ``service.name`` resource attribute the traces are filed under."""
+
+
 class Settings(_Section):
     """The whole configuration file."""
 
@@ -304,6 +348,7 @@ class Settings(_Section):
     rag: RagSettings = Field(default_factory=RagSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     ui: UISettings = Field(default_factory=UISettings)
+    log: LogSettings = Field(default_factory=LogSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
@@ -312,6 +357,7 @@ class Settings(_Section):
     ollama: OllamaSettings = Field(default_factory=OllamaSettings)
     hf_models: list[HFModelEntry] = Field(default_factory=list)
     """Hugging Face models run through transformers (``[[hf_models]]`` tables)."""
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
 
 def _format_error(err: ValidationError, source: str) -> str:

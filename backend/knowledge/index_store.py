@@ -12,6 +12,13 @@ mean nothing). A trigger created alongside it deletes a chunk's vector
 whenever the chunk row goes, including through ``ON DELETE CASCADE`` from a
 document or folder, so chunk, FTS and vector counts always agree.
 
+A duplicate document (``backend.knowledge.dedupe``) is stored as a
+``skipped`` row pointing at its canonical (``duplicate_of``), with no
+chunks. Whatever changes a canonical (a new version, a failure, a skip,
+deletion) releases its duplicates in the same transaction: they go back to
+``pending`` so the sweep (or the next one, after a crash) looks at them
+again and either finds them a canonical or indexes them.
+
 Each chunk is also scanned for prompt injection as it is written
 (``backend.knowledge.injection``) and its ``chunk_flags`` row goes in the same
 transaction, so a chunk is never searchable without its warning.
@@ -27,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from backend.knowledge import duplicate_rows
+from backend.knowledge.dedupe import Candidate, Signature
 from backend.knowledge.errors import IndexStoreError, ModelMismatch
 from backend.knowledge.injection import write_flags
 from backend.knowledge.records import Chunk, Document, Folder, document_from_row, folder_from_row
@@ -182,17 +191,23 @@ class IndexStore:
         sha256: str,
         chunks: list[Chunk],
         vectors: np.ndarray,
+        signature: Signature | None = None,
+        released: list[str] | None = None,
     ) -> int:
         """Swap in a document's new chunks and vectors atomically; return its id.
 
         Old chunks (and through triggers their FTS rows and vectors) are
         deleted and the new ones written in one transaction: if anything
         fails, e.g. a vector of the wrong shape, the old version is intact.
+        ``signature`` is kept for duplicate detection; the paths of the
+        duplicates this document had are appended to ``released``.
         """
         dim = self._require_dim()
         try:
             with self.db.transaction() as c:
                 doc_id = self._upsert(c, folder_id, path, size, mtime_ns, sha256, "indexed", None)
+                duplicate_rows.set_signature(c, doc_id, signature, None)
+                duplicate_rows.release(c, doc_id, released)
                 c.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
                 ids = [self._insert_chunk(c, doc_id, i, ch) for i, ch in enumerate(chunks)]
                 write_flags(c, [(i, flag_text(ch)) for i, ch in zip(ids, chunks, strict=True)])
@@ -213,17 +228,65 @@ class IndexStore:
             raise IndexStoreError(f"{path}: cannot store the document: {err}") from None
         return doc_id
 
-    def mark_failed(self, folder_id: int, path: str, size: int, mtime_ns: int, reason: str) -> int:
+    def mark_duplicate(
+        self,
+        folder_id: int,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        sha256: str,
+        signature: Signature | None,
+        canonical_id: int,
+        reason: str,
+        released: list[str] | None = None,
+    ) -> int:
+        """Record ``path`` as a duplicate of document ``canonical_id``: no
+        chunks of its own (old ones dropped), status ``skipped`` with
+        ``reason`` ("duplicate of ..."); its own duplicates are released."""
+        with self.db.transaction() as c:
+            doc_id = self._upsert(c, folder_id, path, size, mtime_ns, sha256, "skipped", reason)
+            duplicate_rows.set_signature(c, doc_id, signature, canonical_id)
+            duplicate_rows.release(c, doc_id, released)
+            c.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
+            c.execute(
+                "UPDATE documents SET chunk_count = 0, indexed_at = ? WHERE id = ?",
+                (_now(), doc_id),
+            )
+        return doc_id
+
+    def candidates(self, folder_id: int) -> list[Candidate]:
+        """The folder's indexed documents, as canonicals a duplicate may
+        point at (documents indexed before signatures existed have none)."""
+        return duplicate_rows.candidates(self.db, folder_id)
+
+    def mark_failed(
+        self,
+        folder_id: int,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        reason: str,
+        released: list[str] | None = None,
+    ) -> int:
         """Record that ``path`` could not be indexed, dropping its old chunks.
 
         The file changed (that is why it was re-read), so its old chunks are
         stale; keeping them would let search cite text the file no longer has.
         """
-        return self._mark(folder_id, path, size, mtime_ns, "failed", reason, drop=True)
+        return self._mark(folder_id, path, size, mtime_ns, "failed", reason, True, released)
 
-    def mark_skipped(self, folder_id: int, path: str, size: int, mtime_ns: int, reason: str) -> int:
-        """Record that ``path`` is deliberately not indexed (too big, unsupported)."""
-        return self._mark(folder_id, path, size, mtime_ns, "skipped", reason, drop=True)
+    def mark_skipped(
+        self,
+        folder_id: int,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        reason: str,
+        released: list[str] | None = None,
+    ) -> int:
+        """Record that ``path`` is deliberately not indexed (too big, not a
+        document: ``skip_rules``)."""
+        return self._mark(folder_id, path, size, mtime_ns, "skipped", reason, True, released)
 
     def mark_pending(self, folder_id: int, path: str, size: int, mtime_ns: int) -> int:
         """Queue ``path`` for (re)indexing; its old chunks stay searchable until
@@ -239,12 +302,15 @@ class IndexStore:
         status: str,
         reason: str | None,
         drop: bool,
+        released: list[str] | None = None,
     ) -> int:
         with self.db.transaction() as c:
             old = c.execute("SELECT sha256 FROM documents WHERE path = ?", (path,)).fetchone()
             sha = old["sha256"] if old else None
             doc_id = self._upsert(c, folder_id, path, size, mtime_ns, sha, status, reason)
             if drop:
+                duplicate_rows.set_signature(c, doc_id, None, None)
+                duplicate_rows.release(c, doc_id, released)
                 c.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
                 c.execute(
                     "UPDATE documents SET chunk_count = 0, sha256 = NULL WHERE id = ?", (doc_id,)
@@ -257,22 +323,33 @@ class IndexStore:
         with self.db.transaction() as c:
             c.execute("UPDATE documents SET mtime_ns = ? WHERE path = ?", (mtime_ns, path))
 
-    def delete_document(self, path: str) -> bool:
-        """Forget ``path`` (the file was deleted or left the folder's globs)."""
+    def delete_document(self, path: str, released: list[str] | None = None) -> bool:
+        """Forget ``path`` (the file was deleted or left the folder's globs);
+        its duplicates are released (appended to ``released``)."""
         with self.db.transaction() as c:
-            return c.execute("DELETE FROM documents WHERE path = ?", (path,)).rowcount > 0
+            row = c.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()
+            if row is None:
+                return False
+            duplicate_rows.release(c, int(row["id"]), released)
+            return c.execute("DELETE FROM documents WHERE id = ?", (row["id"],)).rowcount > 0
+
+    _SELECT_DOCS = (
+        "SELECT d.*, c.path AS duplicate_path FROM documents d"
+        " LEFT JOIN documents c ON c.id = d.duplicate_of WHERE 1"
+    )
 
     def document(self, path: str) -> Document | None:
-        row = self.db.query_one("SELECT * FROM documents WHERE path = ?", (path,))
+        row = self.db.query_one(self._SELECT_DOCS + " AND d.path = ?", (path,))
         return document_from_row(row) if row else None
 
     def documents(self, folder_id: int | None = None, status: str | None = None) -> list[Document]:
-        sql, params = "SELECT * FROM documents WHERE 1", list[Any]()
+        sql, params = self._SELECT_DOCS, list[Any]()
         if folder_id is not None:
-            sql, params = sql + " AND folder_id = ?", [*params, folder_id]
+            sql, params = sql + " AND d.folder_id = ?", [*params, folder_id]
         if status is not None:
-            sql, params = sql + " AND status = ?", [*params, status]
-        return [document_from_row(r) for r in self.db.query(sql + " ORDER BY path", tuple(params))]
+            sql, params = sql + " AND d.status = ?", [*params, status]
+        rows = self.db.query(sql + " ORDER BY d.path", tuple(params))
+        return [document_from_row(r) for r in rows]
 
     def chunks(self, path: str) -> list[Chunk]:
         """A document's stored chunks in order (for previews and tests)."""

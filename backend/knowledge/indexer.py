@@ -11,7 +11,16 @@ sweep simply picks up what is still missing: that is the resume.
 Parsing and chunking run in a producer thread while the main loop embeds
 (torch releases the GIL), through a bounded queue so memory stays bounded on
 huge corpora; chunks of several small documents are embedded in one batch.
-A bad file is recorded as failed with its reason and the sweep goes on.
+A bad file is recorded as failed with its reason and the sweep goes on;
+a file that is not a document (``skip_rules``) is recorded as skipped with
+its reason, without being parsed.
+
+Duplicates (``dedupe``) are decided as each parsed document arrives: work
+is ordered best canonical format first (pages before their sources), so a
+page is embedded and its copies only recorded as duplicates. When the
+canonical changes, fails or goes away, the store releases its duplicates
+(``pending``) and the sweep runs again over them, so they are promoted or
+re-attached in the same sweep.
 """
 
 from __future__ import annotations
@@ -21,20 +30,25 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from backend.knowledge.dedupe import DuplicateFinder, preference, signature
 from backend.knowledge.records import Chunk, IndexProgress, IndexSummary
 from backend.knowledge.scanner import FileEntry, ScanProblem, ScanRules, scan_folder
+from backend.knowledge.skip_rules import content_skip
+from backend.knowledge.sweep import Parsed, StandingAside, SweepState
 
 BATCH_CHUNKS = 64
 YIELD_EVERY = 32
 """Chunks embedded between two checks for a reply (the embedder's own batch:
 about a second of both cores on MiniLM, so a reply waits at most that)."""
 QUEUE_DOCS = 16
+RELEASE_ROUNDS = 3
+"""Sweeps over released duplicates after the main one (each round can
+only release the duplicates of what it demoted, so this is plenty)."""
 
 
 def sha256_of(path: Path) -> str:
@@ -45,45 +59,7 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-@dataclass
-class _Parsed:
-    entry: FileEntry
-    folder_id: int
-    sha256: str = ""
-    chunks: list[Chunk] = field(default_factory=list)
-    error: str | None = None
-    skipped: bool = False  # deliberately not indexed (too large), not a failure
-
-
 Progress = Callable[[IndexProgress], None]
-
-
-class _StandingAside:
-    """Waits for replies (``yield_to``) from the parsing and the embedding
-    threads at once, and adds up the time either stood aside (the union of
-    their waits, so overlapping waits count once)."""
-
-    def __init__(self, yield_to: Callable[[threading.Event], float] | None) -> None:
-        self._yield_to = yield_to
-        self._lock = threading.Lock()
-        self._waiting = 0
-        self._since = 0.0
-        self.total_s = 0.0
-
-    def __call__(self, cancel: threading.Event) -> None:
-        if self._yield_to is None:
-            return
-        with self._lock:
-            if self._waiting == 0:
-                self._since = time.perf_counter()
-            self._waiting += 1
-        try:
-            self._yield_to(cancel)
-        finally:
-            with self._lock:
-                self._waiting -= 1
-                if self._waiting == 0:
-                    self.total_s += time.perf_counter() - self._since
 
 
 class Indexer:
@@ -114,25 +90,32 @@ class Indexer:
     # -- planning ---------------------------------------------------------
     def plan(
         self, folder_id: int, root: Path, rules: ScanRules | None = None
-    ) -> tuple[list[FileEntry], list[str], list[ScanProblem], int]:
-        """What to (re)index, what to drop, what could not be scanned, and
-        how many files are unchanged."""
+    ) -> tuple[list[FileEntry], list[str], list[ScanProblem], list[str], list[FileEntry]]:
+        """What to (re)index, what to drop, what could not be scanned, the
+        unchanged paths, and what to record as skipped without reading."""
         known = {d.path: d for d in self.store.documents(folder_id=folder_id)}
         problems: list[ScanProblem] = []
         todo: list[FileEntry] = []
-        unchanged = 0
+        skips: list[FileEntry] = []
+        unchanged: list[str] = []
         seen: set[str] = set()
         for entry in scan_folder(root, rules, problems):
             key = str(entry.path)
             seen.add(key)
             doc = known.get(key)
+            if entry.skip is not None:
+                if doc is not None and doc.status == "skipped" and doc.error == entry.skip:
+                    unchanged.append(key)
+                else:
+                    skips.append(entry)
+                continue
             if (
                 doc is not None
                 and doc.size == entry.size
                 and doc.mtime_ns == entry.mtime_ns
                 and doc.status in ("indexed", "failed", "skipped")
             ):
-                unchanged += 1
+                unchanged.append(key)
                 continue
             if doc is not None and doc.status == "indexed" and doc.size == entry.size:
                 try:
@@ -141,11 +124,11 @@ class Indexer:
                     same = False
                 if same:
                     self.store.touch_document(key, entry.mtime_ns)
-                    unchanged += 1
+                    unchanged.append(key)
                     continue
             todo.append(entry)
         removed = [p for p in known if p not in seen]
-        return todo, removed, problems, unchanged
+        return todo, removed, problems, unchanged, skips
 
     # -- running ----------------------------------------------------------
     def _produce(
@@ -153,27 +136,35 @@ class Indexer:
         work: Iterable[tuple[int, FileEntry]],
         out: queue.Queue[Any],
         stop: threading.Event,
-        aside: _StandingAside,
+        aside: StandingAside,
     ) -> None:
         try:
             for folder_id, entry in work:
                 aside(stop)  # parsing takes a core too
                 if stop.is_set():
                     break
-                item = _Parsed(entry, folder_id)
-                if entry.size > self.max_file_bytes:
-                    item.error = f"larger than the {self.max_file_bytes / 1e6:g} MB limit"
-                    item.skipped = True
-                else:
-                    try:
-                        item.sha256 = sha256_of(entry.path)
-                        doc = self.parse(entry.path, self.max_file_bytes)
-                        item.chunks = list(self._chunker().chunk(doc))
-                    except Exception as err:  # a bad file never stops the sweep
-                        item.error = str(err) or type(err).__name__
-                out.put(item)
+                out.put(self._parse(folder_id, entry))
         finally:
             out.put(None)
+
+    def _parse(self, folder_id: int, entry: FileEntry) -> Parsed:
+        item = Parsed(entry, folder_id)
+        if entry.size > self.max_file_bytes:
+            item.error = f"larger than the {self.max_file_bytes / 1e6:g} MB limit"
+            item.skipped = True
+            return item
+        try:
+            reason = content_skip(entry.path, self.max_file_bytes)
+            if reason is not None:
+                item.error, item.skipped = reason, True
+                return item
+            item.sha256 = sha256_of(entry.path)
+            doc = self.parse(entry.path, self.max_file_bytes)
+            item.chunks = list(self._chunker().chunk(doc))
+            item.signature = signature(doc.text)
+        except Exception as err:  # a bad file never stops the sweep
+            item.error = str(err) or type(err).__name__
+        return item
 
     def run(
         self,
@@ -188,23 +179,41 @@ class Indexer:
         start = time.perf_counter()
         cancel = cancel or threading.Event()
         summary = IndexSummary()
+        sweep = SweepState(self.store, summary)
         work: list[tuple[int, FileEntry]] = []
+        unchanged: set[str] = set()
         for folder_id, root, rules in folders:
-            todo, removed, problems, unchanged = self.plan(folder_id, root, rules)
-            summary.unchanged += unchanged
+            todo, removed, problems, same, skips = self.plan(folder_id, root, rules)
+            unchanged.update(same)
+            sweep.roots[folder_id] = root
+            released: list[str] = []
             for path in removed:
-                self.store.delete_document(path)
+                self.store.delete_document(path, released)
             summary.removed += len(removed)
             for p in problems:
                 summary.failed.append((str(p.path), p.reason))
+            for e in skips:
+                assert e.skip is not None
+                self.store.mark_skipped(
+                    folder_id, str(e.path), e.size, e.mtime_ns, e.skip, released
+                )
+                summary.skipped.append((str(e.path), e.skip))
+            redo = {str(e.path) for e in todo}
+            sweep.finders[folder_id] = DuplicateFinder(
+                c for c in self.store.candidates(folder_id) if c.path not in redo
+            )
+            sweep.release(folder_id, released)
             work += [(folder_id, e) for e in todo]
 
         def report(current: str | None) -> None:
+            if current is not None:
+                sweep.processed.add(current)
+                sweep.released.pop(current, None)
             if progress is not None:
                 progress(
                     IndexProgress(
-                        total=len(work),
-                        done=summary.indexed + len(summary.failed),
+                        total=sweep.total,
+                        done=len(sweep.processed),
                         failed=len(summary.failed),
                         chunks=summary.chunks,
                         current=current,
@@ -212,17 +221,39 @@ class Indexer:
                     )
                 )
 
-        report(None)
+        aside = StandingAside(self.yield_to)
+        for _ in range(1 + RELEASE_ROUNDS):
+            work += sweep.take_released({str(e.path) for _, e in work})
+            if not work or cancel.is_set():
+                break
+            work.sort(key=lambda fe: (preference(fe[1].path), str(fe[1].path)))
+            sweep.total += len(work)
+            report(None)
+            self._pipeline(work, sweep, report, cancel, paused, aside)
+            work = []
+        summary.unchanged = len(unchanged - sweep.processed)
+        summary.cancelled = cancel.is_set()
+        summary.seconds = time.perf_counter() - start
+        summary.yielded_s = aside.total_s
+        return summary
+
+    def _pipeline(
+        self,
+        work: list[tuple[int, FileEntry]],
+        sweep: SweepState,
+        report: Callable[[str | None], None],
+        cancel: threading.Event,
+        paused: threading.Event | None,
+        aside: StandingAside,
+    ) -> None:
+        """Parse ``work`` in a producer thread and embed and write it here."""
+        stop = threading.Event()
         parsed: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_DOCS)
-        aside = _StandingAside(self.yield_to)
         producer = threading.Thread(
-            target=self._produce,
-            args=(work, parsed, cancel, aside),
-            name="index-parse",
-            daemon=True,
+            target=self._produce, args=(work, parsed, stop, aside), name="index-parse", daemon=True
         )
         producer.start()
-        pending: list[_Parsed] = []
+        pending: list[Parsed] = []
         try:
             while True:
                 item = parsed.get()
@@ -231,38 +262,37 @@ class Indexer:
                 if item is None or cancel.is_set():
                     break
                 if item.error is not None:
-                    e = item.entry
-                    mark = self.store.mark_skipped if item.skipped else self.store.mark_failed
-                    mark(item.folder_id, str(e.path), e.size, e.mtime_ns, item.error)
-                    summary.failed.append((str(e.path), item.error))
-                    report(str(e.path))
+                    sweep.record_error(item)
+                    report(str(item.entry.path))
+                    continue
+
+                def flush() -> None:
+                    self._write(pending, sweep, report, cancel, aside)
+                    pending.clear()
+
+                if not sweep.place(item, flush):
+                    report(str(item.entry.path))
                     continue
                 pending.append(item)
                 if sum(len(p.chunks) for p in pending) >= BATCH_CHUNKS:
-                    self._write(pending, summary, report, cancel, aside)
-                    pending = []
+                    flush()
             if not cancel.is_set():
-                self._write(pending, summary, report, cancel, aside)
+                self._write(pending, sweep, report, cancel, aside)
         finally:
-            cancel_requested = cancel.is_set()
-            cancel.set()  # stop the producer if we leave early
+            stop.set()  # stop the producer if we leave early
             while producer.is_alive():
                 try:
                     parsed.get_nowait()
                 except queue.Empty:
                     producer.join(timeout=0.05)
-        summary.cancelled = cancel_requested
-        summary.seconds = time.perf_counter() - start
-        summary.yielded_s = aside.total_s
-        return summary
 
     def _write(
         self,
-        items: list[_Parsed],
-        summary: IndexSummary,
+        items: list[Parsed],
+        sweep: SweepState,
         report: Callable[[str | None], None],
         cancel: threading.Event,
-        aside: _StandingAside,
+        aside: StandingAside,
     ) -> None:
         if not items:
             return
@@ -275,23 +305,25 @@ class Indexer:
             if cancel.is_set():
                 return  # the rest stays pending for the next sweep
             n = len(item.chunks)
-            e = item.entry
-            self.store.replace_document(
+            e, path = item.entry, str(item.entry.path)
+            released: list[str] = []
+            doc_id = self.store.replace_document(
                 item.folder_id,
-                str(e.path),
+                path,
                 e.size,
                 e.mtime_ns,
                 item.sha256,
                 item.chunks,
                 vectors[offset : offset + n],
+                item.signature,
+                released,
             )
             offset += n
-            summary.indexed += 1
-            summary.chunks += n
-            report(str(e.path))
+            sweep.written(item, doc_id, released)
+            report(path)
 
     def _embed(
-        self, texts: list[str], cancel: threading.Event, aside: _StandingAside
+        self, texts: list[str], cancel: threading.Event, aside: StandingAside
     ) -> np.ndarray | None:
         """``texts`` embedded in steps of ``YIELD_EVERY`` chunks, standing
         aside for replies between steps (None if cancelled meanwhile)."""

@@ -82,6 +82,9 @@ class Document:
     error: str | None
     chunk_count: int
     indexed_at: str | None
+    duplicate_of: str | None = None
+    """For a duplicate (status ``skipped``): the path of the canonical copy
+    that is indexed and searched instead."""
 
 
 def folder_from_row(row: Any) -> Folder:
@@ -96,7 +99,13 @@ def folder_from_row(row: Any) -> Folder:
 
 
 def document_from_row(row: Any) -> Document:
-    return Document(**{k: row[k] for k in Document.__dataclass_fields__})
+    """A ``documents`` row; ``duplicate_of`` comes from a ``duplicate_path``
+    column when the query joined the canonical's path in."""
+    fields = {k: row[k] for k in Document.__dataclass_fields__ if k != "duplicate_of"}
+    keys = row.keys()
+    return Document(
+        **fields, duplicate_of=row["duplicate_path"] if "duplicate_path" in keys else None
+    )
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,8 @@ class FolderStatus:
     failed: int
     skipped: int
     chunks: int
+    duplicates: int = 0
+    """Documents not indexed because another copy is (not in ``skipped``)."""
 
     def as_dict(self) -> dict[str, Any]:
         f = self.folder
@@ -120,6 +131,7 @@ class FolderStatus:
             "pending": self.pending,
             "failed": self.failed,
             "skipped": self.skipped,
+            "duplicates": self.duplicates,
             "chunks": self.chunks,
         }
 
@@ -149,10 +161,35 @@ class IndexSummary:
     removed: int = 0
     chunks: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(path, reason) of files and folders that are not documents (image,
+    archive, minified, build output, too large...): see ``skip_rules``."""
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    """(path, canonical path): stored once, as the canonical."""
     seconds: float = 0.0
     cancelled: bool = False
     yielded_s: float = 0.0
     """Time the sweep stood aside while replies were generated."""
+
+    def skipped_by_reason(self) -> dict[str, int]:
+        """How many were skipped for each reason, most frequent first."""
+        counts: dict[str, int] = {}
+        for _, reason in self.skipped:
+            counts[reason] = counts.get(reason, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def merge(self, other: IndexSummary) -> None:
+        """Add ``other`` (another folder's sweep) into this summary."""
+        self.indexed += other.indexed
+        self.unchanged += other.unchanged
+        self.removed += other.removed
+        self.chunks += other.chunks
+        self.failed += other.failed
+        self.skipped += other.skipped
+        self.duplicates += other.duplicates
+        self.seconds += other.seconds
+        self.yielded_s += other.yielded_s
+        self.cancelled = self.cancelled or other.cancelled
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -161,6 +198,9 @@ class IndexSummary:
             "removed": self.removed,
             "chunks": self.chunks,
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "skipped_by_reason": self.skipped_by_reason(),
+            "duplicates": [{"path": p, "duplicate_of": c} for p, c in self.duplicates],
             "seconds": round(self.seconds, 3),
             "cancelled": self.cancelled,
             "yielded_s": round(self.yielded_s, 3),

@@ -5,7 +5,10 @@ virtual environments (any folder holding ``pyvenv.cfg``), caches and build
 output; whatever the folder's ``.gitignore`` files exclude (a practical
 subset of gitignore: globs, ``/``-anchored patterns, ``dir/`` patterns and
 ``!`` negations, per directory); the folder's own include/exclude globs.
-Symlinked folders are followed once (a symlink loop is noticed and
+Folders and files that are not documents (vendored packages, build
+output, site assets; images, archives, fonts...: ``skip_rules``) are
+yielded with a ``skip`` reason instead, so the index records why they were
+left out. Symlinked folders are followed once (a symlink loop is noticed and
 reported, not walked forever); files are never read here, only ``stat``-ed.
 """
 
@@ -17,13 +20,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backend.knowledge.skip_rules import skip_dir_reason, skip_name_reason
+
 SKIP_DIRS = frozenset(
     {
-        ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox",
-        ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", ".idea", ".vscode",
-        "site-packages", ".cache",
+        ".git", ".hg", ".svn", ".venv", ".tox", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+        ".idea", ".vscode", ".cache",
     }
 )  # fmt: skip
+"""Left out silently (hidden anyway); other skipped folders are recorded."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,10 @@ class FileEntry:
     path: Path
     size: int
     mtime_ns: int
+    skip: str | None = None
+    """Why this file (or folder) is not a document, when a rule says so."""
+    folder: bool = False
+    """A skipped folder (recorded as one entry; nothing under it is read)."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +151,11 @@ def scan_folder(
             if verdict:
                 continue
             if is_dir:
-                if name in SKIP_DIRS or (path / "pyvenv.cfg").exists():
+                if name in SKIP_DIRS:
+                    continue
+                reason = skip_dir_reason(path)
+                if reason is not None:
+                    yield FileEntry(path, 0, 0, skip=reason, folder=True)
                     continue
                 yield from walk(path, ignores)
                 continue
@@ -155,6 +168,6 @@ def scan_folder(
                 continue
             if rules.include and not _matches(rel, name, rules.include):
                 continue
-            yield FileEntry(path, fst.st_size, fst.st_mtime_ns)
+            yield FileEntry(path, fst.st_size, fst.st_mtime_ns, skip_name_reason(path))
 
     yield from walk(root, [])

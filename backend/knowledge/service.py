@@ -16,6 +16,7 @@ from typing import Any
 
 from backend.common.errors import NotFoundError
 from backend.common.reply_gate import ReplyGate
+from backend.knowledge import duplicate_rows
 from backend.knowledge.embedder import Embedder, SentenceTransformerEmbedder
 from backend.knowledge.errors import FolderError
 from backend.knowledge.index_store import Document, Folder, IndexStore
@@ -100,7 +101,8 @@ class KnowledgeBase:
             docs = self.store.documents(folder_id=f.id)
             by: dict[str, int] = {}
             for d in docs:
-                by[d.status] = by.get(d.status, 0) + 1
+                status = "duplicate" if d.duplicate_of is not None else d.status
+                by[status] = by.get(status, 0) + 1
             out.append(
                 FolderStatus(
                     folder=f,
@@ -109,6 +111,7 @@ class KnowledgeBase:
                     failed=by.get("failed", 0),
                     skipped=by.get("skipped", 0),
                     chunks=sum(d.chunk_count for d in docs),
+                    duplicates=by.get("duplicate", 0),
                 )
             )
         return out
@@ -152,15 +155,11 @@ class KnowledgeBase:
                     self.store, embedder, lambda: self.chunker, parse_file, limit, yield_to
                 )
                 rules = ScanRules(include=tuple(f.include_globs), exclude=tuple(f.exclude_globs))
+                # an index from before duplicates were detected: collapse them once
+                collapsed = duplicate_rows.backfill(self.store, f.id, Path(f.path))
                 part = indexer.run([(f.id, Path(f.path), rules)], progress, cancel, paused)
-                summary.indexed += part.indexed
-                summary.unchanged += part.unchanged
-                summary.removed += part.removed
-                summary.chunks += part.chunks
-                summary.failed += part.failed
-                summary.seconds += part.seconds
-                summary.yielded_s += part.yielded_s
-                summary.cancelled = summary.cancelled or part.cancelled
+                part.duplicates[:0] = collapsed
+                summary.merge(part)
                 if part.cancelled:
                     break
             return summary

@@ -55,7 +55,7 @@ class Backend:
         self.models = ModelService(self.core)
         self.library = LibraryService(self.core)
         self.conversations = ConversationService(self.core, self.models, replies)
-        self.telemetry = TelemetryService(self.core)
+        self.telemetry = TelemetryService(self.core, self.models)
         self.documents = DocumentService(self.core, self.models)
         self.tools = ToolService(self.core, self.models)
         self.memory = MemoryService(self.core, self.models)

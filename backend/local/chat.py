@@ -13,9 +13,11 @@ from typing import Any
 
 from backend.chat.grounding import RagTurn
 from backend.chat.memory import memory_text
+from backend.chat.prompt_catalog import builtin, system_part, template_part
 from backend.chat.stream import ChatStream
 from backend.chat.structured import check_schema, schema_instruction
 from backend.chat.turn import TurnPlan, run_turn
+from backend.common.errors import NotFoundError
 from backend.local.conversations import ConversationService, title_from
 from backend.local.core import Core
 from backend.local.documents import DocumentService
@@ -24,7 +26,7 @@ from backend.local.models import ModelService
 from backend.local.replies import ActiveReplies
 from backend.local.tools import ToolService
 from backend.runtimes.base import GenerationParams
-from backend.store.records import Memory
+from backend.store.records import Memory, Preset
 
 
 class ChatService:
@@ -63,11 +65,17 @@ class ChatService:
         runtime, model = self._models.resolve(conv.model)
         g = self._core.settings.generation
         rag = None
+        system = conv.system_prompt
+        prompts = []
+        if system.strip():
+            prompts.append(system_part(system, conv.preset, self._preset(conv.preset)))
         memory = self._memory.turn_for(conv, stores.conversations.message(parent_id).content, saved)
         # Memories first, right after the conversation's own system prompt:
-        # a pinned set keeps this part byte-identical turn after turn.
-        system = "\n\n".join(t for t in (conv.system_prompt.strip(), memory_text(memory)) if t)
+        # a pinned set keeps this part byte-identical turn after turn. (They
+        # are the user's data, not a prompt version: not in ``prompts``.)
+        system = "\n\n".join(t for t in (system.strip(), memory_text(memory)) if t)
         if schema is not None:
+            prompts += builtin("structured.instruction")
             # A JSON answer has no room for citations, and a tool decision
             # is a JSON answer of its own: both are off for this reply.
             system = "\n\n".join(t for t in (system.strip(), schema_instruction(schema)) if t)
@@ -95,7 +103,17 @@ class ChatService:
             rag=rag,
             tools=turn_tools,
             memory=memory,
+            prompts=prompts,
+            template=template_part(runtime, model),
         )
+
+    def _preset(self, name: str | None) -> Preset | None:
+        if not name:
+            return None
+        try:
+            return self._core.stores.presets.get(name)
+        except NotFoundError:
+            return None
 
     def _stream(self, plan: TurnPlan) -> ChatStream:
         stores = self._core.stores
@@ -106,6 +124,7 @@ class ChatService:
             stores.requests,
             self._replies.trim_state(plan.conversation_id),
             self._core.generating,
+            traces=self._core.traces,
         )
         approvals = plan.tools.approvals if plan.tools is not None else None
         stream = ChatStream(plan.conversation_id, producer, approvals)

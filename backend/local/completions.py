@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from functools import partial
 from typing import Any
 
@@ -41,6 +42,7 @@ from backend.chat.api_prompt import check_fits, fit_messages
 from backend.chat.api_tools import ApiTools, ToolsUnsupportedError, can_call_tools, decide_api
 from backend.chat.grounding import Grounded, RagTurn, ground
 from backend.chat.history import surely_fits
+from backend.chat.prompt_catalog import builtin, template_part
 from backend.chat.stream import ChatStream
 from backend.chat.structured import StructuredOutputError, finished_problem
 from backend.chat.turn import TurnPlan
@@ -59,6 +61,7 @@ from backend.local.models import ModelService
 from backend.local.tools import ToolService
 from backend.rag.citations import mark_cited, parse_citations
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
+from backend.store.request_inputs import RunInputs
 from backend.tools.calling import Decision
 
 
@@ -160,6 +163,8 @@ class CompletionService:
         decision: tuple[Decision, float] | None = None
         dropped = 0
         started = time.perf_counter()
+        sent: list[ChatMessage] | None = None
+        used = [p for p in [template_part(plan.runtime, plan.model)] if p is not None]
         with self._core.generating():
             try:
                 if tools is not None:
@@ -181,12 +186,15 @@ class CompletionService:
                         ]
                         if t.strip()
                     )
+                    used += builtin("rag.instructions")
                     if grounded.user_text is not None:
+                        used += builtin("rag.source_framing")
                         history = [*history[:-1], ChatMessage("user", grounded.user_text)]
                     prompt = ([ChatMessage("system", system)] if system else []) + history
                 fitted = fit_messages(plan.runtime, plan.model, prompt, plan.params.max_tokens)
                 prompt, dropped = fitted.messages, fitted.dropped
                 request = GenerationRequest(plan.model, prompt, plan.params)
+                sent = prompt
                 for event in plan.runtime.stream(request, cancel):
                     if isinstance(event, Usage):
                         usage = event
@@ -221,6 +229,17 @@ class CompletionService:
             stop_reason="error" if error else stop,
             error=error,
             detail=json.dumps({"api": True, **({"trimmed": dropped} if dropped else {})}),
+            prompts=used,
+            inputs=None
+            if sent is None
+            else RunInputs(
+                model_name=plan.model.name,
+                model_path=plan.model.path,
+                params=asdict(plan.params),
+                messages=[(m.role, m.content) for m in sent],
+                output="".join(parts),
+                adapter_path=plan.model.adapter,
+            ),
         )
         if decision is not None:
             self._record_decision(plan, *decision, parent=request_id)

@@ -20,11 +20,14 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from backend.common.config import Settings, load_settings
 from backend.common.locations import Locations
+from backend.common.otlp import OtlpTraces
 from backend.common.reply_gate import ReplyGate
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.embedder_fast import make_embedder
@@ -65,11 +68,11 @@ class Stores:
     memories: MemoryStore
 
     @classmethod
-    def on(cls, db: Database) -> Stores:
+    def on(cls, db: Database, keep_full_text: bool = True) -> Stores:
         return cls(
             db=db,
             conversations=ConversationStore(db),
-            requests=RequestLog(db),
+            requests=RequestLog(db, keep_full_text),
             sources=SourceStore(db),
             presets=PresetStore(db),
             state=StateStore(db),
@@ -103,6 +106,9 @@ class Core:
         self._embedder = embedder
         self._stores: Stores | None = None
         self._kb: KnowledgeBase | None = None
+        self.traces: OtlpTraces | None = None
+        """Where chat turns' traces go; None unless ``[telemetry]`` names an
+        endpoint."""
 
     # life cycle ------------------------------------------------------------
     def open(self) -> None:
@@ -132,10 +138,22 @@ class Core:
                 ollama_url=k.ollama_url,
                 ollama_model=k.ollama_embedding_model,
             )
-        self._stores = Stores.on(db)
+        self._stores = Stores.on(db, self._settings.log.keep_full_text)
+        self._apply_retention()
+        t = self._settings.telemetry
+        if t.otlp_endpoint is not None:
+            self.traces = OtlpTraces(t, self.locations.logs / "telemetry.log")
+            threading.Thread(target=self.traces.start, name="otlp-start", daemon=True).start()
         self._kb = KnowledgeBase(db, embedder, self.gate)
         if self._runtimes is None:
             self._runtimes, self.unavailable = discover_runtimes(self._settings, self.locations)
+
+    def _apply_retention(self) -> None:
+        """Clear kept request texts older than ``[log] retention_days``."""
+        days = self.settings.log.retention_days
+        if days > 0:
+            cutoff = datetime.now(UTC) - timedelta(days=days)
+            self.stores.requests.inputs.purge(cutoff.isoformat(timespec="milliseconds"))
 
     def close(self) -> None:
         """Close the knowledge base, the runtimes and the database (the
@@ -149,6 +167,9 @@ class Core:
                 rt.close()
         if stores is not None:
             stores.db.close()
+        traces, self.traces = self.traces, None
+        if traces is not None:
+            traces.close()
 
     @contextlib.contextmanager
     def generating(self) -> Iterator[None]:
@@ -180,6 +201,14 @@ class Core:
         if self._kb is None:
             raise NotStartedError("Backend.start() has not run")
         return self._kb
+
+    def models_dirs(self) -> list[Path]:
+        """Where pulled models are: the data folder's ``models/``, then
+        ``models_dir`` when configured."""
+        dirs = [self.locations.models]
+        if self.settings.models_dir is not None:
+            dirs.append(Path(self.settings.models_dir).expanduser())
+        return dirs
 
     @property
     def runtimes(self) -> list[Runtime]:

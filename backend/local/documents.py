@@ -25,7 +25,8 @@ from backend.local.core import Core
 from backend.local.models import ModelService
 from backend.rag.pipeline import RagPipeline
 from backend.rag.query import generate_with
-from backend.rag.types import RetrievalResult, SourceView
+from backend.rag.rerank_auto import downloaded_rerankers
+from backend.rag.types import RerankerInUse, RetrievalResult, SourceView
 from backend.runtimes.base import ChatMessage, GenerationParams
 from backend.store.records import Conversation
 
@@ -65,7 +66,11 @@ class DocumentService:
         if self._pipeline is None:
             settings = self._core.settings
             self._pipeline = RagPipeline(
-                self._core.kb, settings.rag, llama=settings.llama, catalog=self._models.catalog
+                self._core.kb,
+                settings.rag,
+                llama=settings.llama,
+                catalog=self._models.catalog,
+                downloaded=lambda: downloaded_rerankers(self._core.models_dirs()),
             )
         return self._pipeline
 
@@ -176,6 +181,9 @@ class DocumentService:
                 )
 
         return await self._core.run(run)
+
+    async def reranker_in_use(self) -> RerankerInUse:
+        return await self._core.run(lambda: self.pipeline.reranker_in_use())
 
     async def message_sources(self, message_id: int) -> list[SourceRef]:
         return await self._core.run(self._core.stores.sources.for_message, message_id)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from backend.chat.prompt_catalog import builtin_prompts
 from backend.common.errors import NotFoundError
 from backend.common.events import CitationsParsed, ErrorEvent, MessageSaved, SourcesRetrieved
 from backend.knowledge.embedder import DEFAULT_MODEL_NAME, Embedder, SentenceTransformerEmbedder
@@ -102,6 +103,7 @@ class EvaluationService:
             "chunks": int(row["n"]),
             "embedding_model": self._core.kb.embedder.name,
             "rag": self._core.settings.rag.model_dump(mode="json"),
+            "prompts": self._core.stores.requests.prompts.register(builtin_prompts().items()),
         }
 
     def _judge(self) -> Judge:

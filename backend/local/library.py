@@ -16,11 +16,12 @@ from collections.abc import Callable
 
 from backend.local.core import Core
 from backend.modelhub.catalog import load_catalog
+from backend.modelhub.installed import installed_folders
 from backend.modelhub.machine import Machine, detect_machine
 from backend.modelhub.offers import Offer, QuantFit, offers, quant_fits
 from backend.modelhub.ollama_pull import ollama_pull
 from backend.modelhub.progress import PullProgress
-from backend.modelhub.records import HubModel, PullResult, Removed
+from backend.modelhub.records import HubModel, InstalledFolder, PullResult, Removed
 from backend.modelhub.remove import remove_model
 from backend.modelhub.worker import pull_in_subprocess, quants_in_subprocess, search_in_subprocess
 
@@ -92,6 +93,9 @@ class LibraryService:
     ) -> None:
         host = self._core.settings.ollama.host
         await self._core.run(ollama_pull, model, host, on_progress=progress, cancel=cancel)
+
+    async def installed_folders(self) -> list[InstalledFolder]:
+        return await self._core.run(installed_folders, self._core.models_dirs())
 
     async def remove(self, name: str) -> Removed:
         def run() -> Removed:

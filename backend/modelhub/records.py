@@ -60,3 +60,16 @@ class Removed:
     name: str
     paths: tuple[Path, ...]
     bytes_freed: int
+
+
+@dataclass(frozen=True)
+class InstalledFolder:
+    """A model folder the library pulled (an embedder or a reranker), as its
+    pull record (``layout.PullRecord``) describes it."""
+
+    name: str
+    kind: Kind
+    path: Path
+    repo: str
+    revision: str
+    size_bytes: int

@@ -15,6 +15,7 @@ for questions that read as follow-ups, rewrite only when retrieval is weak.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -22,15 +23,24 @@ from typing import Literal
 
 from backend.common.config import LlamaSettings, RagSettings
 from backend.common.events import SourceRef
+from backend.common.tracing import STAGE, span, usage_attributes
 from backend.knowledge.injection import flags_for
 from backend.knowledge.service import KnowledgeBase
 from backend.modelfiles.catalog import ModelInfo
+from backend.modelhub.records import InstalledFolder
 from backend.rag import condense as c
 from backend.rag import query as q
 from backend.rag.context import build_context
-from backend.rag.rerank import make_reranker
+from backend.rag.rerank import build_reranker, choose_reranker
 from backend.rag.retrieval import retrieve
-from backend.rag.types import EVAL_MODES, Generate, Reranker, RetrievalResult, StageTiming
+from backend.rag.types import (
+    EVAL_MODES,
+    Generate,
+    Reranker,
+    RerankerInUse,
+    RetrievalResult,
+    StageTiming,
+)
 from backend.runtimes.base import ChatMessage
 
 EvalMode = Literal["keyword", "dense", "hybrid", "hybrid+rerank", "rewrite", "default"]
@@ -43,8 +53,10 @@ def _ms(started: float) -> float:
 class RagPipeline:
     """Retrieval for one knowledge base under one ``[rag]`` configuration.
 
-    The reranker is built on first use (a cross-encoder or LLM reranker
-    loads a model) and kept.
+    The reranker is chosen on every question (``rerank_auto``: a reranker
+    pulled or removed while the app runs counts from the next question) and
+    built, which loads a model on its first use, only when the choice
+    changes.
     """
 
     def __init__(
@@ -54,23 +66,44 @@ class RagPipeline:
         *,
         llama: LlamaSettings | None = None,
         catalog: Callable[[], Sequence[ModelInfo]] | None = None,
+        downloaded: Callable[[], Sequence[InstalledFolder]] | None = None,
     ) -> None:
         """``llama`` (threads, GPU layers) and ``catalog`` (model names to
-        files) are for the LLM reranker."""
+        files) are for the LLM reranker; ``downloaded`` lists the rerankers
+        the model library pulled (``rerank_auto.downloaded_rerankers``), for
+        ``reranker = "auto"``."""
         self.kb = kb
         self.settings = settings
         self.llama = llama
         self.catalog = catalog
+        self.downloaded = downloaded
+        self._lock = threading.Lock()
         self._reranker: Reranker | None = None
-        self._reranker_built = False
+        self._choice: RerankerInUse | None = None
+
+    def reranker_in_use(self) -> RerankerInUse:
+        """Which reranker the next question uses, and why (nothing loaded).
+
+        Raises:
+            ConfigError: as ``choose_reranker``.
+        """
+        s = self.settings
+        wants_list = s.reranker == "auto" and s.cross_encoder_dir is None and self.downloaded
+        return choose_reranker(s, self.downloaded() if wants_list and self.downloaded else ())
 
     def reranker(self) -> Reranker | None:
-        if not self._reranker_built:
-            if self.settings.reranker != "none":
-                catalog = self.catalog() if self.catalog else ()
-                self._reranker = make_reranker(self.settings, catalog=catalog, llama=self.llama)
-            self._reranker_built = True
-        return self._reranker
+        choice = self.reranker_in_use()
+        with self._lock:
+            same = self._choice is not None and (
+                (self._choice.kind, self._choice.path, self._choice.name)
+                == (choice.kind, choice.path, choice.name)
+            )
+            if not same:
+                catalog = self.catalog() if self.catalog and choice.kind == "llm" else ()
+                built = build_reranker(choice, catalog=catalog, llama=self.llama)
+                self._reranker = None if choice.kind == "none" else built
+                self._choice = choice
+            return self._reranker
 
     def retrieve(
         self,
@@ -101,7 +134,9 @@ class RagPipeline:
         full = mode in ("default", "rewrite")
         if full and s.condense and history and generate and c.needs_condense(question, history):
             started = time.perf_counter()
-            condensed = c.condense(question, history, generate)
+            with span("condense", {STAGE: "condense"}) as traced:
+                condensed = c.condense(question, history, generate)
+                traced.set(usage_attributes(condensed.usage))
             searched = condensed.text.strip() or question
             stages.append(
                 StageTiming("condense", _ms(started), {"query": searched}, condensed.usage)
@@ -118,13 +153,16 @@ class RagPipeline:
         hits = result.hits
         if wants_rewrite and generate is not None:
             started = time.perf_counter()
-            completion = q.rewrite(searched, generate)
-            rewritten = completion.text.strip() or None
-            if rewritten:
-                second = self._first(rewritten, first_mode, k, folder_ids, reranker)
-                helped = q.rewrite_helped(result.signals, second.signals)
-                if helped or not s.merge_only_if_helped:
-                    hits = q.merge(result.hits, second.hits, k)
+            with span("rewrite", {STAGE: "rewrite", "assistant.weak": weak}) as traced:
+                completion = q.rewrite(searched, generate)
+                traced.set(usage_attributes(completion.usage))
+                rewritten = completion.text.strip() or None
+                if rewritten:
+                    second = self._first(rewritten, first_mode, k, folder_ids, reranker)
+                    helped = q.rewrite_helped(result.signals, second.signals)
+                    if helped or not s.merge_only_if_helped:
+                        hits = q.merge(result.hits, second.hits, k)
+                traced.set({"assistant.rewrite_helped": helped})
             stages.append(
                 StageTiming(
                     "rewrite",

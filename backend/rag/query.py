@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from backend.common import tracing
 from backend.knowledge.records import DocumentHit
 from backend.modelfiles.catalog import ModelInfo
 from backend.rag.condense import MAX_QUERY_WORDS, clean_line, word_list
@@ -59,8 +60,19 @@ def generate_with(
     base = replace(base, temperature=0.0, seed=base.seed if base.seed is not None else 1)
 
     def generate(messages: list[ChatMessage], max_tokens: int) -> Completion:
-        request = GenerationRequest(model, messages, replace(base, max_tokens=max_tokens))
-        return Completion(*complete(runtime, request))
+        params = replace(base, max_tokens=max_tokens)
+        tracing.current().set(
+            tracing.model_call_attributes(
+                runtime.name,
+                model.name,
+                response_model=model.log_name,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=max_tokens,
+                seed=params.seed,
+            )
+        )
+        return Completion(*complete(runtime, GenerationRequest(model, messages, params)))
 
     return generate
 

@@ -23,7 +23,10 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from backend.common.tracing import RETRIEVAL_QUERY, STAGE, capturing_content, span
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.index_store import HEADING_SEPARATOR, IndexStore
 from backend.knowledge.records import DocumentHit
@@ -192,6 +195,30 @@ def retrieve(
     store = store_or_db if isinstance(store_or_db, IndexStore) else IndexStore(store_or_db)
     if k <= 0 or not query.strip():
         return RetrievalResult(query=query, hits=[], searched=query)
+    with span("retrieve", {STAGE: "retrieve", "assistant.retrieval.mode": mode}) as traced:
+        result = _retrieve(
+            store, embedder, query, mode, k, candidates, folder_ids, reranker,
+            max_per_document, fusion, diversity,
+        )  # fmt: skip
+        if capturing_content():
+            traced.set({RETRIEVAL_QUERY: query})
+        traced.set({"assistant.retrieval.hits": len(result.hits)})
+        return result
+
+
+def _retrieve(
+    store: IndexStore,
+    embedder: Embedder | None,
+    query: str,
+    mode: Mode,
+    k: int,
+    candidates: int,
+    folder_ids: list[int] | None,
+    reranker: Reranker | None,
+    max_per_document: int,
+    fusion: Fusion,
+    diversity: Diversity,
+) -> RetrievalResult:
     started = time.perf_counter()
     pool = max(candidates, k)
     first = first_stage(store, embedder, query, pool, mode, folder_ids, fusion)
@@ -203,9 +230,14 @@ def retrieve(
     stages = []
     if reranker is not None and hits:
         rerank_started = time.perf_counter()
-        hits = reranker.rerank(query, hits)
+        with span("rerank", {STAGE: "rerank", "assistant.reranker": reranker.name}):
+            hits = reranker.rerank(query, hits)
         rerank_ms = _ms(rerank_started)
-        stages.append(StageTiming("rerank", rerank_ms, {"reranker": reranker.name}))
+        about: dict[str, Any] = {"reranker": reranker.name}
+        model_dir = getattr(reranker, "model_dir", None)  # the cross-encoder's folder
+        if model_dir is not None:
+            about["model"] = Path(model_dir).name
+        stages.append(StageTiming("rerank", rerank_ms, about))
     positions = _positions(store.db, [h.chunk_id for h in hits])
     final = diversify(hits, k, max_per_document, positions, diversity)
     signals = _signals(keyword, first.dense, final, keyword_count(store.db, query, folder_ids))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from backend.common.errors import AssistantError
 from backend.common.events import Usage
@@ -56,6 +57,31 @@ class RetrievalResult:
     rewritten: str | None = None
     """The model's rewrite, when retrieval was weak and a rewrite ran."""
     rewrite_helped: bool | None = None
+
+
+@dataclass(frozen=True)
+class RerankerInUse:
+    """Which second stage answers use, and why (``rerank_auto.choose_reranker``)."""
+
+    kind: Literal["none", "cross-encoder", "llm"]
+    setting: str
+    """``[rag] reranker`` as configured: auto, none, cross-encoder or llm."""
+    source: Literal["configured", "downloaded", "none"] = "none"
+    """``configured``: named in the config (``cross_encoder_dir``, ``llm``);
+    ``downloaded``: a reranker the model library pulled, picked by ``auto``."""
+    name: str | None = None
+    """The pulled reranker's name, the folder's name, or the LLM reranker's model."""
+    path: Path | None = None
+    """The cross-encoder folder."""
+    note: str = ""
+    """Why this one (or why none), for ``assistant search --json`` and the UI."""
+
+    def summary(self) -> str:
+        """One line for people: ``cross-encoder ms-marco-minilm-l6 (downloaded:
+        the only reranker downloaded)``, ``none (no reranker downloaded ...)``."""
+        what = f"{self.kind} {self.name}" if self.kind != "none" and self.name else self.kind
+        why = f"{self.source}: {self.note}" if self.kind != "none" else self.note
+        return f"{what} ({why})" if why else what
 
 
 class Reranker(Protocol):

@@ -308,6 +308,69 @@ def m010_tool_calls() -> str:
 
 
 @migration
+def m011_duplicates() -> str:
+    """Duplicate documents (``backend.knowledge.dedupe``): each document's
+    normalised-text hash and MinHash signature, and for a duplicate the
+    canonical document it copies (its own chunks are not stored). Failed
+    documents are queued again: under the skip rules an image or an
+    archive is skipped, not failed."""
+    return """
+        ALTER TABLE documents ADD COLUMN text_hash TEXT;
+        ALTER TABLE documents ADD COLUMN minhash BLOB;
+        ALTER TABLE documents ADD COLUMN duplicate_of INTEGER
+            REFERENCES documents(id) ON DELETE SET NULL;
+        CREATE INDEX documents_duplicate_of ON documents(duplicate_of);
+        UPDATE documents SET status = 'pending' WHERE status = 'failed';
+        """
+
+
+@migration
+def m012_prompt_versions() -> str:
+    """Prompt texts stored once per (name, content hash); which versions,
+    model file, adapter and generation parameters each request used; the
+    messages as sent and the reply (``messages``/``output`` NULL when not
+    kept, or purged); and a cache of model-file hashes by path, size and
+    mtime, so a GGUF of gigabytes is hashed once."""
+    return """
+        CREATE TABLE prompt_versions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (name, sha256)
+        );
+        CREATE TABLE request_prompts (
+            request_id INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+            version_id INTEGER NOT NULL REFERENCES prompt_versions(id),
+            PRIMARY KEY (request_id, version_id)
+        );
+        CREATE INDEX request_prompts_version ON request_prompts(version_id);
+        CREATE TABLE request_inputs (
+            request_id INTEGER PRIMARY KEY REFERENCES requests(id) ON DELETE CASCADE,
+            model_name TEXT NOT NULL,
+            model_path TEXT,
+            model_size INTEGER,
+            model_mtime_ns INTEGER,
+            adapter_path TEXT,
+            adapter_sha256 TEXT,
+            params TEXT NOT NULL DEFAULT '{}',
+            messages TEXT,
+            tools TEXT,
+            output TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE file_hashes (
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            PRIMARY KEY (path, size, mtime_ns)
+        );
+        """
+
+
+@migration
 def m013_memories() -> str:
     """Long-term memory: short facts about the user, each with where it came
     from (``source``: chat, command, screen, cli, model, tool; the message

@@ -82,14 +82,16 @@ def test_bad_files_are_recorded_and_everything_else_is_indexed(
     kb.add_folder(root, max_file_bytes=1_000_000)
     summary = kb.index()
     reasons = {Path(p).name: r for p, r in summary.failed}
-    assert reasons["binary.txt"] == "binary file, not text"
+    skipped = {Path(p).name: r for p, r in summary.skipped}
+    assert skipped["binary.txt"] == "binary"  # not a document: skipped, not failed
     assert reasons["empty.txt"] == "empty file"
     assert "PDF" in reasons["corrupt.pdf"]
-    assert "limit" in reasons["huge.txt"]
+    assert "limit" in skipped["huge.txt"]
     assert "symlink loop" in reasons["loop"]
+    assert set(reasons) == {"empty.txt", "corrupt.pdf", "loop"}
     statuses = {Path(d.path).name: d.status for d in kb.store.documents()}
-    assert statuses["huge.txt"] == "skipped"
-    assert statuses["binary.txt"] == statuses["empty.txt"] == "failed"
+    assert statuses["huge.txt"] == statuses["binary.txt"] == "skipped"
+    assert statuses["empty.txt"] == statuses["corrupt.pdf"] == "failed"
     assert statuses["latin1.txt"] == "indexed"
     assert all(statuses[Path(n).name] == "indexed" for n in TEXTS)
     assert kb.search("crème brûlée", k=1, mode="keyword")[0].path.endswith("latin1.txt")
@@ -109,8 +111,12 @@ def test_ignored_and_hidden_files_are_not_indexed(kb: KnowledgeBase, tmp_path: P
     (root / "draft.tmp.md").write_text("a draft")
     kb.add_folder(root, exclude=("*.tmp.md",))
     kb.index()
-    names = {Path(d.path).name for d in kb.store.documents()}
+    names = {Path(d.path).name for d in kb.store.documents(status="indexed")}
     assert names == {"bread.md", "soup.txt", "paris.md"}
+    # the vendored folder is one skipped entry with its reason, nothing under it
+    skipped = [(Path(d.path).name, d.error) for d in kb.store.documents(status="skipped")]
+    assert skipped == [("node_modules", "vendored packages")]
+    assert kb.index().skipped == []  # recorded once, unchanged afterwards
 
 
 def test_folder_errors_and_removal(kb: KnowledgeBase, tmp_path: Path) -> None:

@@ -63,7 +63,13 @@ CORPUS = {  # path: (title, text)
     "garden/slugs.md": ("Slugs", "Beer traps and copper tape keep slugs away from lettuce."),
     "garden/roses.md": ("Roses", "Prune roses in late winter just above an outward-facing bud."),
     "tech/backup.md": ("Backups", "Keep three copies of your data on two media, one offsite."),
-    "tech/backup-copy.md": ("Backups", "Keep three copies of your data on two media, one offsite."),
+    # the same passage in another document (an identical file would be
+    # stored once at index time: backend.knowledge.dedupe)
+    "tech/backup-copy.md": (
+        "Backups",
+        "Keep three copies of your data on two media, one offsite.\n\n"
+        "## Restores\n\nA backup you never restored is a hope, not a backup.",
+    ),
     "tech/wifi.md": ("Wifi", "Restarting the router often fixes a dropped wireless connection."),
 }
 

@@ -281,6 +281,9 @@ async def test_folders_index_and_search_over_http(remote: RemoteBackend, tmp_pat
     assert status.folder.id == folder.id and status.indexed == 2
     hits = await remote.documents.search_documents("otters sleep", k=2, mode="keyword")
     assert hits and hits[0].path.endswith("otters.md")
+    in_use = await remote.documents.reranker_in_use()  # nothing pulled: auto finds none
+    assert (in_use.kind, in_use.setting) == ("none", "auto") and "models pull" in in_use.note
+    assert await remote.library.installed_folders() == []
     assert (await remote.documents.remove_folder(folder.id)).path == folder.path
 
 
@@ -324,3 +327,20 @@ async def test_tool_approval_over_http(tmp_path: Path) -> None:
                 stream.answer_tool("x", "maybe")
         finally:
             await remote.close()
+
+
+async def test_request_detail_prompts_and_replay_over_http(remote: RemoteBackend) -> None:
+    events = await (await remote.chat.send(None, "log me")).collect()
+    saved = events[-1]
+    assert isinstance(saved, MessageSaved) and saved.request_id is not None
+    detail = await remote.telemetry.request_detail(saved.request_id)
+    assert detail.output == saved.content and detail.messages is not None
+    assert detail.messages[-1].content == "log me" and detail.prompts
+    versions = await remote.telemetry.prompt_versions()
+    assert sum(v.requests for v in versions) >= 1
+    replayed = await remote.telemetry.replay(saved.request_id)
+    assert replayed.identical and replayed.replayed == saved.content
+    assert await remote.telemetry.purge_request_texts("2000-01-01") == 0
+    assert await remote.telemetry.purge_request_texts() == 2  # the reply and its replay
+    with pytest.raises(ValueError, match="purged"):
+        await remote.telemetry.replay(saved.request_id)

@@ -16,6 +16,7 @@ from assistant.screens.picker import PickerScreen
 from assistant.screens.presets import PresetsScreen
 from assistant.screens.request_log import RequestLogScreen
 from assistant.theming import load_themes
+from assistant.widgets.usage_charts import UsageChart
 from backend import Backend
 from backend.common.locations import Locations
 from backend.runtimes.fake import FakeRuntime
@@ -97,21 +98,39 @@ async def test_help_screen_lists_every_action(backends: MakeBackend) -> None:
 
 
 async def test_request_log_shows_rows_and_stats(backends: MakeBackend) -> None:
-    app = make_app(backends())
+    backend = backends()
+    app = make_app(backend)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await send(pilot, "one")
         await send(pilot, "two")
+        # one of the replies grounded: a retrieve row under its generate row
+        (first, *_) = await backend.telemetry.request_log()
+        backend.core.stores.requests.record(
+            runtime="rag", model="", usage=None, stop_reason="stop", stage="retrieve",
+            parent_request_id=first.id, total_ms=42.0,
+        )  # fmt: skip
         await pilot.press("f9")
         await settle(pilot)
         assert isinstance(app.screen, RequestLogScreen)
         requests = app.screen.query_one("#requests", DataTable)
-        assert requests.row_count == 2
-        assert requests.get_row_at(0)[1] == "generate"
-        assert requests.get_row_at(0)[2] == "fake-model"
-        stats = app.screen.query_one("#stats", DataTable)
-        assert stats.row_count == 1
-        assert stats.get_row_at(0)[2] == "2"
+        assert requests.row_count == 3
+        assert requests.get_row_at(0)[1] == "  └ retrieve"  # newest first
+        assert requests.get_row_at(1)[1] == "generate"
+        assert requests.get_row_at(1)[2] == "fake-model"
+        # the statistics are charts, drawn from the log's usage stats
+        charts = {c.id: c for c in app.screen.query(UsageChart)}
+        assert set(charts) == {"chart-tokens", "chart-ttft", "chart-decode", "chart-stages",
+                               "chart-thumbs"}  # fmt: skip
+        tokens = charts["chart-tokens"]
+        assert tokens.stats is not None and tokens.has_data
+        (day,) = tokens.stats.tokens
+        assert (day.model, day.requests) == ("fake-model", 2)
+        assert charts["chart-ttft"].has_data and charts["chart-decode"].has_data
+        assert charts["chart-stages"].has_data
+        assert "retrieve" in str(charts["chart-stages"].render())
+        assert not charts["chart-thumbs"].has_data  # no votes yet
+        assert "Tokens per day" in str(tokens.render())
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is app.main

@@ -32,7 +32,8 @@ def make_folder(root: Path) -> Path:
     (folder / "notes" / "travel.md").write_text(
         "# Travel\n\n## Norway\n\nThe fjords near Bergen are best visited by ferry in June.\n"
     )
-    (folder / "bad.txt").write_bytes(bytes(range(256)) * 8)
+    (folder / "bad.pdf").write_bytes(b"%PDF-1.4\n not really a pdf")  # fails
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))  # skipped
     return folder
 
 
@@ -73,7 +74,9 @@ async def test_add_index_search_and_remove_a_folder(backends: MakeBackend, tmp_p
         await settle(pilot)
         await open_documents(pilot)
         await add_folder(pilot, str(folder))
-        assert rows(app, "#folders") == [(str(folder), "0", "0", "0", "0", "0")]
+        assert rows(app, "#folders") == [(str(folder), "0", "0", "0", "0", "0", "0")]
+        reranker = str(app.screen.query_one("#reranker-line").render())
+        assert reranker.startswith("Answers rerank with: none (no reranker downloaded")
 
         await pilot.press("i")
         await pilot.pause()
@@ -96,11 +99,12 @@ async def test_add_index_search_and_remove_a_folder(backends: MakeBackend, tmp_p
 
         await open_documents(pilot)
         (folder_row,) = rows(app, "#folders")
-        assert folder_row[:5] == (str(folder), "3", "0", "1", "0")
-        assert int(folder_row[5]) >= 3
+        assert folder_row[:6] == (str(folder), "3", "0", "1", "1", "0")
+        assert int(folder_row[6]) >= 3
         docs = {r[0]: r for r in rows(app, "#docs")}
-        assert set(docs) == {"bad.txt", "garden.md", "recipes.txt", "notes/travel.md"}
-        assert docs["bad.txt"][1:] == ("failed", "0", "binary file, not text")
+        assert set(docs) == {"bad.pdf", "photo.png", "garden.md", "recipes.txt", "notes/travel.md"}
+        assert docs["bad.pdf"][1:3] == ("failed", "0") and "PDF" in docs["bad.pdf"][3]
+        assert docs["photo.png"][1:] == ("skipped", "0", "image")  # not a document: no failure
         assert docs["garden.md"][1] == "indexed"
         assert docs["garden.md"][3] == ""
         assert "Last sweep: indexed 3, failed 1" in str(

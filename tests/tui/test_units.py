@@ -55,3 +55,19 @@ async def test_a_failing_worker_is_reported_not_fatal(backends: MakeBackend) -> 
         await pilot.pause(0.1)
         assert any("broken failed" in n for n in notices(app))
         assert app.is_running
+
+
+def test_request_log_names_the_reranker_model() -> None:
+    import json as _json
+
+    from assistant.screens.request_log import detail_summary
+    from backend.api import RequestRecord
+
+    def row(detail: dict[str, str]) -> RequestRecord:
+        nothing = (None,) * 6  # token counts and speeds
+        return RequestRecord(1, None, None, "rerank", "", "", *nothing, 12.0, None, None,
+                             "2026-12-01T10:00:00", detail=_json.dumps(detail))  # fmt: skip
+
+    pulled = row({"reranker": "cross-encoder", "model": "ms-marco-minilm-l6"})
+    assert detail_summary(pulled) == "cross-encoder (ms-marco-minilm-l6)"
+    assert detail_summary(row({"reranker": "llm"})) == "llm"

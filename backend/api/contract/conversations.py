@@ -9,8 +9,12 @@ from backend.store.records import (
     Message,
     ModelStats,
     Preset,
+    PromptVersion,
+    ReplayResult,
+    RequestDetail,
     RequestRecord,
     SearchHit,
+    UsageStats,
 )
 
 
@@ -89,7 +93,8 @@ class ConversationsAPI(Protocol):
 
 
 class TelemetryAPI(Protocol):
-    """The request log: one row per model call and per RAG stage."""
+    """The request log: one row per model call and per RAG stage, with the
+    prompt versions, model and parameters each call used."""
 
     async def stats(self) -> list[ModelStats]:
         """Per model: requests, tokens, TTFT p50/p95, decode tok/s."""
@@ -102,3 +107,48 @@ class TelemetryAPI(Protocol):
         ...
 
     async def request(self, request_id: int) -> RequestRecord | None: ...
+
+    async def request_detail(self, request_id: int) -> RequestDetail:
+        """One request's prompt versions, model (file hash, adapter),
+        parameters, and the messages as sent and the reply when kept.
+
+        Raises: NotFoundError.
+        """
+        ...
+
+    async def prompt_versions(self) -> list[PromptVersion]:
+        """Every stored prompt version with its request count, thumbs,
+        TTFT and token averages, and the evaluation runs made with it."""
+        ...
+
+    async def replay(self, request_id: int) -> ReplayResult:
+        """Run a logged request again with its messages (so its prompt
+        versions), model file, adapter and parameters, and compare replies.
+
+        Raises:
+            NotFoundError: no such request.
+            ValueError: it has nothing to replay (no inputs, or its text was
+                not kept or was purged).
+            ModelError: its model or adapter is missing, or the run failed.
+        """
+        ...
+
+    async def purge_request_texts(self, before: str | None = None) -> int:
+        """Clear the kept messages and replies of requests logged before
+        ``before`` (an ISO date, UTC; None: all); figures stay. Returns how
+        many requests were cleared.
+
+        Raises: ValueError (not a date).
+        """
+        ...
+
+    async def usage_stats(self, since: str | None = None) -> UsageStats:
+        """The log from ``since`` (an ISO-8601 UTC timestamp; None: all of
+        it), for charts: tokens per day and model, TTFT p50/p95 and decode
+        tok/s per model per day, the stage breakdown of grounded answers,
+        and the thumbs ratio per prompt (preset).
+
+        Raises:
+            ValueError: ``since`` is not an ISO-8601 timestamp.
+        """
+        ...

@@ -15,7 +15,7 @@ from backend.knowledge.records import (
     IndexProgress,
     IndexSummary,
 )
-from backend.rag.types import RetrievalResult, SourceView
+from backend.rag.types import RerankerInUse, RetrievalResult, SourceView
 from backend.store.records import (
     Conversation,
 )
@@ -108,6 +108,17 @@ class DocumentsAPI(Protocol):
         by one stage (keyword, dense, hybrid, hybrid+rerank, rewrite).
         ``history`` is earlier (role, text) turns for condensing follow-ups;
         condense and rewrite run the default (or ``model``) chat model."""
+        ...
+
+    async def reranker_in_use(self) -> RerankerInUse:
+        """Which reranker answers (and ``retrieve``'s default and
+        hybrid+rerank modes) use, and why: ``[rag] reranker``, where ``auto``
+        picks ``cross_encoder_dir`` or a cross-encoder the model library
+        pulled. Nothing is loaded.
+
+        Raises:
+            ConfigError: ``cross-encoder`` without ``cross_encoder_dir``.
+        """
         ...
 
     async def message_sources(self, message_id: int) -> list[SourceRef]:

@@ -10,7 +10,7 @@ from backend.modelfiles.catalog import ModelInfo
 from backend.modelhub.machine import Machine
 from backend.modelhub.offers import Offer, QuantFit
 from backend.modelhub.progress import PullProgress
-from backend.modelhub.records import HubModel, PullResult, Removed
+from backend.modelhub.records import HubModel, InstalledFolder, PullResult, Removed
 from backend.runtimes.status import RuntimeStatus
 
 
@@ -100,6 +100,12 @@ class LibraryAPI(Protocol):
         Raises:
             HubUnreachableError: no Ollama server answers.
         """
+        ...
+
+    async def installed_folders(self) -> list[InstalledFolder]:
+        """The model folders pulled into the models folders (embedders and
+        cross-encoder rerankers, kind in each); GGUF chat models are in
+        ``ModelsAPI.list_models``."""
         ...
 
     async def remove(self, name: str) -> Removed:

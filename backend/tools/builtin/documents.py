@@ -276,6 +276,8 @@ def make_list_files(context: ToolContext) -> Tool:
             root = root_of(base, roots) or base
             lines: list[str] = []
             for entry in scan_folder(base):
+                if entry.folder:
+                    continue  # a skipped folder (build output, vendored...)
                 try:
                     real = entry.path.resolve()
                 except (OSError, RuntimeError):
