@@ -234,6 +234,14 @@ class AssistantApp(App[None]):
         elif not isinstance(self.screen, TuneupScreen):
             self.push_screen(TuneupScreen(self.backend))
 
+    def action_memory(self) -> None:
+        from assistant.screens.memory import MemoryScreen
+
+        if not self.ready:
+            self.notify("Still starting up", severity="warning")
+        elif not isinstance(self.screen, MemoryScreen):
+            self.push_screen(MemoryScreen(self.backend))
+
     def action_documents(self) -> None:
         if not self.ready:
             self.notify("Still starting up", severity="warning")

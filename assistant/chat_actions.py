@@ -55,6 +55,7 @@ else:
 
 # Actions that make the model write: refused while a reply is being written.
 _WRITING = {"regenerate"}
+_BUSY = "A reply is still being written — press Esc to stop it first"
 
 
 class ChatActions(_Base):
@@ -95,6 +96,13 @@ class ChatActions(_Base):
     ) -> None: ...
     def close_approval(self) -> None: ...
 
+    # provided by MemoryMode (/remember, memory events, memories of stored replies)
+    def remember_command(self, text: str) -> bool:
+        return False
+
+    async def other_event(self, widget: MessageWidget | None, event: object) -> None: ...
+    async def load_memory_lines(self) -> None: ...
+
     # thread --------------------------------------------------------------
     async def usage_for(self, thread: list[Message]) -> dict[int, Usage]:
         cache = self.__dict__.setdefault("_usage_cache", {})
@@ -120,6 +128,7 @@ class ChatActions(_Base):
         await self.load_sources()
         await self.load_tool_calls()
         await self.load_summary()
+        await self.load_memory_lines()
 
     async def load_sources(self) -> None:
         """Show the stored sources of finished replies that do not show them yet."""
@@ -148,6 +157,8 @@ class ChatActions(_Base):
             self.notify(
                 "A reply is still being written — wait, or press Esc to stop it", severity="warning"
             )
+            return
+        if self.remember_command(event.text):
             return
         if "@" in event.text:
             self.send_scoped(event.text)
@@ -240,6 +251,8 @@ class ChatActions(_Base):
                     if self._showing(stream):
                         await self.chat.add_notice(f"{event.title}: {event.message}", "error")
                     self.notify(event.message, title=event.title, severity="error")
+                else:
+                    await self.other_event(widget, event)
         finally:
             self.close_approval()
             if markdown is not None:
@@ -310,9 +323,7 @@ class ChatActions(_Base):
         if widget is None:
             return
         if event.action in _WRITING and (self.stream is not None or self._writing()):
-            self.notify(
-                "A reply is still being written — press Esc to stop it first", severity="warning"
-            )
+            self.notify(_BUSY, severity="warning")
             return
         self.run_message_action(widget, event.action)
 
@@ -371,10 +382,7 @@ class ChatActions(_Base):
     async def _edit(self, m: Message) -> None:
         if m.role == "user":
             if self.stream is not None or self._writing():
-                self.notify(
-                    "A reply is still being written — press Esc to stop it first",
-                    severity="warning",
-                )
+                self.notify(_BUSY, severity="warning")
                 return
             text = await self.app.push_screen_wait(
                 EditTextScreen(

@@ -63,6 +63,13 @@ ACTIONS: tuple[KeyAction, ...] = (
         "Folders to index, indexing progress, document search",
         "app",
     ),
+    KeyAction(
+        "memory",
+        "",
+        "Memory…",
+        "What the assistant remembers about you: search, edit, forget, export",
+        "app",
+    ),
     # the chat screen
     KeyAction(
         "new_conversation", "ctrl+n", "New chat", "Start a new conversation", "main", show=True
@@ -111,6 +118,20 @@ ACTIONS: tuple[KeyAction, ...] = (
         "ctrl+o",
         "Tools on/off",
         "Let this chat call tools (calculator, notes, your files, MCP) or not",
+        "main",
+    ),
+    KeyAction(
+        "toggle_incognito",
+        "",
+        "Incognito on/off",
+        "This chat neither uses nor writes memory (or does again)",
+        "main",
+    ),
+    KeyAction(
+        "suggest_memories",
+        "",
+        "Suggest memories from this chat",
+        "The model proposes facts to remember; you approve each",
         "main",
     ),
     # the focused message (the palette uses the last focused or the latest one)

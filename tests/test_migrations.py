@@ -43,6 +43,8 @@ EXPECTED_TABLES = {
     "chat_chunks_fts_idx",
     "chat_indexed",
     "conversation_summaries",
+    "memories",
+    "message_memories",
 }
 
 
@@ -82,7 +84,17 @@ def test_blank_database_migrates_to_final_schema(tmp_path: Path) -> None:
         "stage",
         "cached_tokens",
     } <= set(final["requests"])
-    assert {"use_documents", "folder_scope", "use_tools"} <= set(final["conversations"])
+    assert {"use_documents", "folder_scope", "use_tools", "incognito", "memory_ids"} <= set(
+        final["conversations"]
+    )
+    assert final["memories"][:6] == [
+        "id",
+        "text",
+        "source",
+        "conversation_id",
+        "message_id",
+        "embedding",
+    ]
     assert final["message_tool_calls"][:4] == ["message_id", "step", "call_id", "name"]
     assert final["documents"][-3:] == ["text_hash", "minhash", "duplicate_of"]
     assert final["prompt_versions"] == ["id", "name", "sha256", "text", "created_at"]

@@ -110,3 +110,24 @@ async def test_a_question_is_answered_from_the_right_past_chat_with_a_citation(
         assert "carbonara" in rt.requests[-1].messages[-1].content.split("Question:")[0]
     finally:
         await b.close()
+
+
+async def test_an_incognito_chat_is_never_a_source_and_does_not_read_past_chats(
+    backend: Backend,
+) -> None:
+    secret = await _chat(backend, "The surprise party for Ana is on Friday at the boathouse.")
+    _indexed(backend)
+    await backend.memory.set_incognito(secret, True)  # switched after it was indexed
+    hidden = await backend.conversations.create_conversation()
+    await backend.memory.set_incognito(hidden.id, True)
+    stream = await backend.chat.send(hidden.id, "Incognito note: the key is under the mat.")
+    await stream.collect()
+    _indexed(backend)
+    hits = await backend.conversations.search_conversations("surprise party boathouse", k=5)
+    assert all(h.conversation_id != secret for h in hits)
+    hits = await backend.conversations.search_conversations("key under the mat", k=5)
+    assert all(h.conversation_id != hidden.id for h in hits)
+    # and an incognito chat does not consult past chats
+    stream = await backend.chat.send(hidden.id, "@chats what did we say about the party?")
+    events = await stream.collect()
+    assert not [e for e in events if isinstance(e, SourcesRetrieved)]

@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         "terminal, refused when not interactive)",
     )
 
+    ask.add_argument(
+        "--incognito",
+        action="store_true",
+        help="this conversation neither reads nor writes long-term memory",
+    )
+
     tools_cmd = sub.add_parser("tools", help="the tools chat can call, and MCP servers")
     tools_cmd.add_argument("--json", action="store_true")
 
@@ -168,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_transfer_parser(sub)
 
+    from assistant.cli.memory import add_parser as add_memory_parser
+
+    add_memory_parser(sub)
+
     from assistant.cli.mcp import add_parser as add_mcp_parser
 
     add_mcp_parser(sub)
@@ -197,6 +207,7 @@ HANDLERS = {
     "export": "transfer",
     "import": "transfer",
     "mcp": "mcp",
+    "memory": "memory",
 }
 """Sub-command -> the ``assistant.cli`` module with its ``cmd_<name>``,
 imported only when that command runs (``assistant --help`` stays light)."""

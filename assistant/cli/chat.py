@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from assistant.cli.local import local_backend, open_local
+from assistant.cli.memory import MemoryReporter
 from assistant.cli.output import number, table
 from assistant.cli.structured import answer_value, conflicting_option, load_schema
 from assistant.cli.tools import ToolReporter, call_json
@@ -82,6 +83,12 @@ async def cmd_ask(args: argparse.Namespace) -> int:
             return 2
         use_docs = True if folder_ids else args.docs
         conversation = args.conversation
+        if args.incognito:
+            if conversation is None:
+                conversation = (
+                    await backend.conversations.create_conversation(model=args.model)
+                ).id
+            await backend.memory.set_incognito(conversation, True)
         if use_docs is not None:
             if conversation is None:
                 conversation = (
@@ -99,6 +106,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
             schema=schema,
         )
         reporter = ToolReporter(yes=args.yes, quiet=args.json)
+        memory = MemoryReporter(quiet=args.json)
         sources: tuple[SourceRef, ...] = ()
         retrieved: SourcesRetrieved | None = None
         cited: tuple[int, ...] = ()
@@ -140,6 +148,8 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                 cited, matched = event.cited, event.matched
             elif isinstance(event, MessageSaved):
                 message_id, request_id = event.message_id, event.request_id
+            elif memory.handle(event):
+                pass
             else:
                 await reporter.handle(stream, event)
         conv = await backend.conversations.get_conversation(stream.conversation_id)
@@ -171,6 +181,9 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                     "cited": list(cited),
                     "matched": list(matched),
                     "tool_calls": [call_json(c) for c in reporter.calls],
+                    "memories_used": memory.used,
+                    "remembered": memory.remembered,
+                    "incognito": conv.incognito,
                     "rag": None
                     if retrieved is None
                     else {
@@ -208,6 +221,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                     print("  " + source_label(s))
         elif sources:
             print(f"\n({len(sources)} passages retrieved; none cited)")
+        memory.footer()
     return 0
 
 

@@ -3,7 +3,8 @@ actions (open, new, rename, delete, search, model, preset, system prompt).
 
 Reply streaming and per-message actions live in ``assistant.chat_actions``,
 answering from documents (ctrl+d, @folder) in ``assistant.documents_mode``,
-tool calls (ctrl+o, approvals) in ``assistant.tools_mode``, exporting the
+tool calls (ctrl+o, approvals) in ``assistant.tools_mode``, memory
+(``/remember``, incognito, proposals) in ``assistant.memory_mode``, exporting the
 chat (the palette's "Export conversation…") in ``assistant.export_mode``;
 every backend call runs in a worker, so the screen never waits on the store.
 """
@@ -24,6 +25,7 @@ from assistant.chat_actions import ChatActions
 from assistant.documents_mode import DocumentsMode
 from assistant.export_mode import ExportMode
 from assistant.long_chat_mode import LongChatMode
+from assistant.memory_mode import MemoryMode
 from assistant.messages import (
     ConversationSelected,
     NewConversationRequested,
@@ -52,7 +54,9 @@ GET_MODELS = "__get_models__"
 """The model picker's last line: opens the model library."""
 
 
-class MainScreen(ExportMode, ToolsMode, DocumentsMode, LongChatMode, ChatActions, Screen[None]):
+class MainScreen(
+    ExportMode, ToolsMode, DocumentsMode, LongChatMode, MemoryMode, ChatActions, Screen[None]
+):
     BINDINGS = keys.bindings("main")
 
     def __init__(self, backend: AssistantAPI) -> None:
@@ -121,6 +125,8 @@ class MainScreen(ExportMode, ToolsMode, DocumentsMode, LongChatMode, ChatActions
 
     async def _open(self, conversation_id: int | None) -> None:
         switching = conversation_id != self.conversation_id
+        if switching and self.conversation is not None:
+            self.left_conversation(self.conversation)
         if conversation_id is None:
             self.conversation = None
             await self.chat.clear()
@@ -162,6 +168,7 @@ class MainScreen(ExportMode, ToolsMode, DocumentsMode, LongChatMode, ChatActions
             + f" · {self.documents_text}"
             + f" · {self.tools_text}"
             + self.context_text
+            + self.memory_text
             + " · Enter sends · ctrl+j new line"
         )
 

@@ -52,6 +52,31 @@ def usage_from_record(record: RequestRecord) -> Usage:
     )
 
 
+class MemoryLine(Static):
+    """Under a reply: the memories it was given ("Memory used: ..."), or
+    what the user's message asked to remember. Hidden when empty."""
+
+    loaded = False
+
+    def __init__(self) -> None:
+        super().__init__("", classes="memories", markup=False)
+        self.display = False
+        self.used: list[str] = []
+        self.remembered: str | None = None
+
+    def show(self, used: list[str] | None = None, remembered: str | None = None) -> None:
+        """Show ``used`` and/or ``remembered`` (None keeps what is shown)."""
+        self.used = self.used if used is None else used
+        self.remembered = remembered or self.remembered
+        parts = []
+        if self.remembered:
+            parts.append(f"✓ Remembered: {self.remembered}")
+        if self.used:
+            parts.append("◇ Memory used: " + "; ".join(self.used))
+        self.update("\n".join(parts))
+        self.display = bool(parts)
+
+
 class ActionBar(Static):
     """Clickable per-message actions (the keys do the same)."""
 
@@ -92,6 +117,7 @@ class MessageWidget(Vertical, can_focus=True):
         yield ToolCallsPanel()
         yield Markdown(self._rendered, classes="body")
         yield SourcesPanel()
+        yield MemoryLine()
         yield Static(self.footer_text(), classes="meta")
         yield ActionBar(self.action_text(), classes="actions")
 
@@ -178,6 +204,10 @@ class MessageWidget(Vertical, can_focus=True):
     @property
     def sources(self) -> SourcesPanel:
         return self.query_one(SourcesPanel)
+
+    @property
+    def memory_line(self) -> MemoryLine:
+        return self.query_one(MemoryLine)
 
     @property
     def tool_calls(self) -> ToolCallsPanel:

@@ -20,6 +20,7 @@ from typing import Any
 from backend.chat.chats_grounding import ChatsTurn, ground_chats, wants_chats
 from backend.chat.grounding import Grounded, RagTurn, finish, ground, record_stages
 from backend.chat.history import TrimState, fit_history, surely_fits
+from backend.chat.memory import MemoryTurn, refs
 from backend.chat.prompt_catalog import builtin
 from backend.chat.structured import StructuredOutputError, finished_problem
 from backend.chat.summary import Folder, model_summariser
@@ -32,6 +33,8 @@ from backend.common.events import (
     Done,
     ErrorEvent,
     HistoryTrimmed,
+    MemoriesUsed,
+    MemorySaved,
     MessageSaved,
     MessageStarted,
     TextDelta,
@@ -76,6 +79,9 @@ class TurnPlan:
     """Set when the conversation answers from the user's documents."""
     tools: ToolTurn | None = None
     """Set when the conversation may call tools."""
+    memory: MemoryTurn | None = None
+    """Set unless the conversation is incognito (or memory is off); its
+    memories are already in ``system_prompt``."""
     prompts: list[PromptPart] = field(default_factory=list)
     """Named prompt texts every call of this turn uses (the system prompt
     or preset, the schema instruction); the turn adds the ones it uses."""
@@ -156,6 +162,11 @@ def _answer(
         status="streaming",
     )
     emit(MessageStarted(plan.conversation_id, plan.user_message_id, reply_id, plan.model.name))
+    if plan.memory is not None:
+        if plan.memory.saved is not None:
+            emit(MemorySaved(refs([plan.memory.saved])[0]))
+        if plan.memory.memories:
+            emit(MemoriesUsed(refs(plan.memory.memories)))
 
     parts: list[str] = []
     usage: Usage | None = None
@@ -256,6 +267,8 @@ def _answer(
         store = plan.chats.sources if plan.chats is not None else plan.rag.sources  # type: ignore[union-attr]
         finish(grounded, store, reply_id, content, emit)
     conversations.finish_message(reply_id, content, status)
+    if plan.memory is not None and plan.memory.memories and plan.memory.store is not None:
+        plan.memory.store.record_use(reply_id, [m.id for m in plan.memory.memories])
     inputs = None
     if sent is not None:
         inputs = RunInputs(

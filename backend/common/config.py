@@ -242,6 +242,27 @@ class ToolsSettings(_Section):
     """MCP servers to connect to (``[[tools.mcp_servers]]`` tables)."""
 
 
+class MemorySettings(_Section):
+    """Long-term memory: short facts about the user, used in later chats."""
+
+    enabled: bool = True
+    """Read and write memories (each conversation can also go incognito)."""
+    top_k: int = Field(default=5, ge=1, le=50)
+    """Most memories given to the model in one conversation."""
+    min_score: float = Field(default=0.25, ge=-1.0, le=1.0)
+    """Least cosine similarity between the question and a memory (MiniLM:
+    related pairs score 0.26-0.66, unrelated ones up to 0.25)."""
+    max_tokens: int = Field(default=120, ge=8, le=2000)
+    """Token budget of the memories in the prompt."""
+    model_writes: Literal["auto", "on", "off"] = "auto"
+    """Whether the model may propose memories after a conversation and call
+    the ``remember`` tool (always confirmed): ``auto`` is on for models of
+    at least ``min_params_b`` billion parameters and off for smaller ones
+    (the bundled 135M model's proposals are mostly wrong)."""
+    min_params_b: float = Field(default=1.0, ge=0.0)
+    """The ``auto`` threshold, in billions of parameters."""
+
+
 class OpenAIEndpoint(_Section):
     """An OpenAI-compatible ``/v1/chat/completions`` server (vLLM, llama.cpp
     server, LM Studio, a remote API), as ``[[openai_endpoints]]``."""
@@ -330,6 +351,7 @@ class Settings(_Section):
     log: LogSettings = Field(default_factory=LogSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
     openai_endpoints: list[OpenAIEndpoint] = Field(default_factory=list)
     """OpenAI-compatible servers (``[[openai_endpoints]]`` tables)."""
     ollama: OllamaSettings = Field(default_factory=OllamaSettings)

@@ -220,6 +220,31 @@ class ToolCallFinished:
     provenance: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class MemoryRef:
+    """A long-term memory as a reply shows it."""
+
+    id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class MemoriesUsed:
+    """The memories given to the model for this reply (in the system
+    message, before the conversation), sent before the first token."""
+
+    memories: tuple[MemoryRef, ...]
+
+
+@dataclass(frozen=True)
+class MemorySaved:
+    """The user's message asked to remember something ("remember that
+    ..."), and it was saved as this memory."""
+
+    memory: MemoryRef
+    source: str = "chat"
+
+
 ChatEvent = (
     RuntimeEvent
     | MessageStarted
@@ -230,5 +255,7 @@ ChatEvent = (
     | CitationsParsed
     | ToolCallProposed
     | ToolCallFinished
+    | MemoriesUsed
+    | MemorySaved
     | MessageSaved
 )

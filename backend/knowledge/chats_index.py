@@ -105,6 +105,8 @@ class ChatIndexStore:
             " LEFT JOIN feedback f ON f.message_id = m.id"
             " WHERE m.role IN ('user', 'assistant') AND m.status = 'complete'"
             " AND NOT EXISTS (SELECT 1 FROM chat_indexed i WHERE i.message_id = m.id)"
+            " AND NOT EXISTS (SELECT 1 FROM conversations c"
+            "  WHERE c.id = m.conversation_id AND c.incognito)"  # incognito: never a source
             " ORDER BY m.id LIMIT ?",
             (limit,),
         )
@@ -233,7 +235,8 @@ class ChatIndexStore:
         rows = self.db.query(
             "SELECT k.id, k.text, k.message_id, k.conversation_id, m.role, m.created_at,"
             f" c.title FROM chat_chunks k JOIN messages m ON m.id = k.message_id"
-            f" JOIN conversations c ON c.id = k.conversation_id WHERE k.id IN ({marks})",
+            f" JOIN conversations c ON c.id = k.conversation_id WHERE k.id IN ({marks})"
+            " AND NOT c.incognito",  # switched to incognito after it was indexed
             tuple(chunk_ids),
         )
         return {int(r["id"]): r for r in rows}

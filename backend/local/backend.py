@@ -22,6 +22,7 @@ from backend.local.core import Core
 from backend.local.documents import DocumentService
 from backend.local.evaluation import EvaluationService
 from backend.local.library import LibraryService
+from backend.local.memory import MemoryService
 from backend.local.models import ModelService
 from backend.local.replies import ActiveReplies
 from backend.local.telemetry import TelemetryService
@@ -57,8 +58,15 @@ class Backend:
         self.telemetry = TelemetryService(self.core, self.models)
         self.documents = DocumentService(self.core, self.models)
         self.tools = ToolService(self.core, self.models)
+        self.memory = MemoryService(self.core, self.models)
         self.chat = ChatService(
-            self.core, replies, self.conversations, self.models, self.documents, self.tools
+            self.core,
+            replies,
+            self.conversations,
+            self.models,
+            self.documents,
+            self.tools,
+            self.memory,
         )
         self.evaluation = EvaluationService(
             self.core, self.models, self.documents, self.conversations, self.chat

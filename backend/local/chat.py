@@ -13,6 +13,7 @@ from typing import Any
 
 from backend.chat.chats_grounding import ChatsTurn, wants_chats
 from backend.chat.grounding import RagTurn
+from backend.chat.memory import memory_text
 from backend.chat.prompt_catalog import builtin, system_part, template_part
 from backend.chat.stream import ChatStream
 from backend.chat.structured import check_schema, schema_instruction
@@ -21,11 +22,12 @@ from backend.common.errors import NotFoundError
 from backend.local.conversations import ConversationService, title_from
 from backend.local.core import Core
 from backend.local.documents import DocumentService
+from backend.local.memory import MemoryService
 from backend.local.models import ModelService
 from backend.local.replies import ActiveReplies
 from backend.local.tools import ToolService
 from backend.runtimes.base import GenerationParams
-from backend.store.records import Preset
+from backend.store.records import Memory, Preset
 
 
 class ChatService:
@@ -39,6 +41,7 @@ class ChatService:
         models: ModelService,
         documents: DocumentService,
         tools: ToolService,
+        memory: MemoryService,
     ) -> None:
         self._core = core
         self._replies = replies
@@ -46,6 +49,7 @@ class ChatService:
         self._models = models
         self._documents = documents
         self._tools = tools
+        self._memory = memory
 
     def _plan(
         self,
@@ -55,6 +59,7 @@ class ChatService:
         folder_ids: list[int] | None = None,
         tools: bool | None = None,
         schema: str | None = None,
+        saved: Memory | None = None,
     ) -> TurnPlan:
         stores = self._core.stores
         conv = stores.conversations.get(conversation_id)
@@ -66,7 +71,12 @@ class ChatService:
         prompts = []
         if system.strip():
             prompts.append(system_part(system, conv.preset, self._preset(conv.preset)))
-        if schema is None and self._asks_about_past_chats(parent_id):
+        memory = self._memory.turn_for(conv, stores.conversations.message(parent_id).content, saved)
+        # Memories first, right after the conversation's own system prompt:
+        # a pinned set keeps this part byte-identical turn after turn. (They
+        # are the user's data, not a prompt version: not in ``prompts``.)
+        system = "\n\n".join(t for t in (system.strip(), memory_text(memory)) if t)
+        if schema is None and not conv.incognito and self._asks_about_past_chats(parent_id):
             summary = stores.summaries.get(conversation_id)
             through = summary.through_message_id if summary else None
             chats = ChatsTurn(self._core.chats, stores.sources, include_through=through)
@@ -78,6 +88,10 @@ class ChatService:
         elif self._documents.enabled_for(conv):
             scope = folder_ids if folder_ids is not None else conv.folder_scope
             rag = RagTurn(self._documents.pipeline, self._core.stores.sources, scope)
+        turn_tools = None if schema is not None else self._tools.turn_for(conv, tools)
+        remember = self._memory.remember_tool(conv) if turn_tools is not None else None
+        if turn_tools is not None and remember is not None and saved is None:
+            turn_tools.tools.append(remember)  # not when the rule already saved it
         return TurnPlan(
             conversation_id=conversation_id,
             parent_id=parent_id,
@@ -93,7 +107,8 @@ class ChatService:
             ),
             system_prompt=system,
             rag=rag,
-            tools=None if schema is not None else self._tools.turn_for(conv, tools),
+            tools=turn_tools,
+            memory=memory,
             prompts=prompts,
             template=template_part(runtime, model),
             chats=chats,
@@ -169,7 +184,8 @@ class ChatService:
             store.update(conversation_id, title=title_from(text))
         parent = thread[-1].id if thread else None
         user_id = store.add_message(conversation_id, parent, "user", text)
-        return self._plan(conversation_id, user_id, user_id, folder_ids, tools, schema_text)
+        saved = self._memory.remember_request(conv, text, user_id)
+        return self._plan(conversation_id, user_id, user_id, folder_ids, tools, schema_text, saved)
 
     def _regenerate_now(self, message_id: int) -> TurnPlan:
         msg = self._core.stores.conversations.message(message_id)
@@ -189,7 +205,9 @@ class ChatService:
         if msg.role != "user":
             raise ValueError("only your own messages can be edited and resent")
         user_id = store.add_message(msg.conversation_id, msg.parent_id, "user", text)
-        return self._plan(msg.conversation_id, user_id, user_id)
+        conv = store.get(msg.conversation_id)
+        saved = self._memory.remember_request(conv, text, user_id)
+        return self._plan(msg.conversation_id, user_id, user_id, saved=saved)
 
     # the API -----------------------------------------------------------------
     async def send(

@@ -39,6 +39,7 @@ from backend.runtimes.base import Runtime
 from backend.runtimes.registry import UnavailableRuntime, discover_runtimes
 from backend.store.conversations import ConversationStore
 from backend.store.db import Database
+from backend.store.memories import MemoryStore
 from backend.store.migrations import migrate
 from backend.store.requests import RequestLog
 from backend.store.settings_store import PresetStore, StateStore
@@ -68,6 +69,7 @@ class Stores:
     evals: EvalStore
     transfer: TransferStore
     summaries: SummaryStore
+    memories: MemoryStore
 
     @classmethod
     def on(cls, db: Database, keep_full_text: bool = True) -> Stores:
@@ -82,6 +84,7 @@ class Stores:
             evals=EvalStore(db),
             transfer=TransferStore(db),
             summaries=SummaryStore(db),
+            memories=MemoryStore(db),
         )
 
 

@@ -27,6 +27,7 @@ from backend.api.contract import (
     DocumentsAPI,
     EvaluationAPI,
     LibraryAPI,
+    MemoryAPI,
     ModelsAPI,
     TelemetryAPI,
     ToolsAPI,
@@ -123,6 +124,7 @@ class RemoteBackend(RemoteClient):
     documents: DocumentsAPI
     tools: ToolsAPI
     evaluation: EvaluationAPI
+    memory: MemoryAPI
     tuneups: TuneupsAPI
     transfer: TransferAPI
 

@@ -35,6 +35,7 @@ def _conversation(row: Any) -> Conversation:
         use_documents=None if row["use_documents"] is None else bool(row["use_documents"]),
         folder_scope=None if row["folder_scope"] is None else json.loads(row["folder_scope"]),
         use_tools=None if row["use_tools"] is None else bool(row["use_tools"]),
+        incognito=bool(row["incognito"]),
     )
 
 
@@ -77,11 +78,14 @@ class ConversationStore:
             "use_documents",
             "folder_scope",
             "use_tools",
+            "incognito",
         }
         bad = set(fields) - allowed
         if bad:
             raise ValueError(f"cannot update {sorted(bad)}")
         self.get(conversation_id)
+        if "incognito" in fields:
+            fields["incognito"] = int(bool(fields["incognito"]))
         for flag in ("use_documents", "use_tools"):
             if flag in fields and fields[flag] is not None:
                 fields[flag] = int(bool(fields[flag]))

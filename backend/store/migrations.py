@@ -371,6 +371,37 @@ def m012_prompt_versions() -> str:
 
 
 @migration
+def m013_memories() -> str:
+    """Long-term memory: short facts about the user, each with where it came
+    from (``source``: chat, command, screen, cli, model, tool; the message
+    and conversation it was said in) and its embedding (float32, for
+    relevance); which memories each reply was given (``message_memories``);
+    a conversation's incognito switch (no memory read or written) and its
+    pinned memories (JSON ids, chosen once so the prompt prefix stays the
+    same turn after turn)."""
+    return """
+        CREATE TABLE memories (
+            id INTEGER PRIMARY KEY,
+            text TEXT NOT NULL,
+            source TEXT NOT NULL,
+            conversation_id INTEGER REFERENCES conversations(id) ON DELETE SET NULL,
+            message_id INTEGER REFERENCES messages(id) ON DELETE SET NULL,
+            embedding BLOB,
+            embedder TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE message_memories (
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            memory_id INTEGER NOT NULL REFERENCES memories(id) ON DELETE CASCADE,
+            PRIMARY KEY (message_id, memory_id)
+        );
+        ALTER TABLE conversations ADD COLUMN incognito INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE conversations ADD COLUMN memory_ids TEXT;
+        """
+
+
+@migration
 def m014_conversation_index() -> str:
     """Past chats as a source, and long conversations.
 

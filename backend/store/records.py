@@ -23,6 +23,8 @@ class Conversation:
     use_tools: bool | None = None
     """Tool calling on/off for this conversation; None follows
     ``[tools] enabled``."""
+    incognito: bool = False
+    """Long-term memory is neither read nor written in this conversation."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,36 @@ class Message:
     @property
     def display_content(self) -> str:
         return self.edited_content if self.edited_content is not None else self.content
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A short fact about the user, kept across conversations.
+
+    ``source`` says how it was written: ``chat`` ("remember that ..." in a
+    message), ``command`` (``/remember``), ``screen`` (the Memory screen),
+    ``cli``, ``model`` (a model's proposal the user approved) or ``tool``
+    (the ``remember`` tool, approved). ``message_id``/``conversation_id``
+    name where it was said (None once that is deleted, or when added by
+    hand)."""
+
+    id: int
+    text: str
+    source: str
+    conversation_id: int | None
+    message_id: int | None
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class MemoryProposal:
+    """A memory the model proposes after a conversation; saved only if the
+    user approves it. ``provenance`` names untrusted text that was in the
+    conversation (retrieved documents, tool output), shown with it."""
+
+    text: str
+    provenance: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

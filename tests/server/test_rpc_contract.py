@@ -50,6 +50,7 @@ def test_every_contract_method_is_served_with_its_declared_signature() -> None:
         "documents",
         "tools",
         "evaluation",
+        "memory",
         "tuneups",
         "transfer",
     }

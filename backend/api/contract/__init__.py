@@ -38,6 +38,7 @@ from backend.api.contract.chat import ChatAPI
 from backend.api.contract.conversations import ConversationsAPI, TelemetryAPI
 from backend.api.contract.documents import DocumentsAPI
 from backend.api.contract.evaluation import EvaluationAPI
+from backend.api.contract.memory import MemoryAPI
 from backend.api.contract.models import LibraryAPI, ModelsAPI
 from backend.api.contract.tools import ToolsAPI
 from backend.api.contract.transfer import TransferAPI
@@ -86,6 +87,9 @@ class AssistantAPI(Protocol):
     def evaluation(self) -> EvaluationAPI: ...
 
     @property
+    def memory(self) -> MemoryAPI: ...
+
+    @property
     def tuneups(self) -> TuneupsAPI: ...
 
     @property
@@ -110,6 +114,7 @@ __all__ = [
     "DocumentsAPI",
     "EvaluationAPI",
     "LibraryAPI",
+    "MemoryAPI",
     "ModelsAPI",
     "ReplyStream",
     "TelemetryAPI",
