@@ -9,15 +9,14 @@ retrieval was weak.
 
 The diversity step, chosen by cross-validation over all three question sets
 pooled (dev, facts dev, frozen: 140 questions, 5 folds by question, passage
-MRR@10, ``benchmarks/retrieval_compare.py``; README "Against the naive
-pipeline"): holding back chunks with no text besides their heading is the
+MRR@10, ``benchmarks/retrieval_compare.py`` on the 125 gold pages; README
+"Against the naive pipeline"): holding back chunks with no text besides their heading is the
 rule that pays (e.g. the bare "Running in Threads" section title outranked
 ``asyncio.to_thread``). The per-file cap of 3 and holding back a chosen
-chunk's neighbours cost passages the naive pipeline found (CV MRR 0.742 +-
-0.008 with them, 0.764 +- 0.015 without: the answer is often the second or
-third entry of the page that holds the first hit), so both are off by
-default (``MAX_PER_DOCUMENT`` is above any candidate count; the rules stay
-available). Near-duplicate texts (word-trigram Jaccard >= 0.9) are still
+chunk's neighbours held answer passages back (CV MRR 0.742 +- 0.008 with
+them, 0.764 +- 0.015 without; paired per question +0.022 +- 0.008), so
+both are off by default (``MAX_PER_DOCUMENT`` is above the default 30
+candidates; the rules stay available). Near-duplicate texts (word-trigram Jaccard >= 0.9) are still
 collapsed to their best copy: it never fired on these sets (same score with
 and without) and it is what keeps two copies of one file from filling the
 prompt.
