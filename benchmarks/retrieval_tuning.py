@@ -39,7 +39,7 @@ from backend.knowledge.embedder import DelegatingEmbedder, Embedder, SentenceTra
 from backend.knowledge.index_store import IndexStore
 from backend.knowledge.search import DEFAULT_FUSION, Fusion, Mode
 from backend.rag.evaluate import Question, aggregate, load_questions, score_question
-from backend.rag.retrieval import DEFAULT_DIVERSITY, Diversity, retrieve
+from backend.rag.retrieval import DEFAULT_DIVERSITY, MAX_PER_DOCUMENT, Diversity, retrieve
 from backend.rag.types import METRIC_KEYS
 from backend.store.db import Database
 
@@ -58,7 +58,7 @@ class Variant:
     fusion: Fusion = DEFAULT_FUSION
     diversity: Diversity = DEFAULT_DIVERSITY
     candidates: int = 30
-    max_per_document: int = 3
+    max_per_document: int = MAX_PER_DOCUMENT
     note: str = ""
 
 
@@ -70,10 +70,10 @@ VARIANTS: dict[str, Variant] = {
     "keyword": Variant(mode="keyword", note="FTS5 bm25 only"),
     "dense": Variant(mode="dense", note="sqlite-vec KNN only"),
     "hybrid": Variant(note="the default"),
-    "hybrid-nodiv": Variant(diversity=OFF, max_per_document=100, note="no diversity step"),
+    "hybrid-nodiv": Variant(diversity=OFF, note="no diversity step"),
     "hybrid-cap2": Variant(max_per_document=2),
     "hybrid-cap5": Variant(max_per_document=5),
-    "hybrid-noneighbour": Variant(diversity=replace(DEFAULT_DIVERSITY, defer_neighbours=False)),
+    "hybrid-neighbour": Variant(diversity=replace(DEFAULT_DIVERSITY, defer_neighbours=True)),
     "hybrid-keepempty": Variant(diversity=replace(DEFAULT_DIVERSITY, min_body_chars=0)),
     "scaled-kw.05": Variant(fusion=_f(method="scaled", keyword_weight=0.05)),
     "scaled-kw.2": Variant(fusion=_f(method="scaled", keyword_weight=0.2)),

@@ -175,8 +175,11 @@ class RagSettings(_Section):
     llm_reranker_model: str | None = None
     """Model name (from ``assistant models``) for the LLM reranker; default:
     the conversation's model."""
-    max_per_document: int = Field(default=3, ge=1)
-    """At most this many passages of one file in the final list (diversity)."""
+    max_per_document: int = Field(default=50, ge=1)
+    """At most this many passages of one file in the final list (diversity).
+    50 = no cap in effect: a cap of 3 lost answers that sit a few entries
+    further down the page of the first hit (cross-validated, issue 19,
+    ``backend/rag/retrieval.py``)."""
     rewrite: Literal["auto", "never", "always"] = "auto"
     """Rewrite the query with the model when retrieval is weak (``auto``),
     never, or on every question (costs a hidden model call)."""

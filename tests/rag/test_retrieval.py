@@ -67,8 +67,11 @@ def test_neighbours_wait_and_duplicates_collapse() -> None:
         _hit(6, "c.md"),
     ]
     positions = {1: (10, 0), 2: (10, 1), 5: (10, 4), 3: (11, 0), 4: (12, 0), 6: (13, 0)}
-    out = diversify(hits, 6, max_per_document=3, positions=positions)
+    deferring = Diversity(defer_neighbours=True)
+    out = diversify(hits, 6, max_per_document=3, positions=positions, rules=deferring)
     assert [h.chunk_id for h in out] == [1, 3, 5, 6, 2]
+    # the default (issue 19): neighbours are not held back, duplicates still go
+    assert [h.chunk_id for h in diversify(hits, 6, 3, positions)] == [1, 2, 3, 5, 6]
     off = Diversity(collapse_duplicates=False, defer_neighbours=False)
     assert [h.chunk_id for h in diversify(hits, 6, 3, positions, off)] == [1, 2, 3, 4, 5, 6]
 
