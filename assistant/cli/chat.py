@@ -20,6 +20,7 @@ from backend.common.events import (
     HistoryTrimmed,
     MessageSaved,
     SourceRef,
+    SourceRouted,
     SourcesRetrieved,
     TextDelta,
     Usage,
@@ -31,6 +32,18 @@ def run_tui() -> int:
 
     launch(local_backend())
     return 0
+
+
+def route_json(e: SourceRouted) -> dict[str, Any]:
+    return {
+        "source": e.source,
+        "label": e.label,
+        "reason": e.reason,
+        "forced": e.forced,
+        "tools": list(e.tools),
+        "model_call": e.model_call,
+        "scores": e.scores,
+    }
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:
@@ -96,6 +109,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
             folder_ids=folder_ids,
             tools=args.tools,
             schema=schema,
+            source=args.source or ("documents" if args.docs and schema is None else None),
         )
         reporter = ToolReporter(yes=args.yes, quiet=args.json)
         sources: tuple[SourceRef, ...] = ()
@@ -107,6 +121,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
         stop = "stop"
         error: ErrorEvent | None = None
         message_id = None
+        routed: SourceRouted | None = None
         async for event in stream:
             if isinstance(event, TextDelta):
                 answer.append(event.text)
@@ -133,6 +148,8 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                 cited, matched = event.cited, event.matched
             elif isinstance(event, MessageSaved):
                 message_id = event.message_id
+            elif isinstance(event, SourceRouted):
+                routed = event
             else:
                 await reporter.handle(stream, event)
         conv = await backend.conversations.get_conversation(stream.conversation_id)
@@ -163,6 +180,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                     "cited": list(cited),
                     "matched": list(matched),
                     "tool_calls": [call_json(c) for c in reporter.calls],
+                    "route": None if routed is None else route_json(routed),
                     "rag": None
                     if retrieved is None
                     else {

@@ -18,6 +18,7 @@ from typing import Any
 
 from backend.chat.grounding import Grounded, RagTurn, finish, ground, record_stages
 from backend.chat.history import TrimState, fit_history, surely_fits
+from backend.chat.route_turn import RouteTurn, record_route_stage, route_question
 from backend.chat.structured import StructuredOutputError, finished_problem
 from backend.chat.tool_loop import ToolTurn, record_tool_stages, results_turn, run_tools
 from backend.common.errors import AssistantError
@@ -54,6 +55,9 @@ class TurnPlan:
     """Set when the conversation answers from the user's documents."""
     tools: ToolTurn | None = None
     """Set when the conversation may call tools."""
+    route: RouteTurn | None = None
+    """Set when there is a source to choose: then only the chosen one is
+    consulted (retrieval for ``documents``, the tool loop for ``tool``)."""
 
 
 def prompt_messages(thread: list[Message]) -> list[ChatMessage]:
@@ -107,19 +111,32 @@ def run_turn(
             budget = window - plan.params.max_tokens
             system_text = plan.system_prompt
             asked = history
-            if plan.rag is not None:
-                share = plan.rag.pipeline.settings.context_share
-                grounded = ground(plan, plan.rag, history, int(budget * share), emit)
+            rag, tools = plan.rag, plan.tools
+            if plan.route is not None:
+                routed = route_question(plan, plan.route, history, emit, cancel)
+                if routed.source != "documents":
+                    rag = None
+                if routed.source != "tool":
+                    tools = None
+                elif tools is not None:
+                    tools.tools = [t for t in tools.tools if t.name in routed.tools]
+                hook = plan.route.consult.get(routed.source)
+                if hook is not None and history:
+                    context = hook(routed, history[-1].content)
+                    if context:
+                        turn_text = f"{context}\n\n{history[-1].content}"
+                        history = [*history[:-1], ChatMessage("user", turn_text)]
+            if rag is not None:
+                share = rag.pipeline.settings.context_share
+                grounded = ground(plan, rag, history, int(budget * share), emit)
                 parts_ = (system_text.strip(), grounded.system_rules)
                 system_text = "\n\n".join(t for t in parts_ if t)
                 if grounded.user_text is not None:
                     history = [*history[:-1], ChatMessage("user", grounded.user_text)]
-            if plan.tools is not None:
+            if tools is not None:
                 # The decision sees the conversation without the retrieved
                 # sources: a document cannot steer which tool is called.
-                calls = run_tools(
-                    plan.tools, plan.runtime, plan.model, asked, reply_id, emit, cancel
-                )
+                calls = run_tools(tools, plan.runtime, plan.model, asked, reply_id, emit, cancel)
                 if calls:
                     question = grounded.user_text or history[-1].content
                     history = [*history[:-1], ChatMessage("user", results_turn(question, calls))]
@@ -183,6 +200,8 @@ def run_turn(
         conversation_id=plan.conversation_id,
         message_id=reply_id,
     )
+    if plan.route is not None:
+        record_route_stage(plan.route, requests, plan, reply_id, request_id)
     if plan.rag is not None:
         record_stages(grounded, requests, plan, reply_id, request_id)
     if plan.tools is not None:

@@ -8,10 +8,17 @@ bridged to asyncio by ``ChatStream``.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from functools import partial
+from pathlib import Path, PurePath
 from typing import Any
 
 from backend.chat.grounding import RagTurn
+from backend.chat.route_turn import Consult, RouteTurn
+from backend.chat.routing import SourceRouter, check_force, force_token
+from backend.chat.routing_cues import SOURCES
+from backend.chat.routing_eval import case_row, load_routing_cases, summarize_routing
 from backend.chat.stream import ChatStream
 from backend.chat.structured import check_schema, schema_instruction
 from backend.chat.turn import TurnPlan, run_turn
@@ -22,6 +29,11 @@ from backend.local.models import ModelService
 from backend.local.replies import ActiveReplies
 from backend.local.tools import ToolService
 from backend.runtimes.base import GenerationParams
+from backend.store.records import Conversation
+
+SourceCheck = Callable[[Conversation], str | None]
+"""Whether a source (``chats``, ``memory``) can be consulted in a
+conversation: its label, or None when not."""
 
 
 class ChatService:
@@ -42,6 +54,41 @@ class ChatService:
         self._models = models
         self._documents = documents
         self._tools = tools
+        self._router: SourceRouter | None = None
+        self._router_lock = threading.Lock()
+        self.source_checks: dict[str, SourceCheck] = {}
+        """Availability of the sources other services own (``chats``,
+        ``memory``): the memory and past-chats services register here."""
+        self.source_consults: dict[str, Consult] = {}
+        """Their search, given the decision and the question (``RouteTurn.consult``)."""
+
+    # routing -----------------------------------------------------------------
+    def router(self) -> SourceRouter:
+        """The source router (built once; shares the tool router's cache)."""
+        with self._router_lock:
+            if self._router is None:
+                self._router = SourceRouter(self._core.kb.embedder, self._tools.router())
+            return self._router
+
+    def _documents_label(self, scope: list[int] | None) -> str:
+        folders = self._core.kb.store.folders()
+        names = [PurePath(f.path).name for f in folders if scope is None or f.id in scope]
+        return ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+
+    def available_sources(
+        self, conv: Conversation, rag: RagTurn | None, has_tools: bool
+    ) -> dict[str, str]:
+        """Source -> label for the sources ``conv`` can consult now."""
+        out: dict[str, str] = {}
+        if rag is not None:
+            out["documents"] = self._documents_label(rag.folder_ids)
+        for source, check in self.source_checks.items():
+            label = check(conv)
+            if label is not None:
+                out[source] = label
+        if has_tools:
+            out["tool"] = ""
+        return out
 
     def _plan(
         self,
@@ -51,8 +98,11 @@ class ChatService:
         folder_ids: list[int] | None = None,
         tools: bool | None = None,
         schema: str | None = None,
+        source: str | None = None,
     ) -> TurnPlan:
         conv = self._core.stores.conversations.get(conversation_id)
+        if source is not None and source.split(":")[0] == "tool" and tools is None:
+            tools = True  # @tool turns tools on for this question
         runtime, model = self._models.resolve(conv.model)
         g = self._core.settings.generation
         rag = None
@@ -61,9 +111,17 @@ class ChatService:
             # A JSON answer has no room for citations, and a tool decision
             # is a JSON answer of its own: both are off for this reply.
             system = "\n\n".join(t for t in (system.strip(), schema_instruction(schema)) if t)
-        elif self._documents.enabled_for(conv):
+        elif self._documents.enabled_for(conv) or source == "documents":
             scope = folder_ids if folder_ids is not None else conv.folder_scope
             rag = RagTurn(self._documents.pipeline, self._core.stores.sources, scope)
+        tool_turn = None if schema is not None else self._tools.turn_for(conv, tools)
+        route = None
+        if schema is None:
+            if source is None and folder_ids is not None and rag is not None:
+                source = "documents"  # an @folder question searches that folder
+            available = self.available_sources(conv, rag, tool_turn is not None)
+            if available or source is not None:
+                route = RouteTurn(self.router(), available, source, dict(self.source_consults))
         return TurnPlan(
             conversation_id=conversation_id,
             parent_id=parent_id,
@@ -79,7 +137,8 @@ class ChatService:
             ),
             system_prompt=system,
             rag=rag,
-            tools=None if schema is not None else self._tools.turn_for(conv, tools),
+            tools=tool_turn,
+            route=route,
         )
 
     def _stream(self, plan: TurnPlan) -> ChatStream:
@@ -105,7 +164,12 @@ class ChatService:
         folder_ids: list[int] | None,
         tools: bool | None,
         schema: dict[str, Any] | None = None,
+        source: str | None = None,
     ) -> TurnPlan:
+        if source is None:
+            source, text = force_token(text)
+        if source is not None:
+            check_force(source)
         if not text.strip():
             raise ValueError("cannot send an empty message")
         schema_text = None if schema is None else check_schema(schema)
@@ -125,7 +189,7 @@ class ChatService:
             store.update(conversation_id, title=title_from(text))
         parent = thread[-1].id if thread else None
         user_id = store.add_message(conversation_id, parent, "user", text)
-        return self._plan(conversation_id, user_id, user_id, folder_ids, tools, schema_text)
+        return self._plan(conversation_id, user_id, user_id, folder_ids, tools, schema_text, source)
 
     def _regenerate_now(self, message_id: int) -> TurnPlan:
         msg = self._core.stores.conversations.message(message_id)
@@ -157,9 +221,10 @@ class ChatService:
         folder_ids: list[int] | None = None,
         tools: bool | None = None,
         schema: dict[str, Any] | None = None,
+        source: str | None = None,
     ) -> ChatStream:
         plan = await self._core.run(
-            self._send_now, conversation_id, text, model, folder_ids, tools, schema
+            self._send_now, conversation_id, text, model, folder_ids, tools, schema, source
         )
         return self._stream(plan)
 
@@ -171,3 +236,44 @@ class ChatService:
 
     def cancel(self, conversation_id: int) -> None:
         self._replies.cancel(conversation_id)
+
+    async def eval_routing(
+        self,
+        path: str | Path,
+        *,
+        model: str | None = None,
+        limit: int | None = None,
+        use_model: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            cases = load_routing_cases(path)
+            cases = cases[:limit] if limit else cases
+            runtime, info = self._models.resolve(model)
+            tools = self._tools.all_tools()
+            side_effects = {t.name for t in tools if t.side_effects}
+            available = {s: "" for s in SOURCES}
+            router = self.router()
+            rows = []
+            for i, case in enumerate(cases, 1):
+                if cancel is not None and cancel.is_set():
+                    break
+                routed = router.route(
+                    case.q,
+                    available,
+                    tools=tools,
+                    runtime=runtime if use_model else None,
+                    model=info,
+                    cancel=cancel,
+                )
+                rows.append(case_row(case, routed.event, side_effects))
+                if progress is not None:
+                    progress(i, len(cases))
+            return {
+                **summarize_routing(rows),
+                "model": info.name if use_model else None,
+                "cases": rows,
+            }
+
+        return await self._core.run(run)
