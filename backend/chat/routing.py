@@ -152,9 +152,7 @@ class SourceRouter:
         examples = self._example_vectors()
         query = self._embed([question])[0]
         out = {
-            s: float(np.max(examples[s] @ query))
-            for s in EXAMPLES
-            if s in available or s == "none"
+            s: float(np.max(examples[s] @ query)) for s in EXAMPLES if s in available or s == "none"
         }
         readable = [t for t in tools if not t.side_effects and t.name not in CUE_TOOLS]
         best_tool = None
@@ -271,6 +269,11 @@ def _by_cue(q: str, avail: Mapping[str, str], tools: Sequence[Tool]) -> SourceRo
                 return _decided("tool", cue.why, avail, names)
         elif cue.source in avail:
             return _decided(cue.source, cue.why, avail)
+        elif cue.source == "documents" and "tool" in avail:
+            # documents off for this chat: the search tool can still look
+            search = tuple(t.name for t in tools if t.name == "search_documents")
+            if search:
+                return _decided("tool", cue.why + " (through search_documents)", avail, search)
     calc = [t for t in tools if t.name == "calculator"]
     if calc and "tool" in avail and span_choices(calc[0], q):
         return _decided("tool", "has arithmetic", avail, ("calculator",))

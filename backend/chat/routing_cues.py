@@ -63,7 +63,8 @@ CUES = (
     ),
     _c(
         "memory",
-        r"\bremember (?:that|me|my|this)\b|\bdo you (?:remember|recall|know) (?:my|what I|where I)\b"
+        r"\bremember (?:that|me|my|this)\b"
+        r"|\bdo you (?:remember|recall|know) (?:my|what I|where I)\b"
         r"|\bwhat do you know about me\b|\bforget (?:that|my)\b"
         r"|\bwhat(?:'s| is| are) my (?:name|favou?rite|birthday|preferences?|allerg\w+|"
         r"partner|wife|husband|dog|cat|kids?|children|job|address|preferred \w+)\b"
