@@ -43,6 +43,8 @@ class RouteTurn:
     """A ``force_token`` (``documents``, ``tool:calculator``, ...)."""
     consult: dict[str, Consult] = field(default_factory=dict)
     """Search hooks for ``chats``/``memory`` (the stores that own them plug in)."""
+    probe: Callable[[str], float] | None = None
+    """Best passage cosine in the documents in scope (``SourceRouter.route``)."""
     routed: Routed | None = None
 
 
@@ -68,6 +70,7 @@ def route_question(
         runtime=plan.runtime,
         model=plan.model,
         cancel=cancel,
+        probe=route.probe,
     )
     route.routed = routed
     emit(routed.event)

@@ -15,7 +15,9 @@ chosen source:
    ``@tool:<name>`` (and ``@folder``, which forces documents).
 2. **Cues** (``routing_cues.CUES``): phrases such as "we discussed", "what
    time is it", "save a note that"; arithmetic the calculator accepts.
-   A side-effect tool is reachable only through an imperative cue.
+   A side-effect tool is reachable only through an imperative cue. Then
+   the index: a passage close to the question (``PASSAGE_HIT``, one KNN
+   row) means documents.
 3. **Similarity**: MiniLM cosine with labelled examples per source
    (``routing_cues.EXAMPLES``) and, for tools the cues do not cover (MCP
    tools), with each read-only one's description and examples
@@ -38,7 +40,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -67,6 +69,15 @@ by this much: a tool's output replaces the answer, so it needs to be
 clearly asked for ("What's the weather in Paris?" +0.2 for a weather
 tool; "When is the launch date?" is no closer to the clock than to
 document lookups)."""
+PASSAGE_HIT = 0.5
+"""A question this close (MiniLM cosine) to a passage of the documents in
+scope goes to them whatever the examples say: the examples cannot know
+that the user keeps notes on cats."""
+NONE_SURE = 0.15
+"""With documents available, "none" by similarity needs this margin:
+missing the user's documents costs more than an extra retrieval ("How
+long do cats sleep?" reads as general knowledge, yet the user keeps notes
+on their cats)."""
 CUE_TOOLS = frozenset(n for cue in CUES for n in cue.tools) | {"calculator", "search_documents"}
 """Built-in tools reached through cues only (``search_documents`` through
 the documents source): their descriptions ("current date and time", "files
@@ -172,11 +183,14 @@ class SourceRouter:
         runtime: Runtime | None = None,
         model: ModelInfo | None = None,
         cancel: threading.Event | None = None,
+        probe: Callable[[str], float] | None = None,
     ) -> Routed:
         """Decide the source of ``question``; ``available`` maps each usable
         source to its label (``tool`` must be there for any tool to be
         chosen, ``none`` always is); ``force`` is a ``force_token``;
-        ``runtime``/``model`` allow one constrained model call when unsure.
+        ``runtime``/``model`` allow one constrained model call when unsure;
+        ``probe`` gives the best cosine of a passage of the documents in
+        scope (one KNN row), the evidence that they cover the question.
 
         Raises:
             ModelError: the runtime failed during that call.
@@ -194,6 +208,12 @@ class SourceRouter:
             return Routed(by_cue)
         scores, best_tool = self.scores(q, avail, tools)
         rounded = {s: round(v, 3) for s, v in scores.items()}
+        if probe is not None and "documents" in avail:
+            hit = probe(q)
+            rounded["passage"] = round(hit, 3)
+            if hit >= PASSAGE_HIT:
+                reason = f"a passage of your documents is close ({hit:.2f})"
+                return Routed(_decided("documents", reason, avail, (), rounded))
         if best_tool is not None:
             others = max(v for s, v in scores.items() if s != "tool")
             margin = scores["tool"] - others
@@ -204,7 +224,8 @@ class SourceRouter:
         ranked = sorted((s for s in scores if s in BY_SIMILARITY), key=lambda s: -scores[s])
         top = ranked[0]
         second = ranked[1] if len(ranked) > 1 else None
-        if second is None or scores[top] - scores[second] >= SURE:
+        needed = NONE_SURE if top == "none" and "documents" in avail else SURE
+        if second is None or scores[top] - scores[second] >= needed:
             margin_text = f" (+{scores[top] - scores[second]:.2f})" if second else ""
             reason = f"closest to {top} examples{margin_text}"
             return Routed(_decided(top, reason, avail, (), rounded))

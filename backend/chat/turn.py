@@ -33,6 +33,7 @@ from backend.common.events import (
     Usage,
 )
 from backend.modelfiles.catalog import ModelInfo
+from backend.rag.context import SYSTEM_RULES
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, Runtime
 from backend.store.conversations import ConversationStore
 from backend.store.records import Message
@@ -126,11 +127,14 @@ def run_turn(
                     if context:
                         turn_text = f"{context}\n\n{history[-1].content}"
                         history = [*history[:-1], ChatMessage("user", turn_text)]
+            if plan.rag is not None:
+                # the rules stay while the chat answers from documents, even
+                # on a turn routed elsewhere: the prompt prefix (KV cache)
+                # must not change from turn to turn
+                system_text = "\n\n".join(t for t in (system_text.strip(), SYSTEM_RULES) if t)
             if rag is not None:
                 share = rag.pipeline.settings.context_share
                 grounded = ground(plan, rag, history, int(budget * share), emit)
-                parts_ = (system_text.strip(), grounded.system_rules)
-                system_text = "\n\n".join(t for t in parts_ if t)
                 if grounded.user_text is not None:
                     history = [*history[:-1], ChatMessage("user", grounded.user_text)]
             if tools is not None:

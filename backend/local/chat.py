@@ -22,6 +22,7 @@ from backend.chat.routing_eval import case_row, load_routing_cases, summarize_ro
 from backend.chat.stream import ChatStream
 from backend.chat.structured import check_schema, schema_instruction
 from backend.chat.turn import TurnPlan, run_turn
+from backend.knowledge.search import dense_ids
 from backend.local.conversations import ConversationService, title_from
 from backend.local.core import Core
 from backend.local.documents import DocumentService
@@ -75,6 +76,18 @@ class ChatService:
         names = [PurePath(f.path).name for f in folders if scope is None or f.id in scope]
         return ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
 
+    def _probe(self, scope: list[int] | None) -> Callable[[str], float]:
+        kb = self._core.kb
+
+        def best_passage(question: str) -> float:
+            try:
+                hits = dense_ids(kb.store, kb.embedder, question, 1, scope)
+            except Exception:  # a mismatched index: retrieval reports it, not routing
+                return 0.0
+            return hits[0][1] if hits else 0.0
+
+        return best_passage
+
     def available_sources(
         self, conv: Conversation, rag: RagTurn | None, has_tools: bool
     ) -> dict[str, str]:
@@ -121,7 +134,13 @@ class ChatService:
                 source = "documents"  # an @folder question searches that folder
             available = self.available_sources(conv, rag, tool_turn is not None)
             if available or source is not None:
-                route = RouteTurn(self.router(), available, source, dict(self.source_consults))
+                route = RouteTurn(
+                    self.router(),
+                    available,
+                    source,
+                    dict(self.source_consults),
+                    probe=self._probe(rag.folder_ids) if rag is not None else None,
+                )
         return TurnPlan(
             conversation_id=conversation_id,
             parent_id=parent_id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 import pytest
 
 from backend.chat.routing import SourceRouter, check_force, force_token
