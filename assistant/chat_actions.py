@@ -39,6 +39,7 @@ from backend.common.events import (
     HistoryTrimmed,
     MessageStarted,
     SourceRef,
+    SourceRouted,
     SourcesRetrieved,
     TextDelta,
     ToolCallFinished,
@@ -222,6 +223,13 @@ class ChatActions(_Base):
                         widget.focus()  # the reply being regenerated was replaced
                     if widget is not None and (searching or self.documents_on):
                         await widget.sources.searching()
+                elif isinstance(event, SourceRouted):
+                    if widget is not None and widget.is_attached:
+                        widget.show_route(event.chip, event.reason)
+                        if event.source == "documents":
+                            await widget.sources.searching()
+                        else:
+                            await widget.sources.cancel_search()
                 elif isinstance(event, SourcesRetrieved):
                     sources, retrieved = event.sources, True
                     if widget is not None and widget.is_attached:

@@ -9,6 +9,8 @@ A mixin for ``MainScreen``, like ``ChatActions``:
   conversation by the backend, so they survive a restart.
 * The indicator is part of the status line above the composer:
   ``docs: auto (on)``, ``docs: off``, ``docs: on · only notes``.
+* ``@docs``/``@chats``/``@memory``/``@none``/``@tool`` force the question's
+  source (read by the backend; the chip under the reply shows it).
 * ``@name`` tokens in a question scope *that question* to the folders whose
   basename is ``name`` (case-insensitive); they are removed from the text sent.
   An unknown name sends nothing and says which names exist. Tokens count only
@@ -41,15 +43,22 @@ _CODE = re.compile(r"```.*?(```|$)|`[^`\n]*`", re.S)
 _TOKEN = re.compile(r"(?<!\S)@([\w][\w.\-]*)")
 
 
+SOURCE_TOKENS = frozenset({"docs", "documents", "chats", "memory", "none", "tool", "tools"})
+"""``@docs``, ``@chats``, ``@memory``, ``@none``, ``@tool[:name]`` force the
+question's source; the backend reads them (``ChatAPI.send``), so they are
+not folder names here."""
+
+
 def folder_tokens(text: str) -> tuple[list[str], str]:
-    """The ``@name`` tokens of ``text`` (outside code) and the text without them."""
+    """The ``@name`` tokens of ``text`` (outside code, not a source token)
+    and the text without them."""
     code = [(m.start(), m.end()) for m in _CODE.finditer(text)]
     names: list[str] = []
     kept: list[str] = []
     last = 0
     for m in _TOKEN.finditer(text):
-        if any(a <= m.start() < b for a, b in code) or m.group(1).casefold() == "chats":
-            continue  # @chats is not a folder: the backend answers from past chats
+        if any(a <= m.start() < b for a, b in code) or m.group(1).lower() in SOURCE_TOKENS:
+            continue
         names.append(m.group(1))
         kept.append(text[last : m.start()])
         last = m.end()

@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="search only this watched folder (repeatable; implies --docs)",
     )
 
+    ask.add_argument(
+        "--source",
+        metavar="SOURCE",
+        help="answer from this source only: documents, chats, memory, none, tool or "
+        "tool:NAME (default: the router decides; a leading @docs/@chats/@memory/@none/"
+        "@tool in the question does the same)",
+    )
     tools = ask.add_mutually_exclusive_group()
     tools.add_argument(
         "--tools",

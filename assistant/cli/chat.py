@@ -22,6 +22,7 @@ from backend.common.events import (
     HistoryTrimmed,
     MessageSaved,
     SourceRef,
+    SourceRouted,
     SourcesRetrieved,
     TextDelta,
     Usage,
@@ -33,6 +34,18 @@ def run_tui() -> int:
 
     launch(local_backend())
     return 0
+
+
+def route_json(e: SourceRouted) -> dict[str, Any]:
+    return {
+        "source": e.source,
+        "label": e.label,
+        "reason": e.reason,
+        "forced": e.forced,
+        "tools": list(e.tools),
+        "model_call": e.model_call,
+        "scores": e.scores,
+    }
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:
@@ -104,6 +117,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
             folder_ids=folder_ids,
             tools=args.tools,
             schema=schema,
+            source=args.source or ("documents" if args.docs and schema is None else None),
         )
         reporter = ToolReporter(yes=args.yes, quiet=args.json)
         memory = MemoryReporter(quiet=args.json)
@@ -116,6 +130,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
         stop = "stop"
         error: ErrorEvent | None = None
         message_id = request_id = None
+        routed: SourceRouted | None = None
         async for event in stream:
             if isinstance(event, TextDelta):
                 answer.append(event.text)
@@ -150,6 +165,8 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                 message_id, request_id = event.message_id, event.request_id
             elif memory.handle(event):
                 pass
+            elif isinstance(event, SourceRouted):
+                routed = event
             else:
                 await reporter.handle(stream, event)
         conv = await backend.conversations.get_conversation(stream.conversation_id)
@@ -184,6 +201,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                     "memories_used": memory.used,
                     "remembered": memory.remembered,
                     "incognito": conv.incognito,
+                    "route": None if routed is None else route_json(routed),
                     "rag": None
                     if retrieved is None
                     else {

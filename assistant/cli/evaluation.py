@@ -1,5 +1,6 @@
 """CLI sub-commands of ``assistant eval``: ``retrieval``, ``answers``,
-``generate``, ``own``, ``runs`` and ``tools``.
+``generate``, ``own``, ``runs``, ``tools`` and ``routing``
+(``assistant.cli.eval_routing``).
 
 Long runs draw a one-line progress bar on stderr when it is a terminal
 (nothing when piped, so ``--json`` output stays clean). Ctrl-C stops at
@@ -14,6 +15,7 @@ import json
 import sys
 from typing import Any
 
+from assistant.cli.eval_routing import add_routing_parser, run_routing
 from assistant.cli.local import open_local
 from backend.api import EVAL_MODES, METRIC_KEYS, AssistantAPI, EvalProgress, EvalRun
 
@@ -80,6 +82,8 @@ def add_parser(sub: Any) -> None:
     tools.add_argument("--model", "-m", help="model name (default: the default model)")
     tools.add_argument("--limit", "-n", type=int, help="only the first N cases")
     tools.add_argument("--json", action="store_true", help="print one JSON object")
+
+    add_routing_parser(esub)
 
     runs = esub.add_parser("runs", help="evaluation history, oldest first")
     runs.add_argument("--kind", choices=["retrieval", "own", "answers"])
@@ -204,6 +208,8 @@ async def _dispatch(backend: AssistantAPI, args: argparse.Namespace) -> int:
             print(json.dumps(result, indent=2, ensure_ascii=False))
         else:
             _print_tools(result)
+    elif action == "routing":
+        await run_routing(backend, args, _count_progress())
     elif action == "generate":
         n = await backend.evaluation.generate_questions(
             args.folder, args.n, use_model=not args.no_model, progress=_progress(), seed=args.seed

@@ -4,6 +4,8 @@ Assistant replies stream into the body through ``Markdown.get_stream`` so
 each token appends to the document instead of re-rendering the message.
 The footer shows usage and timings, status, branch ("‹ 2/3 ›"), thumbs and
 an "edited" marker; an action bar appears while the message has focus.
+A reply shows the source it consulted as a small chip under the body
+("source: documents (python docs)", the router's reason as its tooltip).
 A reply that answered from the user's documents shows its sources under the
 body (``assistant.widgets.sources.SourcesPanel``); a reply that called tools
 shows the calls above it (``assistant.widgets.tool_call.ToolCallsPanel``).
@@ -118,6 +120,9 @@ class MessageWidget(Vertical, can_focus=True):
         yield Markdown(self._rendered, classes="body")
         yield SourcesPanel()
         yield MemoryLine()
+        route = Static("", classes="route", markup=False)
+        route.display = False
+        yield route
         yield Static(self.footer_text(), classes="meta")
         yield ActionBar(self.action_text(), classes="actions")
 
@@ -200,6 +205,19 @@ class MessageWidget(Vertical, can_focus=True):
     @property
     def text(self) -> str:
         return self._rendered
+
+    def show_route(self, chip: str, reason: str = "") -> None:
+        """The source the reply consulted ("source: documents (python docs)"),
+        under the body; the reason is its tooltip."""
+        route = self.query_one(".route", Static)
+        route.update(chip)
+        route.tooltip = reason or None
+        route.display = bool(chip)
+
+    @property
+    def route_text(self) -> str:
+        route = self.query_one(".route", Static)
+        return str(route.render()) if route.display else ""
 
     @property
     def sources(self) -> SourcesPanel:

@@ -22,6 +22,7 @@ from backend.chat.grounding import Grounded, RagTurn, finish, ground, record_sta
 from backend.chat.history import TrimState, fit_history, surely_fits
 from backend.chat.memory import MemoryTurn, refs
 from backend.chat.prompt_catalog import builtin
+from backend.chat.route_turn import RouteTurn, record_route_stage, route_question
 from backend.chat.structured import StructuredOutputError, finished_problem
 from backend.chat.summary import Folder, model_summariser
 from backend.chat.tool_loop import ToolTurn, record_tool_stages, results_turn, run_tools
@@ -52,6 +53,7 @@ from backend.common.tracing import (
     usage_attributes,
 )
 from backend.modelfiles.catalog import ModelInfo
+from backend.rag.context import SYSTEM_RULES
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, Runtime
 from backend.store.conversations import ConversationStore
 from backend.store.prompt_versions import PromptPart
@@ -92,6 +94,9 @@ class TurnPlan:
     summaries: SummaryStore | None = None
     """Set to fold old turns into a summary when history outgrows the window
     (``backend.chat.summary``); None leaves them out (``fit_history``)."""
+    route: RouteTurn | None = None
+    """Set when there is a source to choose: then only the chosen one is
+    consulted (retrieval for ``documents``, the tool loop for ``tool``)."""
 
 
 def prompt_thread(thread: list[Message]) -> tuple[list[ChatMessage], list[int]]:
@@ -183,25 +188,43 @@ def _answer(
             budget = window - plan.params.max_tokens
             system_text = plan.system_prompt
             asked = history
-            if plan.chats is not None:
-                grounded = _ground_chats(plan, plan.chats, history, budget, emit)
-                history = [*history[:-1], ChatMessage("user", grounded.user_text or "")]
-            elif plan.rag is not None:
-                share = plan.rag.pipeline.settings.context_share
-                grounded = ground(plan, plan.rag, history, int(budget * share), emit)
+            rag, tools, chats = plan.rag, plan.tools, plan.chats
+            if plan.route is not None:
+                routed = route_question(plan, plan.route, history, emit, cancel)
+                if routed.source != "documents":
+                    rag = None
+                if routed.source != "chats":
+                    chats = None
+                if routed.source != "tool":
+                    tools = None
+                elif tools is not None:
+                    tools.tools = [t for t in tools.tools if t.name in routed.tools]
+                hook = plan.route.consult.get(routed.source)
+                if hook is not None and history:
+                    context = hook(routed, history[-1].content)
+                    if context:
+                        turn_text = f"{context}\n\n{history[-1].content}"
+                        history = [*history[:-1], ChatMessage("user", turn_text)]
+            if plan.rag is not None:
+                # the rules stay while the chat answers from documents, even
+                # on a turn routed elsewhere: the prompt prefix (KV cache)
+                # must not change from turn to turn
                 used += builtin("rag.instructions")
+                system_text = "\n\n".join(t for t in (system_text.strip(), SYSTEM_RULES) if t)
+            if chats is not None:
+                grounded = _ground_chats(plan, chats, history, budget, emit)
+                history = [*history[:-1], ChatMessage("user", grounded.user_text or "")]
+            elif rag is not None:
+                share = rag.pipeline.settings.context_share
+                grounded = ground(plan, rag, history, int(budget * share), emit)
                 if grounded.user_text is not None:
                     used += builtin("rag.source_framing")
-                parts_ = (system_text.strip(), grounded.system_rules)
-                system_text = "\n\n".join(t for t in parts_ if t)
                 if grounded.user_text is not None:
                     history = [*history[:-1], ChatMessage("user", grounded.user_text)]
-            if plan.tools is not None:
+            if tools is not None:
                 # The decision sees the conversation without the retrieved
                 # sources: a document cannot steer which tool is called.
-                calls = run_tools(
-                    plan.tools, plan.runtime, plan.model, asked, reply_id, emit, cancel
-                )
+                calls = run_tools(tools, plan.runtime, plan.model, asked, reply_id, emit, cancel)
                 if calls:
                     used += builtin("tools.results")
                     question = grounded.user_text or history[-1].content
@@ -292,6 +315,8 @@ def _answer(
         prompts=used,
         inputs=inputs,
     )
+    if plan.route is not None:
+        record_route_stage(plan.route, requests, plan, reply_id, request_id)
     if grounded.stages:
         record_stages(grounded, requests, plan, reply_id, request_id)
     if plan.tools is not None:

@@ -245,9 +245,38 @@ class MemorySaved:
     source: str = "chat"
 
 
+@dataclass(frozen=True)
+class SourceRouted:
+    """Which source the reply consults (``backend.chat.routing``), and why;
+    shown under the reply ("source: documents (python docs)") and kept in
+    the request log (stage ``route``).
+
+    ``source`` is one of ``documents``, ``chats``, ``memory``, ``tool``,
+    ``none``; ``label`` names what of it (folders, tools); ``tools`` the
+    tools the turn may call (only for ``tool``); ``forced`` when the user
+    chose it (``@docs``, ``@folder``, ...); ``scores`` the similarity per
+    source when it was computed; ``model_call`` when a hidden model call
+    decided between the two closest.
+    """
+
+    source: str
+    reason: str
+    label: str = ""
+    forced: bool = False
+    tools: tuple[str, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+    model_call: bool = False
+
+    @property
+    def chip(self) -> str:
+        """The short line shown under the reply."""
+        return f"source: {self.source}" + (f" ({self.label})" if self.label else "")
+
+
 ChatEvent = (
     RuntimeEvent
     | MessageStarted
+    | SourceRouted
     | HistoryTrimmed
     | HistorySummarised
     | ContextMeter

@@ -8,17 +8,25 @@ bridged to asyncio by ``ChatStream``.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from functools import partial
+from pathlib import Path, PurePath
 from typing import Any
 
 from backend.chat.chats_grounding import ChatsTurn, wants_chats
 from backend.chat.grounding import RagTurn
 from backend.chat.memory import memory_text
 from backend.chat.prompt_catalog import builtin, system_part, template_part
+from backend.chat.route_turn import Consult, RouteTurn
+from backend.chat.routing import SourceRouter, check_force, force_token
+from backend.chat.routing_cues import SOURCES
+from backend.chat.routing_eval import case_row, load_routing_cases, summarize_routing
 from backend.chat.stream import ChatStream
 from backend.chat.structured import check_schema, schema_instruction
 from backend.chat.turn import TurnPlan, run_turn
 from backend.common.errors import NotFoundError
+from backend.knowledge.search import dense_ids
 from backend.local.conversations import ConversationService, title_from
 from backend.local.core import Core
 from backend.local.documents import DocumentService
@@ -27,7 +35,11 @@ from backend.local.models import ModelService
 from backend.local.replies import ActiveReplies
 from backend.local.tools import ToolService
 from backend.runtimes.base import GenerationParams
-from backend.store.records import Memory, Preset
+from backend.store.records import Conversation, Memory, Preset
+
+SourceCheck = Callable[[Conversation], str | None]
+"""Whether a source (``chats``, ``memory``) can be consulted in a
+conversation: its label, or None when not."""
 
 
 class ChatService:
@@ -50,6 +62,53 @@ class ChatService:
         self._documents = documents
         self._tools = tools
         self._memory = memory
+        self._router: SourceRouter | None = None
+        self._router_lock = threading.Lock()
+        self.source_checks: dict[str, SourceCheck] = {}
+        """Availability of the sources other services own (``chats``,
+        ``memory``): the memory and past-chats services register here."""
+        self.source_consults: dict[str, Consult] = {}
+        """Their search, given the decision and the question (``RouteTurn.consult``)."""
+
+    # routing -----------------------------------------------------------------
+    def router(self) -> SourceRouter:
+        """The source router (built once; shares the tool router's cache)."""
+        with self._router_lock:
+            if self._router is None:
+                self._router = SourceRouter(self._core.kb.embedder, self._tools.router())
+            return self._router
+
+    def _documents_label(self, scope: list[int] | None) -> str:
+        folders = self._core.kb.store.folders()
+        names = [PurePath(f.path).name for f in folders if scope is None or f.id in scope]
+        return ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+
+    def _probe(self, scope: list[int] | None) -> Callable[[str], float]:
+        kb = self._core.kb
+
+        def best_passage(question: str) -> float:
+            try:
+                hits = dense_ids(kb.store, kb.embedder, question, 1, scope)
+            except Exception:  # a mismatched index: retrieval reports it, not routing
+                return 0.0
+            return hits[0][1] if hits else 0.0
+
+        return best_passage
+
+    def available_sources(
+        self, conv: Conversation, rag: RagTurn | None, has_tools: bool
+    ) -> dict[str, str]:
+        """Source -> label for the sources ``conv`` can consult now."""
+        out: dict[str, str] = {}
+        if rag is not None:
+            out["documents"] = self._documents_label(rag.folder_ids)
+        for source, check in self.source_checks.items():
+            label = check(conv)
+            if label is not None:
+                out[source] = label
+        if has_tools:
+            out["tool"] = ""
+        return out
 
     def _plan(
         self,
@@ -60,9 +119,12 @@ class ChatService:
         tools: bool | None = None,
         schema: str | None = None,
         saved: Memory | None = None,
+        source: str | None = None,
     ) -> TurnPlan:
         stores = self._core.stores
         conv = stores.conversations.get(conversation_id)
+        if source is not None and source.split(":")[0] == "tool" and tools is None:
+            tools = True  # @tool turns tools on for this question
         runtime, model = self._models.resolve(conv.model)
         g = self._core.settings.generation
         rag = None
@@ -76,22 +138,44 @@ class ChatService:
         # a pinned set keeps this part byte-identical turn after turn. (They
         # are the user's data, not a prompt version: not in ``prompts``.)
         system = "\n\n".join(t for t in (system.strip(), memory_text(memory)) if t)
-        if schema is None and not conv.incognito and self._asks_about_past_chats(parent_id):
+        if schema is None and not conv.incognito:
+            # past chats are a candidate source: used when the router picks
+            # them (a cue such as "what did we decide", or ``@chats``)
             summary = stores.summaries.get(conversation_id)
             through = summary.through_message_id if summary else None
             chats = ChatsTurn(self._core.chats, stores.sources, include_through=through)
-        elif schema is not None:
+            if source is None and self._asks_about_past_chats(parent_id):
+                source = "chats"
+        if schema is not None:
             prompts += builtin("structured.instruction")
             # A JSON answer has no room for citations, and a tool decision
             # is a JSON answer of its own: both are off for this reply.
             system = "\n\n".join(t for t in (system.strip(), schema_instruction(schema)) if t)
-        elif self._documents.enabled_for(conv):
+        elif self._documents.enabled_for(conv) or source == "documents":
             scope = folder_ids if folder_ids is not None else conv.folder_scope
             rag = RagTurn(self._documents.pipeline, self._core.stores.sources, scope)
         turn_tools = None if schema is not None else self._tools.turn_for(conv, tools)
         remember = self._memory.remember_tool(conv) if turn_tools is not None else None
         if turn_tools is not None and remember is not None and saved is None:
             turn_tools.tools.append(remember)  # not when the rule already saved it
+        route = None
+        if schema is None:
+            if source is None and folder_ids is not None and rag is not None:
+                source = "documents"  # an @folder question searches that folder
+            available = self.available_sources(conv, rag, turn_tools is not None)
+            if chats is not None and self._core.chats.store.counts()["chunks"]:
+                available["chats"] = "past chats"
+            if memory is not None and memory.memories:
+                n = len(memory.memories)
+                available["memory"] = f"{n} memor{'y' if n == 1 else 'ies'}"
+            if available or source is not None:
+                route = RouteTurn(
+                    self.router(),
+                    available,
+                    source,
+                    dict(self.source_consults),
+                    probe=self._probe(rag.folder_ids) if rag is not None else None,
+                )
         return TurnPlan(
             conversation_id=conversation_id,
             parent_id=parent_id,
@@ -113,6 +197,7 @@ class ChatService:
             template=template_part(runtime, model),
             chats=chats,
             summaries=stores.summaries if schema is None else None,
+            route=route,
         )
 
     def _preset(self, name: str | None) -> Preset | None:
@@ -164,7 +249,12 @@ class ChatService:
         folder_ids: list[int] | None,
         tools: bool | None,
         schema: dict[str, Any] | None = None,
+        source: str | None = None,
     ) -> TurnPlan:
+        if source is None:
+            source, text = force_token(text)
+        if source is not None:
+            check_force(source)
         if not text.strip():
             raise ValueError("cannot send an empty message")
         schema_text = None if schema is None else check_schema(schema)
@@ -185,7 +275,9 @@ class ChatService:
         parent = thread[-1].id if thread else None
         user_id = store.add_message(conversation_id, parent, "user", text)
         saved = self._memory.remember_request(conv, text, user_id)
-        return self._plan(conversation_id, user_id, user_id, folder_ids, tools, schema_text, saved)
+        return self._plan(
+            conversation_id, user_id, user_id, folder_ids, tools, schema_text, saved, source
+        )
 
     def _regenerate_now(self, message_id: int) -> TurnPlan:
         msg = self._core.stores.conversations.message(message_id)
@@ -219,9 +311,10 @@ class ChatService:
         folder_ids: list[int] | None = None,
         tools: bool | None = None,
         schema: dict[str, Any] | None = None,
+        source: str | None = None,
     ) -> ChatStream:
         plan = await self._core.run(
-            self._send_now, conversation_id, text, model, folder_ids, tools, schema
+            self._send_now, conversation_id, text, model, folder_ids, tools, schema, source
         )
         return self._stream(plan)
 
@@ -233,3 +326,44 @@ class ChatService:
 
     def cancel(self, conversation_id: int) -> None:
         self._replies.cancel(conversation_id)
+
+    async def eval_routing(
+        self,
+        path: str | Path,
+        *,
+        model: str | None = None,
+        limit: int | None = None,
+        use_model: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            cases = load_routing_cases(path)
+            cases = cases[:limit] if limit else cases
+            runtime, info = self._models.resolve(model)
+            tools = self._tools.all_tools()
+            side_effects = {t.name for t in tools if t.side_effects}
+            available = {s: "" for s in SOURCES}
+            router = self.router()
+            rows = []
+            for i, case in enumerate(cases, 1):
+                if cancel is not None and cancel.is_set():
+                    break
+                routed = router.route(
+                    case.q,
+                    available,
+                    tools=tools,
+                    runtime=runtime if use_model else None,
+                    model=info,
+                    cancel=cancel,
+                )
+                rows.append(case_row(case, routed.event, side_effects))
+                if progress is not None:
+                    progress(i, len(cases))
+            return {
+                **summarize_routing(rows),
+                "model": info.name if use_model else None,
+                "cases": rows,
+            }
+
+        return await self._core.run(run)

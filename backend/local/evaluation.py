@@ -325,7 +325,7 @@ class EvaluationService:
         answer, error = "", None
         try:
             await self._documents.set_conversation_documents(conv.id, True, [folder_id])
-            stream = await self._chat.send(conv.id, question)
+            stream = await self._chat.send(conv.id, question, source="documents")
             async for event in stream:
                 if isinstance(event, SourcesRetrieved):
                     texts = {s.n: s.text for s in event.sources}

@@ -75,6 +75,10 @@ class ToolService:
             max_steps=self._core.settings.tools.max_steps,
         )
 
+    def all_tools(self) -> list[Tool]:
+        """Every tool chat can offer now (built-ins, connected MCP tools), minus disabled."""
+        return self._all_tools()
+
     def close(self) -> None:
         """Stop the MCP servers (sync)."""
         if self._mcp is not None:

@@ -165,7 +165,9 @@ async def test_folder_scope_per_question_and_per_conversation(
     assert sources and all("/pets/" in s.path for s in sources)
 
     await backend.documents.set_conversation_documents(conv.id, True, [money])
-    events = await (await backend.chat.send(conv.id, "How long do cats sleep?")).collect()
+    # nothing in the money folder is close to cats, so the router would
+    # answer without it: @docs makes it search (within the chat's scope)
+    events = await (await backend.chat.send(conv.id, "@docs How long do cats sleep?")).collect()
     sources = next(e for e in events if isinstance(e, SourcesRetrieved)).sources
     assert sources and all("/money/" in s.path for s in sources)
     with pytest.raises(Exception, match="no folder"):

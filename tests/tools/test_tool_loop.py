@@ -109,7 +109,9 @@ async def test_calculator_result_reaches_the_reply_and_is_kept(
         call.output,
     )
     rows = [r for r in await tb.telemetry.request_log() if r.message_id == saved.message_id]
-    assert sorted(r.stage for r in rows) == ["generate", "tool", "tool_decision"]
+    assert sorted(r.stage for r in rows) == ["generate", "route", "tool", "tool_decision"]
+    (route_row,) = [r for r in rows if r.stage == "route"]
+    assert json.loads(route_row.detail or "{}")["tools"] == ["calculator"]
     (tool_row,) = [r for r in rows if r.stage == "tool"]
     assert tool_row.model == "calculator" and tool_row.parent_request_id == saved.request_id
 

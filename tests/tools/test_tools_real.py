@@ -70,9 +70,15 @@ async def test_bundled_model_multiplies_with_the_calculator(real: Backend) -> No
 
 
 async def test_bundled_model_answers_from_notes_through_search(real: Backend, docs: Path) -> None:
+    # with documents on, the router sends this to retrieval
+    # (tests/routing/test_routing_real.py); with them off, the search tool
     await real.documents.add_folder(str(docs))
     await real.documents.index()
-    calls, answer = await ask(real, "what do my notes say about tomatoes?")
+    conv = await real.conversations.create_conversation()
+    await real.documents.set_conversation_documents(conv.id, False)
+    events = await drive(await real.chat.send(conv.id, "what do my notes say about tomatoes?"))
+    calls = [e for e in events if isinstance(e, ToolCallFinished)]
+    answer = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert [c.name for c in calls] == ["search_documents"]
     assert "tomato" in calls[0].arguments["query"].lower()
     assert "watering every two days" in calls[0].output

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from backend.chat.reply import ReplyStream
@@ -19,6 +22,7 @@ class ChatAPI(Protocol):
         folder_ids: list[int] | None = None,
         tools: bool | None = None,
         schema: dict[str, Any] | None = None,
+        source: str | None = None,
     ) -> ReplyStream:
         """Add a user message at the end of the active branch and stream the
         reply. ``conversation_id`` None starts a new conversation titled from
@@ -36,8 +40,15 @@ class ChatAPI(Protocol):
         with an ``ErrorEvent`` titled "Invalid structured output" and is
         stored with status ``error``, never passed off as valid.
 
+        ``source`` forces where the answer comes from (``documents``,
+        ``chats``, ``memory``, ``none``, ``tool`` or ``tool:<name>``);
+        without it a leading ``@docs``/``@chats``/``@memory``/``@none``/
+        ``@tool[:name]`` token in ``text`` does the same (and is removed),
+        and otherwise the source router decides (``backend.chat.routing``);
+        the decision is the ``SourceRouted`` event.
+
         Raises:
-            ValueError: an empty message.
+            ValueError: an empty message, or an unknown ``source``.
             SchemaError: ``schema`` is not a valid JSON Schema (nothing is
                 written).
             ModelError: the model is not available (nothing is written).
@@ -56,4 +67,27 @@ class ChatAPI(Protocol):
 
     def cancel(self, conversation_id: int) -> None:
         """Stop the reply being generated in this conversation, if any."""
+        ...
+
+    async def eval_routing(
+        self,
+        path: str | Path,
+        *,
+        model: str | None = None,
+        limit: int | None = None,
+        use_model: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, Any]:
+        """Source-routing accuracy on a labelled question set
+        (``backend.chat.routing_eval``): ``{"n", "accuracy", "per_source",
+        "confusion", "plain", "plain_any_tool_rate",
+        "plain_side_effect_rate", ..., "cases"}``; nothing is answered or
+        run. ``use_model`` False: no model call when unsure (the default
+        source instead).
+
+        Raises:
+            RoutingCaseError: a line of the file is malformed.
+            OSError: the file cannot be read.
+        """
         ...
