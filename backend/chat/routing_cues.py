@@ -47,6 +47,13 @@ SIDE_EFFECT_CUES = (
         ("save_note",),
         "asks to save a note",
     ),
+    _c(
+        "tool",
+        r"\b(?:keep|note|save|store) (?:that|this)(?: in mind| for later)?\W*$"
+        r"|\bdon't forget (?:this|it)\b|\bremember (?:this|it)\W*$",
+        ("remember",),
+        "asks to remember something",
+    ),
 )
 """Imperative requests for a side effect (checked first)."""
 

@@ -20,7 +20,7 @@ from backend.chat.memory import memory_text
 from backend.chat.prompt_catalog import builtin, system_part, template_part
 from backend.chat.route_turn import Consult, RouteTurn
 from backend.chat.routing import SourceRouter, check_force, force_token
-from backend.chat.routing_cues import SOURCES
+from backend.chat.routing_cues import CUES, SOURCES
 from backend.chat.routing_eval import case_row, load_routing_cases, summarize_routing
 from backend.chat.stream import ChatStream
 from backend.chat.structured import check_schema, schema_instruction
@@ -138,13 +138,15 @@ class ChatService:
         # a pinned set keeps this part byte-identical turn after turn. (They
         # are the user's data, not a prompt version: not in ``prompts``.)
         system = "\n\n".join(t for t in (system.strip(), memory_text(memory)) if t)
-        if schema is None and not conv.incognito:
-            # past chats are a candidate source: used when the router picks
-            # them (a cue such as "what did we decide", or ``@chats``)
+        asked = source == "chats" or (source is None and self._asks_about_past_chats(parent_id))
+        if schema is None and not conv.incognito and (asked or self._chats_cue(parent_id)):
+            # past chats are a candidate only when the question points at
+            # them (``@chats``, "what did we decide...", "you told me..."):
+            # the router then shows and records the choice
             summary = stores.summaries.get(conversation_id)
             through = summary.through_message_id if summary else None
             chats = ChatsTurn(self._core.chats, stores.sources, include_through=through)
-            if source is None and self._asks_about_past_chats(parent_id):
+            if asked and source is None:
                 source = "chats"
         if schema is not None:
             prompts += builtin("structured.instruction")
@@ -163,7 +165,7 @@ class ChatService:
             if source is None and folder_ids is not None and rag is not None:
                 source = "documents"  # an @folder question searches that folder
             available = self.available_sources(conv, rag, turn_tools is not None)
-            if chats is not None and self._core.chats.store.counts()["chunks"]:
+            if chats is not None:
                 available["chats"] = "past chats"
             if memory is not None and memory.memories:
                 n = len(memory.memories)
@@ -207,6 +209,13 @@ class ChatService:
             return self._core.stores.presets.get(name)
         except NotFoundError:
             return None
+
+    def _chats_cue(self, message_id: int) -> bool:
+        """The router's own cue for past chats ("we discussed", "you told me")."""
+        msg = self._core.stores.conversations.message(message_id)
+        return msg.role == "user" and any(
+            c.source == "chats" and c.pattern.search(msg.content) for c in CUES
+        )
 
     def _asks_about_past_chats(self, message_id: int) -> bool:
         """``@chats``, or a clear cue ("what did we decide about ...") in the

@@ -230,7 +230,7 @@ async def test_tool_output_cannot_write_memory_without_confirmation(
             asked.append(event)
             return "deny"
 
-        events = await drive(await b.chat.send(conv.id, "what does report.md say?"), deny)
+        events = await drive(await b.chat.send(conv.id, "@tool what does report.md say?"), deny)
         calls = [e for e in events if isinstance(e, ToolCallFinished)]
         assert [c.name for c in calls] == ["read_document", "remember"]
         (ask,) = asked
@@ -250,15 +250,15 @@ async def test_small_models_and_incognito_chats_get_no_remember_tool(
     )
     try:
         assert not await b.memory.model_writes()
-        await collect(b, None, "hello there")
+        await collect(b, None, "@tool hello there")
         schema = runtime.requests[0].params.json_schema or ""
         assert "save_note" in schema and '"remember"' not in schema
         b.core.settings.memory.model_writes = "on"
-        await collect(b, None, "hello there")
+        await collect(b, None, "@tool hello there")
         assert '"remember"' in (runtime.requests[-2].params.json_schema or "")
         conv = await b.conversations.create_conversation()
         await b.memory.set_incognito(conv.id, True)
-        await collect(b, conv.id, "hello there")
+        await collect(b, conv.id, "@tool hello there")
         assert '"remember"' not in (runtime.requests[-2].params.json_schema or "")
     finally:
         await b.close()

@@ -89,7 +89,7 @@ async def test_tool_output_cannot_cause_an_unconfirmed_side_effect(
             asked.append(event)
             return "deny"
 
-        events = await drive(await b.chat.send(conv.id, "what does plan.md say?"), deny)
+        events = await drive(await b.chat.send(conv.id, "@tool what does plan.md say?"), deny)
         calls = [e for e in events if isinstance(e, ToolCallFinished)]
         assert [c.name for c in calls] == ["read_document", "save_note"]
         assert "IMPORTANT SYSTEM INSTRUCTION" in calls[0].output
@@ -112,7 +112,7 @@ async def test_unanswered_side_effect_never_runs(
     """No answer at all (the user walks away, then cancels) is a no."""
     b = await open_backend(locations, FakeRuntime(decider=Script(READ, EXFIL)), folder)
     try:
-        events = await drive(await b.chat.send(None, "what does plan.md say?"), None)
+        events = await drive(await b.chat.send(None, "@tool what does plan.md say?"), None)
         (ask,) = [e for e in events if isinstance(e, ToolCallProposed) and e.needs_approval]
         assert ask.name == "save_note"
         assert notes(locations) == []
@@ -125,8 +125,9 @@ async def test_unanswered_side_effect_never_runs(
 async def test_retrieved_documents_do_not_reach_the_decision(
     locations: Locations, folder: Path
 ) -> None:
-    """With documents on, the sources go into the reply's prompt, never into
-    the hidden tool decision, so a document cannot pick a tool."""
+    """With documents on, a question goes to one source: a tool turn makes
+    its hidden decision without retrieving, and a document turn retrieves
+    without any tool decision, so a document can never pick a tool."""
     script = Script(NONE)
     runtime = FakeRuntime(decider=script)
     b = await open_backend(locations, runtime, folder)
@@ -134,12 +135,16 @@ async def test_retrieved_documents_do_not_reach_the_decision(
         conv = await b.conversations.create_conversation()
         await b.documents.set_conversation_documents(conv.id, True)
         events = await drive(await b.chat.send(conv.id, "save a note about the rocket launch plan"))
-        retrieved = [e for e in events if isinstance(e, SourcesRetrieved)]
-        assert retrieved and retrieved[0].sources  # the document was retrieved...
-        assert script.requests  # ...and a decision was made...
-        for request in script.requests:  # ...without it
+        assert not [e for e in events if isinstance(e, SourcesRetrieved)]
+        assert script.requests  # a decision was made...
+        for request in script.requests:  # ...without the document
             text = "\n".join(m.content for m in request.messages)
             assert "IMPORTANT SYSTEM INSTRUCTION" not in text
+        decisions = len(script.requests)
+        events = await drive(await b.chat.send(conv.id, "@docs what is the rocket launch plan?"))
+        retrieved = [e for e in events if isinstance(e, SourcesRetrieved)]
+        assert retrieved and retrieved[0].sources  # the document was retrieved...
+        assert len(script.requests) == decisions  # ...and no tool decision saw it
         reply_prompt = runtime.requests[-1].messages[-1].content
         assert "IMPORTANT SYSTEM INSTRUCTION" in reply_prompt
         assert notes(locations) == []
