@@ -44,6 +44,19 @@ def test_idle_keeps_all_cores_after_one_short_probe() -> None:
     assert set(used[3:]) == {2}
 
 
+def test_a_probe_that_is_not_faster_is_not_kept() -> None:
+    """All cores measured only 1.1x one fewer (a noisy window): the probe of
+    one fewer is still slower, so decoding goes back to all cores."""
+    clock = Clock()
+    chooser = ThreadChooser(2, clock=clock)
+    used = run(chooser, {2: 54.0, 1: 49.0}, 10, clock)
+    assert used[:3] == [2, 1, 2] and set(used[2:]) == {2}
+    # and a probe that is faster is kept, without needing the margin
+    clock.now += STALE_S + 1
+    used = run(chooser, {2: 54.0, 1: 58.0}, 6, clock)
+    assert used[-1] == 1
+
+
 def test_a_busy_neighbour_moves_decoding_to_one_fewer_thread_and_back() -> None:
     clock = Clock()
     chooser = ThreadChooser(2, clock=clock)
