@@ -31,6 +31,12 @@ proved too noisy to compare two candidates on an idle machine)."""
 SETTLE_TOKENS = 1
 """Tokens after prefill left out of every reply's first window."""
 STALE_S = 60.0
+"""A candidate's rate is trusted this long at most."""
+RETRY_S = 2.0
+"""A candidate that just lost a comparison is measured again after this,
+doubling with each further loss up to ``STALE_S``: one noisy window (the
+first after a model load runs slow) cannot strand decoding on the wrong
+count for a minute, and a busy neighbour still costs few slow probes."""
 SWITCH_MARGIN = 1.25
 
 
@@ -49,6 +55,8 @@ class ThreadChooser:
     adaptive: bool = True
     current: int = 0
     rates: dict[int, _Rate] = field(default_factory=dict)
+    losses: dict[int, int] = field(default_factory=dict)
+    """Comparisons each candidate lost in a row (its retry backoff)."""
     probing: bool = False
     """``current`` was switched to only to measure it: it is kept only if it
     beat the other candidate's recent rate (no margin in its favour)."""
@@ -69,7 +77,10 @@ class ThreadChooser:
 
     def recent(self, n: int) -> float | None:
         rate = self.rates.get(n)
-        if rate is None or self.clock() - rate.at > STALE_S:
+        trusted = (
+            min(STALE_S, RETRY_S * 2 ** self.losses.get(n, 0)) if n != self.current else STALE_S
+        )
+        if rate is None or self.clock() - rate.at > trusted:
             return None
         return rate.tokens_per_s
 
@@ -98,9 +109,16 @@ class ThreadChooser:
             self.current, self.probing = other, True  # measure a stale candidate
             return other
         if theirs > rate * (1.0 if probing else SWITCH_MARGIN):
+            self._won(other, self.current)
             self.current = other  # the faster one
             return other
+        if probing:
+            self._won(self.current, other)  # the probe was faster: kept
         return None
+
+    def _won(self, winner: int, loser: int) -> None:
+        self.losses[winner] = 0
+        self.losses[loser] = self.losses.get(loser, 0) + 1
 
 
 class DecodeTimer:
