@@ -38,6 +38,10 @@ doubling with each further loss up to ``STALE_S``: one noisy window (the
 first after a model load runs slow) cannot strand decoding on the wrong
 count for a minute, and a busy neighbour still costs few slow probes."""
 SWITCH_MARGIN = 1.25
+STRIKES = 2
+"""An established choice is left only after this many slow windows in a
+row: background work finishing as a reply starts (a batch of embeddings)
+slows one window, not the reply."""
 
 
 @dataclass
@@ -57,6 +61,8 @@ class ThreadChooser:
     rates: dict[int, _Rate] = field(default_factory=dict)
     losses: dict[int, int] = field(default_factory=dict)
     """Comparisons each candidate lost in a row (its retry backoff)."""
+    strikes: int = 0
+    """Windows in a row at ``current`` that lost to the other's rate."""
     probing: bool = False
     """``current`` was switched to only to measure it: it is kept only if it
     beat the other candidate's recent rate (no margin in its favour)."""
@@ -109,9 +115,13 @@ class ThreadChooser:
             self.current, self.probing = other, True  # measure a stale candidate
             return other
         if theirs > rate * (1.0 if probing else SWITCH_MARGIN):
-            self._won(other, self.current)
-            self.current = other  # the faster one
-            return other
+            self.strikes += 1
+            if probing or self.strikes >= STRIKES:
+                self._won(other, self.current)
+                self.current, self.strikes = other, 0  # the faster one
+                return other
+            return None
+        self.strikes = 0
         if probing:
             self._won(self.current, other)  # the probe was faster: kept
         return None
