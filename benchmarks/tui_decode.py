@@ -47,7 +47,7 @@ async def tui_decode(
             await pilot.pause(0.1)
             await app.workers.wait_for_complete()
             await pilot.pause(0.1)
-        log = await backend.telemetry.request_log()
+        log = [r for r in await backend.telemetry.request_log() if r.stage == "generate"]
     assert len(log) == 2, "a message was not sent"
     rec = log[0]
     return {

@@ -23,6 +23,10 @@ from backend.store.records import ChatHit
 BATCH_MESSAGES = 16
 
 
+QUIET_S = 2.0
+"""How long no reply must have run before past turns are indexed."""
+
+
 class ChatIndexer:
     """See the module docstring. ``embedder`` is called when first needed
     (the knowledge base's lazily loaded model)."""
@@ -94,6 +98,7 @@ class ChatIndexer:
             self._wake.clear()
             if self._stop.is_set():
                 break
+            self._quiet()
             try:
                 self.sync()
                 self.error = None
@@ -106,6 +111,20 @@ class ChatIndexer:
         with self._idle:
             self._busy = False
             self._idle.notify_all()
+
+    def _quiet(self) -> None:
+        """Wait until no reply has run for ``QUIET_S``: the user is reading
+        or typing. A turn is indexed in that pause, not as the next reply
+        starts (where loading MiniLM or a batch of embeddings would take the
+        cores from it and mislead llama.cpp's thread choice)."""
+        if self.gate is None:
+            return
+        while not self._stop.is_set():
+            self.gate.wait_idle(self._stop)
+            if self._stop.wait(QUIET_S):
+                return
+            if not self.gate.busy():
+                return
 
     def sync(self) -> int:
         """Index every pending message now (in this thread); returns how many."""
