@@ -25,6 +25,7 @@ import numpy as np
 
 from backend.knowledge.embedder import Embedder
 from backend.knowledge.search import embed_query, fts_query, scaled_fuse
+from backend.knowledge.vector_table import VectorTable, vector_blob
 from backend.store.db import Database
 from backend.store.records import ChatHit
 
@@ -32,8 +33,9 @@ KEYWORD_WEIGHT = 0.3
 PASSAGE_WORDS = 120
 """Words per passage; a longer message becomes overlapping passages."""
 OVERLAP_WORDS = 20
-_META_MODEL = "chats_embedding_model"
-_META_DIM = "chats_embedding_dim"
+VECTORS = VectorTable(
+    "chat_chunks_vec", "chat_chunks", "chats_embedding_model", "chats_embedding_dim"
+)
 _VEC_MAX_K = 4096
 
 
@@ -71,30 +73,16 @@ class ChatIndexStore:
         """Create ``chat_chunks_vec`` for the model; vectors of another
         model are dropped and every message is indexed again (chat history
         is small, and the knowledge base's model is the one to follow)."""
-        rows = {r["key"]: r["value"] for r in self.db.query("SELECT key, value FROM kb_meta")}
-        recorded = (rows.get(_META_MODEL), rows.get(_META_DIM))
         with self.db.transaction() as c:
-            if recorded != (model_name, str(dim)):
-                c.execute("DROP TRIGGER IF EXISTS chat_chunks_vec_ad")
-                c.execute("DROP TABLE IF EXISTS chat_chunks_vec")
+            if VECTORS.model(self.db) != (model_name, int(dim)):
+                VECTORS.drop(c)
                 c.execute("DELETE FROM chat_chunks")
                 c.execute("DELETE FROM chat_indexed")
-            c.execute(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS chat_chunks_vec USING vec0("
-                f"embedding float[{int(dim)}] distance_metric=cosine)"
-            )
-            c.execute(
-                "CREATE TRIGGER IF NOT EXISTS chat_chunks_vec_ad AFTER DELETE ON chat_chunks "
-                "BEGIN DELETE FROM chat_chunks_vec WHERE rowid = old.id; END"
-            )
-            c.executemany(
-                "INSERT OR REPLACE INTO kb_meta(key, value) VALUES (?, ?)",
-                [(_META_MODEL, model_name), (_META_DIM, str(dim))],
-            )
+            VECTORS.create(c, model_name, int(dim))
 
     def model(self) -> str | None:
-        row = self.db.query_one("SELECT value FROM kb_meta WHERE key = ?", (_META_MODEL,))
-        return row["value"] if row else None
+        recorded = VECTORS.model(self.db)
+        return recorded[0] if recorded else None
 
     # indexing ---------------------------------------------------------------
     def pending(self, limit: int) -> list[PendingMessage]:
@@ -135,7 +123,7 @@ class ChatIndexStore:
                 )
                 c.execute(
                     "INSERT INTO chat_chunks_vec(rowid, embedding) VALUES (?, ?)",
-                    (cur.lastrowid, np.asarray(vector, dtype="<f4").tobytes()),
+                    (cur.lastrowid, vector_blob(vector, len(vector))),
                 )
             c.execute(
                 "INSERT OR IGNORE INTO chat_indexed(message_id) VALUES (?)", (message.message_id,)

@@ -39,24 +39,15 @@ from backend.knowledge.dedupe import Candidate, Signature
 from backend.knowledge.errors import IndexStoreError, ModelMismatch
 from backend.knowledge.injection import write_flags
 from backend.knowledge.records import Chunk, Document, Folder, document_from_row, folder_from_row
+from backend.knowledge.vector_table import VectorTable, vector_blob
 from backend.store.db import Database, DatabaseError
 
 HEADING_SEPARATOR = " > "
-_META_MODEL = "embedding_model"
-_META_DIM = "embedding_dim"
-_STATUSES = ("pending", "indexed", "failed", "skipped")
+VECTORS = VectorTable("chunks_vec", "chunks", "embedding_model", "embedding_dim")
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _vector_blob(vector: np.ndarray, dim: int) -> bytes:
-    """One vector as the little-endian float32 blob sqlite-vec reads."""
-    v = np.asarray(vector, dtype=np.float32)
-    if v.shape != (dim,):
-        raise IndexStoreError(f"vector has shape {v.shape}, the index expects ({dim},)")
-    return v.astype("<f4", copy=False).tobytes()
 
 
 def flag_text(chunk: Chunk) -> str:
@@ -76,16 +67,10 @@ class IndexStore:
 
     def vector_model(self) -> tuple[str, int] | None:
         """The (model name, dim) whose vectors the index holds, if any."""
-        rows = {r["key"]: r["value"] for r in self.db.query("SELECT key, value FROM kb_meta")}
-        if _META_MODEL not in rows:
-            return None
-        return rows[_META_MODEL], int(rows[_META_DIM])
+        return VECTORS.model(self.db)
 
     def has_vectors_table(self) -> bool:
-        row = self.db.query_one(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='chunks_vec'"
-        )
-        return row is not None
+        return VECTORS.exists(self.db)
 
     def ensure_vectors(self, model_name: str, dim: int) -> None:
         """Create ``chunks_vec`` for ``model_name`` or check it already is.
@@ -101,7 +86,7 @@ class IndexStore:
                 f"not {model_name} ({dim} dims); run `assistant index --reembed` to switch models"
             )
         with self.db.transaction() as c:
-            self._create_vectors(c, model_name, int(dim))
+            VECTORS.create(c, model_name, int(dim))
 
     def reset_vectors(self, model_name: str, dim: int) -> None:
         """Drop every vector, switch to ``model_name`` and mark documents pending.
@@ -110,28 +95,9 @@ class IndexStore:
         the indexer re-embeds each document through ``replace_document``.
         """
         with self.db.transaction() as c:
-            c.execute("DROP TRIGGER IF EXISTS chunks_vec_ad")
-            c.execute("DROP TABLE IF EXISTS chunks_vec")
-            c.execute("DELETE FROM kb_meta WHERE key IN (?, ?)", (_META_MODEL, _META_DIM))
+            VECTORS.drop(c)
             c.execute("UPDATE documents SET status = 'pending' WHERE status = 'indexed'")
-            self._create_vectors(c, model_name, int(dim))
-
-    @staticmethod
-    def _create_vectors(c: Any, model_name: str, dim: int) -> None:
-        if dim <= 0:
-            raise IndexStoreError(f"invalid embedding dimension {dim}")
-        c.execute(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vec USING vec0("
-            f"embedding float[{dim}] distance_metric=cosine)"
-        )
-        c.execute(
-            "CREATE TRIGGER IF NOT EXISTS chunks_vec_ad AFTER DELETE ON chunks BEGIN "
-            "DELETE FROM chunks_vec WHERE rowid = old.id; END"
-        )
-        c.executemany(
-            "INSERT OR REPLACE INTO kb_meta(key, value) VALUES (?, ?)",
-            [(_META_MODEL, model_name), (_META_DIM, str(dim))],
-        )
+            VECTORS.create(c, model_name, int(dim))
 
     def _require_dim(self) -> int:
         recorded = self.vector_model()
@@ -214,7 +180,7 @@ class IndexStore:
                 for chunk_id, vector in zip(ids, vectors, strict=True):
                     c.execute(
                         "INSERT INTO chunks_vec(rowid, embedding) VALUES (?, ?)",
-                        (chunk_id, _vector_blob(vector, dim)),
+                        (chunk_id, vector_blob(vector, dim)),
                     )
                 c.execute(
                     "UPDATE documents SET chunk_count = ?, indexed_at = ? WHERE id = ?",
@@ -426,19 +392,4 @@ class IndexStore:
             "chunks": one("SELECT count(*) FROM chunks"),
             "fts": one("SELECT count(*) FROM chunks_fts_docsize"),
             "vectors": one("SELECT count(*) FROM chunks_vec") if self.has_vectors_table() else 0,
-        }
-
-    def stats(self) -> dict[str, Any]:
-        """Counts, documents by status, folders and the embedding model."""
-        by_status = {
-            r["status"]: r["n"]
-            for r in self.db.query("SELECT status, count(*) AS n FROM documents GROUP BY status")
-        }
-        model = self.vector_model()
-        return {
-            **self.counts(),
-            "folders": int(self.db.query_one("SELECT count(*) FROM folders")[0]),
-            "by_status": {s: by_status.get(s, 0) for s in _STATUSES},
-            "model": model[0] if model else None,
-            "dim": model[1] if model else None,
         }

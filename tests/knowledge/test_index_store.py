@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from backend.knowledge.errors import IndexStoreError, ModelMismatch
+from backend.knowledge.index_stats import index_stats
 from backend.knowledge.index_store import IndexStore
 from backend.knowledge.records import Chunk
 from backend.store.db import Database
@@ -138,7 +139,12 @@ def test_statuses_and_delete(store: IndexStore, tmp_path: Path) -> None:
     store.mark_skipped(f.id, "/big", 10**9, 1, "too large")
     store.mark_pending(f.id, "/new", 1, 1)
     assert [d.path for d in store.documents(status="pending")] == ["/new"]
-    assert store.stats()["by_status"] == {"pending": 1, "indexed": 0, "failed": 1, "skipped": 1}
+    assert index_stats(store)["by_status"] == {
+        "pending": 1,
+        "indexed": 0,
+        "failed": 1,
+        "skipped": 1,
+    }
     assert store.delete_document("/a") and not store.delete_document("/a")
     assert store.document("/a") is None
 
@@ -159,7 +165,7 @@ def test_model_mismatch_and_reset(store: IndexStore, tmp_path: Path) -> None:
     assert d is not None and d.status == "pending"
     store.replace_document(f.id, "/a", 1, 1, "h", chunks("alpha", "beta"), vecs(2, dim=4))
     assert assert_layers_agree(store)["vectors"] == 2
-    stats = store.stats()
+    stats = index_stats(store)
     assert (stats["model"], stats["dim"], stats["folders"]) == ("other-model", 4, 1)
 
 
