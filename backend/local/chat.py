@@ -35,7 +35,7 @@ from backend.local.models import ModelService
 from backend.local.replies import ActiveReplies
 from backend.local.tools import ToolService
 from backend.runtimes.base import GenerationParams
-from backend.store.records import Conversation, Memory, Preset
+from backend.store.records import Conversation, Memory, Message, Preset
 
 SourceCheck = Callable[[Conversation], str | None]
 """Whether a source (``chats``, ``memory``) can be consulted in a
@@ -133,13 +133,14 @@ class ChatService:
         prompts = []
         if system.strip():
             prompts.append(system_part(system, conv.preset, self._preset(conv.preset)))
-        memory = self._memory.turn_for(conv, stores.conversations.message(parent_id).content, saved)
+        asking = stores.conversations.message(parent_id)  # the message being answered
+        memory = self._memory.turn_for(conv, asking.content, saved)
         # Memories first, right after the conversation's own system prompt:
         # a pinned set keeps this part byte-identical turn after turn. (They
         # are the user's data, not a prompt version: not in ``prompts``.)
         system = "\n\n".join(t for t in (system.strip(), memory_text(memory)) if t)
-        asked = source == "chats" or (source is None and self._asks_about_past_chats(parent_id))
-        if schema is None and not conv.incognito and (asked or self._chats_cue(parent_id)):
+        asked = source == "chats" or (source is None and _asks_about_past_chats(asking))
+        if schema is None and not conv.incognito and (asked or _chats_cue(asking)):
             # past chats are a candidate only when the question points at
             # them (``@chats``, "what did we decide...", "you told me..."):
             # the router then shows and records the choice
@@ -209,22 +210,6 @@ class ChatService:
             return self._core.stores.presets.get(name)
         except NotFoundError:
             return None
-
-    def _chats_cue(self, message_id: int) -> bool:
-        """The router's own cue for past chats ("we discussed", "you told me")."""
-        msg = self._core.stores.conversations.message(message_id)
-        return msg.role == "user" and any(
-            c.source == "chats" and c.pattern.search(msg.content) for c in CUES
-        )
-
-    def _asks_about_past_chats(self, message_id: int) -> bool:
-        """``@chats``, or a clear cue ("what did we decide about ...") in the
-        question being answered (the source router will decide this later)."""
-        msg = self._core.stores.conversations.message(message_id)
-        if msg.role != "user":
-            return False
-        wanted, question = wants_chats(msg.content)
-        return wanted and bool(question.strip())
 
     def _stream(self, plan: TurnPlan) -> ChatStream:
         stores = self._core.stores
@@ -376,3 +361,19 @@ class ChatService:
             }
 
         return await self._core.run(run)
+
+
+def _chats_cue(msg: Message) -> bool:
+    """The router's own cue for past chats ("we discussed", "you told me")."""
+    return msg.role == "user" and any(
+        c.source == "chats" and c.pattern.search(msg.content) for c in CUES
+    )
+
+
+def _asks_about_past_chats(msg: Message) -> bool:
+    """``@chats``, or a clear cue ("what did we decide about ...") in the
+    question being answered."""
+    if msg.role != "user":
+        return False
+    wanted, question = wants_chats(msg.content)
+    return wanted and bool(question.strip())

@@ -19,13 +19,16 @@ from backend.store.records import (
 from backend.store.usage_stats import usage_stats
 
 
-def _cutoff(before: str) -> str:
-    """``before`` (an ISO date or date-time; naive means UTC) as the
-    request log writes its times."""
+def _as_logged(when_text: str) -> str:
+    """An ISO-8601 date or date-time (naive means UTC) in the request log's
+    own form (UTC, ``+00:00``, milliseconds), so SQL string comparison
+    orders correctly."""
     try:
-        when = datetime.fromisoformat(before.strip())
+        when = datetime.fromisoformat(when_text.strip())
     except ValueError:
-        raise ValueError(f"not a date: {before!r} (use YYYY-MM-DD)") from None
+        raise ValueError(
+            f"not a date: {when_text!r} (use an ISO-8601 date or date-time, e.g. 2026-12-01)"
+        ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.astimezone(UTC).isoformat(timespec="milliseconds")
@@ -61,21 +64,9 @@ class TelemetryService:
         return await self._core.run(self._replayer.replay, request_id)
 
     async def purge_request_texts(self, before: str | None = None) -> int:
-        cutoff = None if before is None else _cutoff(before)
+        cutoff = None if before is None else _as_logged(before)
         return await self._core.run(self._core.stores.requests.inputs.purge, cutoff)
 
     async def usage_stats(self, since: str | None = None) -> UsageStats:
-        start = None if since is None else _utc_iso(since)
+        start = None if since is None else _as_logged(since)
         return await self._core.run(usage_stats, self._core.stores.db, start)
-
-
-def _utc_iso(since: str) -> str:
-    """``since`` in the stored timestamps' form (UTC, ``+00:00``), so string
-    comparison in SQL orders correctly."""
-    try:
-        when = datetime.fromisoformat(since)
-    except ValueError:
-        raise ValueError(f"not an ISO-8601 timestamp: {since!r}") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).isoformat(timespec="milliseconds")
