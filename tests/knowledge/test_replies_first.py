@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from backend.common.config import GenerationSettings, Settings
-from backend.common.events import MessageSaved
+from backend.common.events import MessageSaved, TextDelta
 from backend.common.locations import Locations
 from backend.common.reply_gate import ReplyGate
-from backend.knowledge.records import IndexProgress
 from backend.knowledge.service import KnowledgeBase
 from backend.local.backend import Backend
 from backend.runtimes.fake import FakeRuntime
@@ -33,16 +32,29 @@ from .test_indexer import consistent
 
 
 class SlowEmbedder(FakeEmbedder):
-    """Embeds like the fake, taking a model's time, and records when it ran."""
+    """Embeds like the fake, taking a model's time, and records when it ran.
 
-    def __init__(self, per_text_s: float = 0.01) -> None:
+    With ``hold_batch`` set, that indexing batch waits (``holding`` set)
+    until ``release`` is set: a test can have a reply start while a batch
+    is under way however fast or slow the machine is."""
+
+    def __init__(self, per_text_s: float = 0.01, hold_batch: int | None = None) -> None:
         super().__init__()
         self.per_text_s = per_text_s
         self.calls: list[tuple[float, float]] = []
         """(start, end) of each indexing batch (a query, one text, is not one)."""
+        self.hold_batch = hold_batch
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        self._batches = 0
 
     def embed(self, texts: list[str]) -> np.ndarray:
         started = time.monotonic()
+        if len(texts) > 1:
+            self._batches += 1
+            if self._batches == self.hold_batch:
+                self.holding.set()
+                self.release.wait(timeout=60)
         time.sleep(self.per_text_s * len(texts))
         out = super().embed(texts)
         if len(texts) > 1:
@@ -74,32 +86,32 @@ def test_the_gate_sees_replies_here_and_in_other_processes(tmp_path: Path) -> No
 async def test_a_reply_pauses_indexing_in_the_app_and_the_index_ends_consistent(
     tmp_path: Path,
 ) -> None:
-    embedder = SlowEmbedder(per_text_s=0.01)
+    embedder = SlowEmbedder(per_text_s=0.01, hold_batch=2)
     backend = await Backend.open(
         locations=Locations(tmp_path / "home"),
         settings=Settings(
             default_model="fake-model", generation=GenerationSettings(max_tokens=600)
         ),
-        runtimes=[FakeRuntime(delay_s=0.01, reply_words=150)],
+        runtimes=[FakeRuntime(delay_s=0.01, reply_words=300)],
         embedder=embedder,
     )
     try:
         await backend.documents.add_folder(str(write_folder(tmp_path / "docs")))
-        began = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def progress(p: IndexProgress) -> None:
-            if p.done >= 2:
-                loop.call_soon_threadsafe(began.set)
-
-        sweep = asyncio.create_task(backend.documents.index(progress=progress))
-        await began.wait()
+        sweep = asyncio.create_task(backend.documents.index())
+        # the second batch is under way (held) when the reply is asked for
+        assert await asyncio.to_thread(embedder.holding.wait, 60)
         start = time.monotonic()
-        events = await (await backend.chat.send(None, "tell me a long story")).collect()
+        events: list[object] = []
+        async for event in await backend.chat.send(None, "tell me a long story"):
+            events.append(event)
+            if isinstance(event, TextDelta):
+                embedder.release.set()  # the batch ends while the reply is written
         end = time.monotonic()
+        embedder.release.set()
         assert isinstance(events[-1], MessageSaved) and events[-1].stop_reason in ("length", "stop")
         summary = await sweep
     finally:
+        embedder.release.set()
         await backend.close()
     assert summary.indexed == 40 and not summary.failed and not summary.cancelled
     assert summary.yielded_s > 0.5 * (end - start)  # it stood aside for most of the reply
