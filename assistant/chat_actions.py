@@ -211,7 +211,9 @@ class ChatActions(MessageActions):
                     on_message = isinstance(self.focused, MessageWidget)
                     await self._started(event)
                     widget = self.chat.widget_for(event.assistant_message_id)
-                    markdown = widget.stream() if widget else None
+                    markdown = (
+                        widget.stream(self.backend.settings.ui.stream_fps) if widget else None
+                    )
                     if widget is not None:
                         widget.tool_calls.loaded = True  # shown live, not from the store
                     if widget is not None and on_message:

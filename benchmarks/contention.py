@@ -14,8 +14,9 @@ idle machine, in five conditions:
 
 Each condition runs twice: with the scheduler (the reply gate that makes
 indexing and tune-ups stand aside, and llama.cpp's measured thread count)
-and without it (``--no-scheduler`` behaviour: the gate never reports a
-reply, threads fixed at all cores), so the table shows what it buys in the
+and without it (``ASSISTANT_REPLY_GATE=off`` in this process and those it starts: the
+gate never reports a reply; threads fixed at all cores; the tune-up still
+runs niced), so the table shows what it buys in the
 same run. It also reports indexing throughput alone and with replies
 running, and how long replies held indexing back; and the TUI's own decode
 rate (the real app, headless) idle and with a busy core.
@@ -41,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,6 @@ from backend.common.config import GenerationSettings, Settings
 from backend.common.cores import physical_cores
 from backend.common.events import Usage
 from backend.common.locations import Locations
-from backend.common.reply_gate import ReplyGate
 from backend.local.backend import Backend
 from backend.modelfiles.catalog import bundled_model_path
 
@@ -127,8 +127,20 @@ async def reply(backend: Backend) -> dict[str, float]:
     }
 
 
-async def replies(backend: Backend, n: int) -> list[dict[str, float]]:
-    return [await reply(backend) for _ in range(n)]
+async def replies(
+    backend: Backend, n: int, running: Callable[[], bool] | None = None
+) -> list[dict[str, float]]:
+    """``n`` replies; with ``running`` (is the background work still going?),
+    each row says whether it was at the reply's start and end: a reply
+    measured after the work finished is not a reply under contention."""
+    rows = []
+    for _ in range(n):
+        before = running() if running else None
+        row = await reply(backend)
+        if running is not None:
+            row["background"] = float(bool(before and running()))
+        rows.append(row)
+    return rows
 
 
 def median(rows: list[dict[str, float]], key: str) -> float:
@@ -171,13 +183,15 @@ async def indexing_here(backend: Backend, folder: Path) -> AsyncIterator[dict[st
     result: dict[str, Any] = {}
     task = asyncio.create_task(backend.documents.index(progress=progress))
     await asyncio.wait_for(started.wait(), 120)
+    result["running"] = lambda: not task.done()
     yield result
     summary = await task
+    del result["running"]
     result.update(chunks=summary.chunks, seconds=summary.seconds, yielded_s=summary.yielded_s)
 
 
 @contextlib.contextmanager
-def indexing_elsewhere(home: Path, folder: Path) -> Iterator[None]:
+def indexing_elsewhere(home: Path, folder: Path) -> Iterator[Callable[[], bool]]:
     env = {**os.environ, "ASSISTANT_HOME": str(home), "PYTHONPATH": str(ROOT)}
     cli = [sys.executable, "-m", "assistant.cli"]
     subprocess.run([*cli, "folders", "add", str(folder)], env=env, check=True,
@@ -188,7 +202,7 @@ def indexing_elsewhere(home: Path, folder: Path) -> Iterator[None]:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not _has_chunks(home):
             time.sleep(0.5)
-        yield
+        yield lambda: proc.poll() is None
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -214,7 +228,7 @@ def _has_chunks(home: Path) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def tuning(backend: Backend) -> AsyncIterator[None]:
+async def tuning(backend: Backend) -> AsyncIterator[Callable[[], bool]]:
     from tuneup import build_history
 
     await build_history(backend.locations, turns=40, per_chat=4)
@@ -224,7 +238,7 @@ async def tuning(backend: Backend) -> AsyncIterator[None]:
         if update.event == "progress" or update.final:
             break
     try:
-        yield
+        yield lambda: bool(job.running)
     finally:
         job.cancel()
         async for update in updates:
@@ -244,13 +258,13 @@ async def condition(
             rows = await replies(backend, n)
         elif name == "indexing here":
             async with indexing_here(backend, corpus_copy(home, docs)) as extra:
-                rows = await replies(backend, n)
+                rows = await replies(backend, n, extra["running"])
         elif name == "indexing elsewhere":
-            with indexing_elsewhere(home, corpus_copy(home, docs)):
-                rows = await replies(backend, n)
+            with indexing_elsewhere(home, corpus_copy(home, docs)) as running:
+                rows = await replies(backend, n, running)
         elif name == "tune-up":
-            async with tuning(backend):
-                rows = await replies(backend, n)
+            async with tuning(backend) as running:
+                rows = await replies(backend, n, running)
         else:
             with busy_core():
                 rows = await replies(backend, n)
@@ -287,10 +301,21 @@ CONDITIONS = ("idle", "indexing here", "indexing elsewhere", "tune-up", "busy co
 def no_scheduler() -> contextlib.AbstractContextManager[Any]:
     """The gate never reports a reply: background work does not stand aside."""
     stack = contextlib.ExitStack()
-    original = ReplyGate.busy
-    ReplyGate.busy = lambda self: False  # type: ignore[method-assign]
-    stack.callback(setattr, ReplyGate, "busy", original)
+    stack.enter_context(_env("ASSISTANT_REPLY_GATE", "off"))  # here and in subprocesses
     return stack
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -315,6 +340,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 got, extra = await condition(name, mode == "scheduler", args.replies, args.docs)
             entry[mode] = {"decode_tok_s": median(got, "decode_tok_s"),
                            "ttft_ms": median(got, "ttft_ms"), "runs": got, **extra}  # fmt: skip
+            if any(r.get("background") == 0.0 for r in got):
+                print(f"  note: {name} ({mode}): the background work ended during a "
+                      "reply; use more --docs", flush=True)  # fmt: skip
             print(f"{name:20s} {mode:13s} decode {entry[mode]['decode_tok_s']:6.1f} tok/s "
                   f"TTFT {entry[mode]['ttft_ms']:6.0f} ms", flush=True)  # fmt: skip
         rows[name] = entry

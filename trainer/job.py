@@ -71,6 +71,7 @@ from typing import Any, TextIO
 
 from backend.common.errors import AssistantError, ModelError, NotFoundError
 from backend.common.hf_offline import hf_offline
+from backend.common.layer_pauses import standing_aside
 from backend.common.locations import Locations
 from backend.common.reply_gate import ReplyGate
 from trainer.dataset import TuneupDataset, load_dataset
@@ -303,7 +304,10 @@ def main(argv: list[str] | None = None) -> int:
     cancel = threading.Event()
     _watch_cancel(cancel)
     try:
-        run(args, report, cancel)
+        # torch is loaded (above): a reply pauses training between layers
+        # and gradients, not only between steps (``layer_pauses``)
+        with standing_aside(lambda: args.gate.wait_idle(cancel)):
+            run(args, report, cancel)
     except TrainingCancelled as err:
         report("cancelled", message=str(err))
         return 0

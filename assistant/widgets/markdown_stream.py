@@ -5,7 +5,8 @@ reply streams the UI thread keeps a whole core busy re-laying-out the growing
 block. On a laptop that core is taken from llama.cpp, whose threads wait for
 each other at every layer: measured on 2 cores with SmolLM2, decode dropped
 from 77 to 46 tok/s while the TUI rendered every token. Appending at most
-``fps`` times a second looks just as fluid and leaves the CPU to the model.
+``fps`` times a second (``[ui] stream_fps``, 4 by default: see
+``UISettings.stream_fps`` for the measurements) leaves the CPU to the model.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 
 from textual.widgets import Markdown
 
-DEFAULT_FPS = 15.0
+DEFAULT_FPS = 4.0
 
 
 class ThrottledMarkdownStream:

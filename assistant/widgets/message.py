@@ -25,7 +25,11 @@ from textual.widgets import Label, Markdown, Static
 
 from assistant import keys
 from assistant.messages import MessageActionRequested, MessageFocused
-from assistant.widgets.markdown_stream import ThrottledMarkdownStream, stream_into
+from assistant.widgets.markdown_stream import (
+    DEFAULT_FPS,
+    ThrottledMarkdownStream,
+    stream_into,
+)
 from assistant.widgets.sources import SourcesPanel
 from assistant.widgets.tool_call import ToolCallsPanel
 from backend.api import Message, RequestRecord
@@ -193,10 +197,10 @@ class MessageWidget(Vertical, can_focus=True):
             await self.query_one(Markdown).update(text)
         self.message = message
 
-    def stream(self) -> ThrottledMarkdownStream:
+    def stream(self, fps: float = DEFAULT_FPS) -> ThrottledMarkdownStream:
         """A stream that appends Markdown to the body as tokens arrive
-        (at a bounded frame rate, see ``markdown_stream``)."""
-        return stream_into(self.query_one(Markdown))
+        (at most ``fps`` times a second, see ``markdown_stream``)."""
+        return stream_into(self.query_one(Markdown), fps)
 
     def note_streamed(self, text: str) -> None:
         """Record what the stream wrote, so a later update does not re-render it."""

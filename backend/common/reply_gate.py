@@ -12,7 +12,9 @@ reply never holds indexing back, and nothing ever waits on a lock it could
 deadlock on: background work only polls.
 
 On systems without ``fcntl`` (Windows) the gate sees this process's replies
-only.
+only. ``ASSISTANT_REPLY_GATE=off`` in the environment makes background work
+never stand aside (``benchmarks/contention.py`` measures what the gate buys
+that way, in every process it starts).
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class ReplyGate:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = 0
+        self._started = 0
+        """Replies begun in this process (a reply too short to be polled
+        still breaks a quiet spell)."""
         self._guard = threading.Lock()
 
     def _open(self) -> int:
@@ -49,6 +54,7 @@ class ReplyGate:
         """Held while a reply's model runs."""
         with self._guard:
             self._local += 1
+            self._started += 1
         fd = -1
         try:
             if fcntl is not None:
@@ -64,6 +70,8 @@ class ReplyGate:
 
     def busy(self) -> bool:
         """Whether a reply is being generated here or in another process."""
+        if os.environ.get("ASSISTANT_REPLY_GATE") == "off":
+            return False
         if self._local:
             return True
         if fcntl is None:
@@ -95,3 +103,21 @@ class ReplyGate:
                 time.sleep(POLL_S)
             waited += time.perf_counter() - started
         return waited
+
+    def wait_quiet(self, seconds: float, cancel: threading.Event | None = None) -> None:
+        """Block until no reply has run for ``seconds`` in a row (or until
+        ``cancel``): the user is reading or typing. Replies are polled every
+        ``POLL_S`` through the spell, so back-to-back replies with a gap
+        between them never count as quiet."""
+        while not (cancel is not None and cancel.is_set()):
+            self.wait_idle(cancel)
+            started, since = self._started, time.monotonic()
+            while time.monotonic() - since < seconds:
+                if cancel is not None and cancel.wait(POLL_S):
+                    return
+                if cancel is None:
+                    time.sleep(POLL_S)
+                if self.busy() or self._started != started:
+                    break
+            else:
+                return

@@ -5,7 +5,8 @@ for anything left over); it only wakes a daemon thread, so a reply never
 waits on indexing. The thread embeds pending messages in small batches and,
 like the folder indexer, stands aside while any reply is being generated
 (``ReplyGate``, this process or another on the same data folder) before
-each batch: embedding competes with decoding for the same few cores.
+each batch and between the embedder's layers within one
+(``layer_pauses``): embedding competes with decoding for the same few cores.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from backend.common.layer_pauses import standing_aside
 from backend.common.reply_gate import ReplyGate
 from backend.knowledge.chats_index import ChatIndexStore, passages
 from backend.knowledge.embedder import Embedder
@@ -117,14 +119,12 @@ class ChatIndexer:
         or typing. A turn is indexed in that pause, not as the next reply
         starts (where loading MiniLM or a batch of embeddings would take the
         cores from it and mislead llama.cpp's thread choice)."""
-        if self.gate is None:
-            return
-        while not self._stop.is_set():
+        if self.gate is not None:
+            self.gate.wait_quiet(QUIET_S, self._stop)
+
+    def _stand_aside(self) -> None:
+        if self.gate is not None:
             self.gate.wait_idle(self._stop)
-            if self._stop.wait(QUIET_S):
-                return
-            if not self.gate.busy():
-                return
 
     def sync(self) -> int:
         """Index every pending message now (in this thread); returns how many."""
@@ -141,7 +141,8 @@ class ChatIndexer:
                 break
             pieces = [passages(m.text) for m in batch]
             flat = [p for ps in pieces for p in ps]
-            vectors = embedder.embed(flat) if flat else np.zeros((0, embedder.dim), np.float32)
+            with standing_aside(self._stand_aside):
+                vectors = embedder.embed(flat) if flat else np.zeros((0, embedder.dim), np.float32)
             at = 0
             for message, texts in zip(batch, pieces, strict=True):
                 self.store.write(message, texts, vectors[at : at + len(texts)])

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.common.layer_pauses import standing_aside
 from backend.knowledge.dedupe import DuplicateFinder, preference, signature
 from backend.knowledge.records import Chunk, IndexProgress, IndexSummary
 from backend.knowledge.scanner import FileEntry, ScanProblem, ScanRules, scan_folder
@@ -326,7 +327,9 @@ class Indexer:
         self, texts: list[str], cancel: threading.Event, aside: StandingAside
     ) -> np.ndarray | None:
         """``texts`` embedded in steps of ``YIELD_EVERY`` chunks, standing
-        aside for replies between steps (None if cancelled meanwhile)."""
+        aside for replies between steps and, for a torch embedder, between
+        its layers within a step (``layer_pauses``); None if cancelled
+        meanwhile."""
         if not texts:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
         parts = []
@@ -334,7 +337,8 @@ class Indexer:
             aside(cancel)
             if cancel.is_set():
                 return None
-            parts.append(self.embedder.embed(texts[at : at + YIELD_EVERY]))
+            with standing_aside(lambda: aside(cancel)):
+                parts.append(self.embedder.embed(texts[at : at + YIELD_EVERY]))
         return np.vstack(parts)
 
     @staticmethod

@@ -13,7 +13,8 @@ when the other candidate's recent rate is clearly better (by
 ``SWITCH_MARGIN``) the runtime switches to it between two tokens
 (``llama_set_n_threads``), and a candidate not measured for ``STALE_S`` is
 probed again for one short window, so a neighbour that went away is
-noticed. The choice carries over from reply to reply. ``llama.n_threads``
+noticed; a probe stops as soon as it has lost (``probe_budget``). The
+choice carries over from reply to reply. ``llama.n_threads``
 in the config turns this off and fixes the count.
 """
 
@@ -93,6 +94,16 @@ class ThreadChooser:
     def window_size(self) -> int:
         return PROBE_WINDOW if self.recent(self.current) is None else WINDOW
 
+    def probe_budget(self) -> float | None:
+        """While probing: the seconds the other candidate needs for a whole
+        window at its recent rate. A probe that has used them up has lost
+        whatever its remaining tokens do, so it ends there: with a busy
+        core, a probe of all cores costs one slow token (about 0.2 s here)
+        instead of a window of them (1.6 s of a 2.5 s reply)."""
+        other = self.other()
+        theirs = self.recent(other) if self.probing and other is not None else None
+        return PROBE_WINDOW / theirs if theirs else None
+
     def measured(self, tokens: int, seconds: float) -> int | None:
         """Record a window at ``current``; the thread count to switch to, if any.
 
@@ -135,26 +146,35 @@ class DecodeTimer:
     """Times one reply's tokens into ``ThreadChooser`` windows and applies
     its switches through ``set_threads`` (between tokens)."""
 
-    def __init__(self, chooser: ThreadChooser, set_threads: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        chooser: ThreadChooser,
+        set_threads: Callable[[int], None],
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.chooser = chooser
         self.set_threads = set_threads
+        self.clock = clock
         self._count = 0
         self._seen = 0
         self._since = 0.0
         self._size = chooser.window_size()
+        self._budget = chooser.probe_budget()
 
     def token(self) -> None:
-        now = time.perf_counter()
+        now = self.clock()
         self._seen += 1
         if self._seen <= SETTLE_TOKENS:
             return  # the first tokens after prefill run slower: not a measure
         if self._count == 0:
             self._since = now
         self._count += 1
-        if self._count <= self._size:
+        lost = self._budget is not None and self._count > 1 and now - self._since > self._budget
+        if self._count <= self._size and not lost:
             return
         switch = self.chooser.measured(self._count - 1, now - self._since)
         if switch is not None:
             self.set_threads(switch)
         self._count, self._since = 1, now
         self._size = self.chooser.window_size()
+        self._budget = self.chooser.probe_budget()

@@ -83,6 +83,33 @@ def test_the_gate_sees_replies_here_and_in_other_processes(tmp_path: Path) -> No
         assert gate.wait_idle(cancel) < 0.1  # a cancelled wait never blocks
 
 
+def test_back_to_back_replies_are_not_a_quiet_spell(tmp_path: Path) -> None:
+    """Past turns are indexed in a pause: replies with short gaps between
+    them (the next question sent at once) never count as one, however the
+    gaps fall against the poll."""
+    gate = ReplyGate(tmp_path / "replying.lock")
+    stop = threading.Event()
+    last_end = [0.0]
+
+    def chat() -> None:
+        while not stop.is_set():
+            with gate.reply():
+                time.sleep(0.1)
+            last_end[0] = time.monotonic()
+            time.sleep(0.005)  # a gap shorter than a poll
+
+    talker = threading.Thread(target=chat)
+    talker.start()
+    threading.Timer(1.5, stop.set).start()
+    try:
+        gate.wait_quiet(0.3)
+        returned = time.monotonic()
+    finally:
+        stop.set()
+        talker.join()
+    assert returned - last_end[0] >= 0.29  # 0.3 s after the last reply, not in a gap
+
+
 async def test_a_reply_pauses_indexing_in_the_app_and_the_index_ends_consistent(
     tmp_path: Path,
 ) -> None:

@@ -11,6 +11,7 @@ from backend.runtimes.llamacpp_threads import (
     WINDOW,
     DecodeTimer,
     ThreadChooser,
+    _Rate,
 )
 
 
@@ -100,10 +101,55 @@ def test_a_fixed_count_is_never_changed_and_one_core_has_no_choice() -> None:
 
 
 def test_the_timer_applies_switches_between_tokens() -> None:
-    chooser = ThreadChooser(2)
+    clock = Clock()
+    chooser = ThreadChooser(2, clock=clock)
     applied: list[int] = []
-    timer = DecodeTimer(chooser, applied.append)
+    timer = DecodeTimer(chooser, applied.append, clock)
     for _ in range(SETTLE_TOKENS + PROBE_WINDOW + 2):
+        clock.now += 1 / 80
         timer.token()
     assert applied == [1] and chooser.current == 1  # the first window probes the other count
     assert chooser.window_size() in (PROBE_WINDOW, WINDOW)
+
+
+def test_a_probe_that_has_already_lost_ends_after_one_token() -> None:
+    """With a busy core, probing all cores again costs one slow token, not
+    a window of them: the probe ends once it has used the time one fewer
+    needs for a whole window."""
+    clock = Clock()
+    chooser = ThreadChooser(2, clock=clock)
+    chooser.rates[1] = _Rate(50.0, clock.now)
+    chooser.probing = True  # measuring 2 threads again; 1 is established
+    assert chooser.probe_budget() == PROBE_WINDOW / 50.0
+    applied: list[int] = []
+    timer = DecodeTimer(chooser, applied.append, clock)
+    for _ in range(SETTLE_TOKENS + 2):  # the settle token, the window's first stamp,
+        clock.now += 0.2  # and one interval of 0.2 s > 8 tokens at 50 tok/s (0.16 s)
+        timer.token()
+    assert applied == [1] and chooser.current == 1 and chooser.losses[2] == 1
+    assert chooser.probe_budget() is None  # not probing now: no budget
+
+
+def test_a_probe_that_can_still_win_is_measured_whole() -> None:
+    """All cores free again: probing them (88 tok/s) against one fewer
+    (50 tok/s) runs the whole window (8 tokens take 91 ms, the budget is
+    160 ms) and is kept; probing one fewer on an idle machine ends as soon
+    as it cannot win any more (after 5 of its 8 tokens)."""
+    clock = Clock()
+    chooser = ThreadChooser(2, clock=clock)
+    chooser.rates[1] = _Rate(50.0, clock.now)
+    chooser.probing = True
+    applied: list[int] = []
+    timer = DecodeTimer(chooser, applied.append, clock)
+    for _ in range(SETTLE_TOKENS + PROBE_WINDOW + 1):
+        clock.now += 1 / 88
+        timer.token()
+    assert applied == [] and chooser.current == 2 and not chooser.probing  # kept
+    chooser.current, chooser.probing = 1, True
+    timer = DecodeTimer(chooser, applied.append, clock)
+    tokens = 0
+    while not applied:
+        clock.now += 1 / 50
+        timer.token()
+        tokens += 1
+    assert applied == [2] and tokens == SETTLE_TOKENS + 6  # 5 intervals of 20 ms > 91 ms
