@@ -246,6 +246,12 @@ async def test_tool_and_document_turns_link_their_prompts(
         rows = [r for r in await b.telemetry.request_log() if r.stage == "tool_decision"]
         decision = await b.telemetry.request_detail(rows[0].id)
         assert [p.name for p in decision.prompts] == ["tools.decision"]
+        # the hidden call keeps what it was sent and said, and replays
+        assert decision.messages is not None and decision.output == calc
+        assert "what is 6*7" in decision.messages[-1].content
+        assert decision.params.get("json_schema")  # the grammar it decoded under
+        again = await b.telemetry.replay(rows[0].id)
+        assert again.identical and again.replayed == calc
 
         (tmp_path / "docs").mkdir()
         (tmp_path / "docs" / "cats.md").write_text("# Cats\n\nCats sleep sixteen hours a day.\n")
@@ -260,6 +266,40 @@ async def test_tool_and_document_turns_link_their_prompts(
         assert [p.name for p in g.prompts] == ["rag.instructions", "rag.source_framing"]
         assert g.prompts[0].sha256 == text_sha256(builtin_prompts()["rag.instructions"])
         assert g.messages is not None and '<source id="S1"' in g.messages[-1].content
+    finally:
+        await b.close()
+
+
+@pytest.mark.real_model
+async def test_hidden_rag_calls_are_logged_and_replay_identically(
+    locations: Locations, tmp_path: Path, minilm: Embedder
+) -> None:
+    """Condense and rewrite are model calls the user never sees; on the
+    bundled model their inputs and outputs are logged and replay as they ran."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "tea.md").write_text("# Tea\n\nGreen tea steeps for two minutes at 80 degrees.\n")
+    (folder / "bread.md").write_text("# Bread\n\nSourdough rises for twelve hours.\n")
+    settings = Settings(
+        generation=GenerationSettings(temperature=0, max_tokens=24),
+        tools=ToolsSettings(enabled=False),
+    )
+    settings.rag.rewrite = "always"
+    b = await Backend.open(locations=locations, settings=settings, embedder=minilm)
+    try:
+        await b.documents.add_folder(str(folder))
+        await b.documents.index()
+        first = await ask(b, "How long does green tea steep?")
+        conv = (await b.conversations.list_conversations())[0]
+        await ask(b, "and at what temperature?", conv.id)
+        hidden = [r for r in await b.telemetry.request_log() if r.stage in ("rewrite", "condense")]
+        assert {r.stage for r in hidden} == {"rewrite", "condense"}, [r.stage for r in hidden]
+        for row in hidden:
+            d = await b.telemetry.request_detail(row.id)
+            assert d.messages and d.output is not None and d.greedy
+            assert d.request.parent_request_id is not None and first.request_id is not None
+            r = await b.telemetry.replay(row.id)
+            assert r.identical, (row.stage, r.diff)
     finally:
         await b.close()
 

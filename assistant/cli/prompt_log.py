@@ -12,6 +12,7 @@ from typing import Any
 
 from assistant.cli.local import open_local
 from assistant.cli.output import number, table
+from assistant.request_detail import detail_text, replay_text
 from backend.api import PromptVersion, ReplayResult, RequestDetail
 
 
@@ -109,28 +110,7 @@ async def _show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_detail_json(d), indent=2, ensure_ascii=False))
         return 0
-    r = d.request
-    print(f"request {r.id}  {r.created_at[:19].replace('T', ' ')} UTC  stage {r.stage}")
-    print(f"model    {r.model} ({r.runtime})")
-    if d.model_path:
-        print(f"file     {d.model_path}")
-        print(f"sha256   {d.model_sha256 or 'unknown (the file changed before it was hashed)'}")
-    if d.adapter_path:
-        print(f"adapter  {d.adapter_path} sha256 {d.adapter_sha256}")
-    if d.params:
-        print("params   " + ", ".join(f"{k}={v}" for k, v in sorted(d.params.items())))
-    print(
-        f"figures  prompt {r.prompt_tokens or 0} tok, completion {r.completion_tokens or 0} tok, "
-        f"TTFT {number(r.ttft_ms, ' ms')}, stop {r.stop_reason or '-'}"
-    )
-    for p in d.prompts:
-        print(f"prompt   {p.label}")
-    if d.messages is None:
-        print("\n(full text not kept: [log] keep_full_text is off, or it was purged)")
-        return 0
-    for m in d.messages:
-        print(f"\n--- {m.role}\n{m.content}")
-    print(f"\n=== output\n{d.output or ''}")
+    print(detail_text(d))
     return 0
 
 
@@ -159,11 +139,5 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         return 0 if r.identical or r.sampling == "sampled" else 3
     for note in r.notes:
         print(f"note: {note}", file=sys.stderr)
-    verdict = "identical" if r.identical else "DIFFERENT"
-    print(f"request {r.request_id} replayed as {r.replay_request_id} on {r.model} ({r.sampling}):")
-    print(f"{verdict} ({len(r.replayed)} characters, TTFT {number(r.ttft_ms, ' ms')})")
-    if r.identical:
-        print(r.replayed)
-    else:
-        print(r.diff, end="")
+    print(replay_text(r, with_notes=False))
     return 0 if r.identical or r.sampling == "sampled" else 3

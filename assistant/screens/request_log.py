@@ -4,7 +4,8 @@ The charts (``assistant.widgets.usage_charts``) show the whole log
 (``TelemetryAPI.usage_stats`` with no start): tokens per day, TTFT p50/p95
 and decode speed per model per day, where grounded answers spend their
 time, and the thumbs-up share per prompt. ``assistant stats`` prints the
-same numbers.
+same numbers. Enter on a row opens it in full (``RequestDetailScreen``:
+prompt versions, inputs, output, replay).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from textual.containers import Grid, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label
 
+from assistant.screens.request_detail import RequestDetailScreen
 from assistant.widgets.usage_charts import CHARTS, UsageChart
 from backend import AssistantAPI, AssistantError
 from backend.api import RequestRecord
@@ -84,7 +86,10 @@ class RequestLogScreen(Screen[None]):
             with Grid(id="charts"):
                 for chart in CHARTS:
                     yield chart()
-            yield Label("Recent model calls and RAG stages (newest first)", classes="section-title")
+            yield Label(
+                "Recent model calls and RAG stages (newest first; Enter shows one in full)",
+                classes="section-title",
+            )
             yield DataTable(id="requests", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -107,6 +112,10 @@ class RequestLogScreen(Screen[None]):
         )
         self.action_reload()
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.push_screen(RequestDetailScreen(self.backend, int(event.row_key.value)))
+
     def action_reload(self) -> None:
         self.load()
 
@@ -120,7 +129,8 @@ class RequestLogScreen(Screen[None]):
             return
         requests = self.query_one("#requests", DataTable)
         requests.clear()
-        requests.add_rows(request_row(r) for r in records)
+        for r in records:
+            requests.add_row(*request_row(r), key=str(r.id))
         for chart in self.query(UsageChart):
             chart.show(stats)
         requests.focus()

@@ -170,4 +170,5 @@ def record_stages(
             parent_request_id=generate_request_id,
             detail=json.dumps(detail, default=str),
             prompts=prompts,
+            inputs=st.inputs,
         )

@@ -189,7 +189,9 @@ class Folder:
             self.stages.append(StageTiming("summarise", ms, {"error": f"{err}"}))
             return ""
         ms = (time.perf_counter() - started) * 1000
-        self.stages.append(StageTiming("summarise", ms, {"messages": len(group)}, done.usage))
+        self.stages.append(
+            StageTiming("summarise", ms, {"messages": len(group)}, done.usage, done.inputs)
+        )
         return done.text.strip()
 
 

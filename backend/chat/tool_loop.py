@@ -44,7 +44,9 @@ from backend.common.tracing import (
     usage_attributes,
 )
 from backend.knowledge.injection import neutralise
+from backend.rag.query import logged_inputs
 from backend.runtimes.base import ChatMessage
+from backend.store.request_inputs import RunInputs
 from backend.tools.base import Tool, ToolOutput
 from backend.tools.calling import ToolRouter, decide
 from backend.tools.runner import call_tool
@@ -112,8 +114,9 @@ class ToolTurn:
     untrusted_context: tuple[str, ...] = ()
     """Untrusted text already in the prompt (e.g. "retrieved documents")."""
     calls: list[ToolCallFinished] = field(default_factory=list)
-    decisions: list[tuple[float, Usage | None, str]] = field(default_factory=list)
-    """(ms, usage, raw reply) of each hidden decision call, for the log."""
+    decisions: list[tuple[float, Usage | None, str, RunInputs | None]] = field(default_factory=list)
+    """(ms, usage, raw reply, the call as sent) of each hidden decision call,
+    for the log."""
 
 
 def _call_text(name: str, arguments: dict[str, object]) -> str:
@@ -182,7 +185,9 @@ def run_tools(
             )
             traced.set(usage_attributes(decision.usage))
         decided_ms = (time.perf_counter() - started) * 1000
-        turn.decisions.append((decided_ms, decision.usage, decision.raw))
+        sent = decision.request
+        inputs = logged_inputs(sent, decision.raw) if sent is not None else None
+        turn.decisions.append((decided_ms, decision.usage, decision.raw, inputs))
         call = decision.call
         if call is None or cancel.is_set():
             break
@@ -269,7 +274,7 @@ def record_tool_stages(
     call, under the generate row."""
     if turn.store is not None and turn.calls:
         turn.store.save(reply_id, turn.calls)
-    for ms, usage, raw in turn.decisions:
+    for ms, usage, raw, inputs in turn.decisions:
         requests.record(
             runtime=plan.runtime.name,
             model=plan.model.name,
@@ -282,6 +287,7 @@ def record_tool_stages(
             parent_request_id=generate_request_id,
             detail=json.dumps({"reply": raw[:500]}),
             prompts=decision_prompts,
+            inputs=inputs,
         )
     for c in turn.calls:
         requests.record(

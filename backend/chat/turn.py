@@ -135,7 +135,9 @@ def run_turn(
     trace and handed over once the reply is stored."""
     trace = start_trace(plan, traces)
     with tracing_turn(trace):
-        _answer(plan, conversations, requests, trim_state, generating, emit, cancel)
+        error = _answer(plan, conversations, requests, trim_state, generating, emit, cancel)
+    if trace is not None and error is not None:
+        trace.root.error = "generation_error"  # the turn failed, whichever stage did
     if trace is not None and traces is not None:
         try:
             traces.export(trace)
@@ -151,7 +153,8 @@ def _answer(
     generating: Callable[[], AbstractContextManager[Any]],
     emit: Callable[[ChatEvent], None],
     cancel: threading.Event,
-) -> None:
+) -> str | None:
+    """Stream and store the reply; the error that ended it, if any."""
     thread = conversations.thread(plan.conversation_id)
     ids = [m.id for m in thread]
     if plan.parent_id in ids:
@@ -328,6 +331,7 @@ def _answer(
     if usage is not None and window:
         emit(ContextMeter(usage.prompt_tokens + usage.completion_tokens, window))
     emit(MessageSaved(reply_id, content, "error" if error else stop_reason, request_id))
+    return error
 
 
 def _ground_chats(

@@ -1,14 +1,15 @@
 """Background torch work stands aside for a reply between layers, not only
 between batches or steps.
 
-Indexing checks for a reply (``ReplyGate``) between 32-chunk embedding
-batches and a tune-up between training steps, but one batch or step is
-about a second of both cores here, and a 128-token reply takes under two:
-a reply that starts while one is under way loses most of its speed to it
-(measured: 45-59 tok/s instead of 85 beside an indexer, 20-27 beside a
-tune-up). Smaller batches would cost throughput (MiniLM on 2 cores: 15
-chunks/s at batch 32, 9 at batch 8), so instead the wait happens *inside*
-the batch: torch calls a hook before every module's forward, and, for
+Indexing checks for a reply (``ReplyGate``) before each embedding call and
+a tune-up between training steps, but one call (64 or more chunks) or step
+is a second or more of both cores here, and a 128-token reply takes under
+two: a reply that starts while one is under way loses most of its speed to
+it (measured: 45-59 tok/s instead of 85 beside an indexer, 20-27 beside a
+tune-up). Smaller calls would cost throughput (MiniLM on 2 cores: 15
+chunks/s at batch 32, 9 at batch 8; slicing the indexer's calls into 32s
+cost 30 %), so instead the wait happens *inside* the call: torch calls a
+hook before every module's forward, and, for
 tensors that will be differentiated, when their gradient is computed in
 the backward pass. While a thread is inside ``standing_aside(wait)``, those
 hooks call ``wait`` (at most every ``CHECK_EVERY_S``), which blocks while a

@@ -14,6 +14,10 @@ folders exactly as chat does it (``backend.chat.grounding``): sources go
 with the current user turn, citations are parsed from the reply and
 reported in a ``CitationsParsed`` event (``message_id`` 0: nothing stored).
 
+With ``[telemetry] otlp_endpoint`` set, each request is a trace like a chat
+turn's (root ``chat`` marked ``assistant.api``, no conversation id), and its
+hidden calls keep their inputs in the request log like chat's do.
+
 With ``tools`` (the client's own, ``backend.chat.api_tools``) the model
 first decides whether to call one; a call ends the reply as a
 ``ToolCallProposed`` event and ``Done("tool_calls")`` -- the client runs
@@ -29,6 +33,7 @@ structured``); one that does not match ends in an ``ErrorEvent``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -45,6 +50,13 @@ from backend.chat.history import surely_fits
 from backend.chat.prompt_catalog import builtin, template_part
 from backend.chat.stream import ChatStream
 from backend.chat.structured import StructuredOutputError, finished_problem
+from backend.chat.traced import (
+    decision_attributes,
+    messages_json,
+    model_call,
+    reply_json,
+    start_trace,
+)
 from backend.chat.turn import TurnPlan
 from backend.common.events import (
     ChatEvent,
@@ -55,11 +67,23 @@ from backend.common.events import (
     ToolCallProposed,
     Usage,
 )
+from backend.common.tracing import (
+    CONVERSATION_ID,
+    FINISH_REASONS,
+    INPUT_MESSAGES,
+    OUTPUT_MESSAGES,
+    STAGE,
+    capturing_content,
+    span,
+    tracing_turn,
+    usage_attributes,
+)
 from backend.local.core import Core
 from backend.local.documents import DocumentService
 from backend.local.models import ModelService
 from backend.local.tools import ToolService
 from backend.rag.citations import mark_cited, parse_citations
+from backend.rag.query import logged_inputs
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
 from backend.store.request_inputs import RunInputs
 from backend.tools.calling import Decision
@@ -156,6 +180,28 @@ class CompletionService:
         emit: Callable[[ChatEvent], None],
         cancel: threading.Event,
     ) -> None:
+        """The request, traced like a chat turn when tracing is on (a ``chat``
+        root with ``assistant.api``, then the same stage spans)."""
+        sink = self._core.traces
+        trace = start_trace(plan, sink)
+        if trace is not None:
+            trace.root.set({"assistant.api": True})
+            del trace.root.attributes[CONVERSATION_ID]  # nothing is stored
+        with tracing_turn(trace):
+            error = self._answer(plan, messages, tools, emit, cancel)
+        if trace is not None and sink is not None:
+            if error is not None:
+                trace.root.error = "generation_error"
+            sink.export(trace)
+
+    def _answer(
+        self,
+        plan: TurnPlan,
+        messages: list[ChatMessage],
+        tools: ApiTools | None,
+        emit: Callable[[ChatEvent], None],
+        cancel: threading.Event,
+    ) -> str | None:
         parts: list[str] = []
         usage: Usage | None = None
         stop, error = "error", None
@@ -165,12 +211,15 @@ class CompletionService:
         started = time.perf_counter()
         sent: list[ChatMessage] | None = None
         used = [p for p in [template_part(plan.runtime, plan.model)] if p is not None]
-        with self._core.generating():
+        with self._core.generating(), contextlib.ExitStack() as stack:
+            generated = None
             try:
                 if tools is not None:
-                    decision = self._api_decision(plan, tools, emit, cancel)
+                    with span("tool_decision", decision_attributes(plan.runtime, plan.model)) as d:
+                        decision = self._api_decision(plan, tools, emit, cancel)
+                        d.set(usage_attributes(decision[0].usage))
                     if decision[0].call is not None:
-                        return
+                        return None
                 prompt = messages
                 if plan.rag is not None:
                     window = plan.runtime.context_window(plan.model)
@@ -195,6 +244,10 @@ class CompletionService:
                 prompt, dropped = fitted.messages, fitted.dropped
                 request = GenerationRequest(plan.model, prompt, plan.params)
                 sent = prompt
+                attributes = model_call(plan.runtime, plan.model, plan.params)
+                if capturing_content():
+                    attributes[INPUT_MESSAGES] = messages_json(prompt)
+                generated = stack.enter_context(span("generate", {STAGE: "generate", **attributes}))
                 for event in plan.runtime.stream(request, cancel):
                     if isinstance(event, Usage):
                         usage = event
@@ -215,6 +268,12 @@ class CompletionService:
                 error = f"{type(err).__name__}: {err}"
                 emit(ErrorEvent(error, getattr(err, "title", "Unexpected runtime error")))
                 emit(Done("error"))
+            if generated is not None:
+                generated.set({**usage_attributes(usage), FINISH_REASONS: [stop]})
+                if error is not None:
+                    generated.error = "generation_error"
+                if capturing_content():
+                    generated.set({OUTPUT_MESSAGES: reply_json("".join(parts), stop)})
         if usage is None and error is None:
             ms = (time.perf_counter() - started) * 1000
             usage = Usage(0, 0, ms, ms)
@@ -254,7 +313,9 @@ class CompletionService:
                 stage=st.stage,
                 parent_request_id=request_id,
                 detail=json.dumps(dict(st.detail), default=str),
+                inputs=st.inputs,
             )
+        return error
 
     def _record_call(self, plan: TurnPlan, decision: Decision, ms: float) -> None:
         """The reply was a call: its decision is the request's model call."""
@@ -275,6 +336,7 @@ class CompletionService:
                 },
                 ensure_ascii=False,
             ),
+            inputs=_inputs(decision),
         )
 
     def _record_decision(
@@ -290,6 +352,7 @@ class CompletionService:
             stage="tool_decision",
             parent_request_id=parent,
             detail=json.dumps({"offered": decision.offered, "reply": decision.raw[:500]}),
+            inputs=_inputs(decision),
         )
 
     async def embed_texts(self, texts: list[str]) -> tuple[str, list[list[float]], int]:
@@ -305,3 +368,7 @@ class CompletionService:
             return embedder.name, [list(map(float, v)) for v in vectors], tokens
 
         return await self._core.run(run)
+
+
+def _inputs(decision: Decision) -> RunInputs | None:
+    return None if decision.request is None else logged_inputs(decision.request, decision.raw)

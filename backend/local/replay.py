@@ -17,6 +17,11 @@ reply after a few dozen tokens. A cold replay reproduces a reply that was
 computed cold (every ``ask``, the first turn of a chat); one whose original
 reused a cached prefix says so in its notes.
 
+Hidden calls (condense, rewrite, summarise, tool decisions) keep their
+inputs like replies do, so they replay the same way; a native tool decision's
+calls are compared in the form it logged them (its text, then each call as
+``{"name", "arguments"}`` JSON).
+
 The replay is itself logged (stage ``replay``, under the original row) with
 its inputs, and linked to no prompt version, so it does not count as a use.
 """
@@ -28,10 +33,11 @@ import json
 import threading
 from dataclasses import fields, replace
 from pathlib import Path
+from typing import Literal
 
 from backend.chat.prompt_catalog import builtin_prompts
 from backend.common.errors import ModelError, NotFoundError
-from backend.common.events import Done, ErrorEvent, TextDelta, Usage
+from backend.common.events import Done, ErrorEvent, TextDelta, ToolCallEvent, Usage
 from backend.local.core import Core
 from backend.local.models import ModelService
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
@@ -83,7 +89,7 @@ class Replayer:
         if detail.model_name is None:
             raise ValueError(
                 f"request {request_id} has no logged inputs (a stage that called no model, "
-                "a hidden call, or a row logged before prompt versions were recorded)"
+                "or a row logged before its inputs were recorded)"
             )
         if detail.messages is None:
             raise ValueError(
@@ -150,8 +156,12 @@ class Replayer:
 
         messages = [ChatMessage(m.role, m.content) for m in detail.messages]  # type: ignore[arg-type]
         tools = json.loads(detail.tools) if detail.tools else None
-        request = GenerationRequest(model, messages, params, tools=tools)
+        choice: Literal["auto", "required"] = (
+            "required" if detail.params.get("tool_choice") == "required" else "auto"
+        )
+        request = GenerationRequest(model, messages, params, tools=tools, tool_choice=choice)
         parts: list[str] = []
+        calls: list[str] = []
         usage: Usage | None = None
         error: str | None = None
         stop = "error"
@@ -169,13 +179,15 @@ class Replayer:
             for event in runtime.stream(request, threading.Event()):
                 if isinstance(event, TextDelta):
                     parts.append(event.text)
+                elif isinstance(event, ToolCallEvent):  # as a native tool decision logs them
+                    calls.append(json.dumps({"name": event.name, "arguments": event.arguments}))
                 elif isinstance(event, Usage):
                     usage = event
                 elif isinstance(event, ErrorEvent):
                     error = event.message
                 elif isinstance(event, Done):
                     stop = event.stop_reason
-        replayed = "".join(parts)
+        replayed = "".join(parts) + "".join(calls)
         replay_id = self._core.stores.requests.record(
             runtime=runtime.name,
             model=model.log_name,

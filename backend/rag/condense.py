@@ -240,4 +240,4 @@ def condense(question: str, history: list[ChatMessage], generate: Generate) -> C
     text = clean_line(reply.text)
     if not usable_condensed(text, question, history):
         text = fallback_query(question, history)
-    return Completion(text, reply.usage)
+    return Completion(text, reply.usage, reply.inputs)

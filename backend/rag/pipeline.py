@@ -139,7 +139,9 @@ class RagPipeline:
                 traced.set(usage_attributes(condensed.usage))
             searched = condensed.text.strip() or question
             stages.append(
-                StageTiming("condense", _ms(started), {"query": searched}, condensed.usage)
+                StageTiming(
+                    "condense", _ms(started), {"query": searched}, condensed.usage, condensed.inputs
+                )
             )
         first_mode = s.mode if full else ("hybrid" if mode == "hybrid+rerank" else mode)
         reranker = self.reranker() if mode in ("default", "rewrite", "hybrid+rerank") else None
@@ -169,6 +171,7 @@ class RagPipeline:
                     _ms(started),
                     {"query": rewritten, "weak": weak, "helped": helped},
                     completion.usage,
+                    completion.inputs,
                 )
             )
         return replace(

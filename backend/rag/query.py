@@ -24,7 +24,7 @@ are ``benchmarks/weak_calibration.py`` (thresholds, rewrite effect).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from backend.common import tracing
 from backend.knowledge.records import DocumentHit
@@ -38,6 +38,7 @@ from backend.runtimes.base import (
     Runtime,
     complete,
 )
+from backend.store.request_inputs import RunInputs
 
 # ---------------------------------------------------------------- generate
 
@@ -72,9 +73,29 @@ def generate_with(
                 seed=params.seed,
             )
         )
-        return Completion(*complete(runtime, GenerationRequest(model, messages, params)))
+        request = GenerationRequest(model, messages, params)
+        text, usage = complete(runtime, request)
+        return Completion(text, usage, logged_inputs(request, text))
 
     return generate
+
+
+def logged_inputs(request: GenerationRequest, output: str) -> RunInputs:
+    """A hidden call as the request log keeps it (``assistant log show`` /
+    ``replay``): model file and adapter, parameters, messages, tools and
+    the raw output."""
+    params = asdict(request.params)
+    if request.tools:
+        params["tool_choice"] = request.tool_choice
+    return RunInputs(
+        model_name=request.model.name,
+        model_path=request.model.path,
+        params=params,
+        messages=[(m.role, m.content) for m in request.messages],
+        output=output,
+        adapter_path=request.model.adapter,
+        tools=request.tools,
+    )
 
 
 # ---------------------------------------------------------------- weak
@@ -168,8 +189,8 @@ def rewrite(question: str, generate: Generate) -> Completion:
     extra = clean_line(reply.text)
     words = word_list(extra)
     if not words or len(words) > MAX_QUERY_WORDS:
-        return Completion(question.strip(), reply.usage)
-    return Completion(f"{question.strip()} {extra}", reply.usage)
+        return Completion(question.strip(), reply.usage, reply.inputs)
+    return Completion(f"{question.strip()} {extra}", reply.usage, reply.inputs)
 
 
 # ---------------------------------------------------------------- merge

@@ -11,6 +11,7 @@ from backend.common.errors import AssistantError
 from backend.common.events import Usage
 from backend.knowledge.records import DocumentHit
 from backend.runtimes.base import ChatMessage
+from backend.store.request_inputs import RunInputs
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class StageTiming:
     detail: dict[str, Any] = field(default_factory=dict)
     usage: Usage | None = None
     """Token counts when the stage called a model."""
+    inputs: RunInputs | None = None
+    """What that model call was sent and returned (logged, replayable)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,9 @@ class Completion:
 
     text: str
     usage: Usage | None = None
+    inputs: RunInputs | None = None
+    """The call as sent and its raw output (``generate_with`` fills it), so
+    the request log can show and replay a hidden call like any other."""
 
 
 Generate = Callable[[list[ChatMessage], int], Completion]

@@ -114,6 +114,8 @@ class Decision:
     offered: list[str] = field(default_factory=list)
     usage: Usage | None = None
     shortlist: Shortlist | None = None
+    request: GenerationRequest | None = None
+    """The hidden call as sent (None when no model was asked)."""
 
 
 class ToolRouter:
@@ -304,6 +306,7 @@ def decide(
         offered=[t.name for t in offered],
         usage=usage,
         shortlist=shortlist,
+        request=request,
     )
 
 
@@ -352,4 +355,5 @@ def _decide_native(
         offered=[t.name for t in offered],
         usage=usage,
         shortlist=shortlist,
+        request=request,
     )

@@ -16,11 +16,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from backend.common.config import GenerationSettings, Settings
 from backend.common.events import MessageSaved, TextDelta
 from backend.common.locations import Locations
 from backend.common.reply_gate import ReplyGate
+from backend.knowledge import indexer
 from backend.knowledge.service import KnowledgeBase
 from backend.local.backend import Backend
 from backend.runtimes.fake import FakeRuntime
@@ -111,9 +113,10 @@ def test_back_to_back_replies_are_not_a_quiet_spell(tmp_path: Path) -> None:
 
 
 async def test_a_reply_pauses_indexing_in_the_app_and_the_index_ends_consistent(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    embedder = SlowEmbedder(per_text_s=0.01, hold_batch=2)
+    monkeypatch.setattr(indexer, "BATCH_CHUNKS", 16)  # 80 chunks: five embedding calls
+    embedder = SlowEmbedder(per_text_s=0.01, hold_batch=1)
     backend = await Backend.open(
         locations=Locations(tmp_path / "home"),
         settings=Settings(
@@ -125,7 +128,7 @@ async def test_a_reply_pauses_indexing_in_the_app_and_the_index_ends_consistent(
     try:
         await backend.documents.add_folder(str(write_folder(tmp_path / "docs")))
         sweep = asyncio.create_task(backend.documents.index())
-        # the second batch is under way (held) when the reply is asked for
+        # the first batch is under way (held) when the reply is asked for
         assert await asyncio.to_thread(embedder.holding.wait, 60)
         start = time.monotonic()
         events: list[object] = []

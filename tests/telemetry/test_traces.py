@@ -28,6 +28,7 @@ from backend.common.config import (
 from backend.common.locations import Locations
 from backend.knowledge.records import DocumentHit
 from backend.modelfiles.catalog import ModelInfo
+from backend.runtimes.base import ChatMessage
 from backend.runtimes.fake import FakeRuntime
 from backend.runtimes.llamacpp import LlamaCppRuntime
 from tests.telemetry.otlp_receiver import OtlpReceiver, ReceivedSpan
@@ -196,6 +197,49 @@ async def test_tool_calls_are_execute_tool_spans(traced: Backend, receiver: Otlp
     assert not any(CONTENT & s.attributes.keys() for s in spans)
     # the configured headers went with the export (Langfuse's basic auth)
     assert receiver.requests[0]["authorization"] == "Basic dGVzdDp0ZXN0"
+
+
+async def test_a_failed_turn_marks_its_root_span_as_an_error(
+    locations: Locations, receiver: OtlpReceiver
+) -> None:
+    """A reply that failed is an error in the trace at the root, where a
+    trace viewer's list shows it, and at the stage that failed."""
+    settings = Settings(
+        default_model="fake-model",
+        telemetry=TelemetrySettings(otlp_endpoint=receiver.url + "/v1/traces"),
+        tools=ToolsSettings(enabled=False),
+    )
+    runtime = FakeRuntime(fail_with="the model ran out of memory")
+    backend = await Backend.open(locations=locations, settings=settings, runtimes=[runtime])
+    try:
+        await (await backend.chat.send(None, "hello")).collect()
+    finally:
+        await backend.close()
+    spans = receiver.wait_for("chat")
+    (root,) = by_name(spans, "chat")
+    (gen,) = by_name(spans, "generate")
+    assert root.status_code == 2 and gen.status_code == 2  # STATUS_CODE_ERROR
+    assert root.attributes["error.type"] == "generation_error"
+
+
+async def test_a_served_api_request_is_traced_like_a_turn(
+    traced: Backend, receiver: OtlpReceiver
+) -> None:
+    """``assistant serve``'s OpenAI/Ollama requests go through the
+    completions service: each is a trace with a ``generate`` span, marked as
+    an API call, with no conversation (nothing is stored)."""
+    stream = await traced.completions.complete_messages([ChatMessage("user", "Say hi")])
+    await stream.collect()
+    await traced.close()
+    spans = receiver.wait_for("chat")
+    (root,) = by_name(spans, "chat")
+    assert root.attributes["assistant.api"] is True
+    assert "gen_ai.conversation.id" not in root.attributes
+    (gen,) = by_name(spans, "generate")
+    assert gen.parent_span_id == root.span_id
+    assert gen.attributes["gen_ai.request.model"] == "fake-model"
+    assert gen.attributes["gen_ai.usage.output_tokens"] > 0
+    assert gen.attributes["gen_ai.response.finish_reasons"] == ["stop"]
 
 
 @pytest.mark.parametrize("traced", [True], indirect=True)

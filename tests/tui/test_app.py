@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import DataTable, Input, OptionList, TextArea
+from textual.widgets import DataTable, Input, OptionList, Static, TextArea
 
 from assistant import keys
 from assistant.app import AssistantApp
@@ -14,6 +14,7 @@ from assistant.screens.error import ErrorScreen
 from assistant.screens.help import HelpScreen
 from assistant.screens.picker import PickerScreen
 from assistant.screens.presets import PresetsScreen
+from assistant.screens.request_detail import RequestDetailScreen
 from assistant.screens.request_log import RequestLogScreen
 from assistant.theming import load_themes
 from assistant.widgets.usage_charts import UsageChart
@@ -134,6 +135,39 @@ async def test_request_log_shows_rows_and_stats(backends: MakeBackend) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is app.main
+
+
+async def test_a_request_opens_in_full_and_replays(backends: MakeBackend) -> None:
+    """Enter on a row of the request log shows what ``assistant log show``
+    prints -- prompt versions, the messages as sent, the output -- and
+    ``r`` replays it and says whether it came back identical."""
+    backend = backends()
+    app = make_app(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await send(pilot, "tell me about lighthouses")
+        (row,) = await backend.telemetry.request_log()
+        await pilot.press("f9")
+        await settle(pilot)
+        requests = app.screen.query_one("#requests", DataTable)
+        requests.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, RequestDetailScreen)
+        text = app.screen.query_one(TextArea).text
+        assert f"request {row.id}" in text and "stage generate" in text
+        assert "prompt   preset:Assistant" in text  # its prompt version
+        assert "--- user\ntell me about lighthouses" in text  # the messages as sent
+        assert row.conversation_id is not None
+        reply = (await backend.conversations.thread(row.conversation_id))[-1].content
+        assert f"=== output\n{reply}" in text
+        await pilot.press("r")
+        await settle(pilot)
+        note = str(app.screen.query_one("#request-note", Static).render())
+        assert "identical" in note and "replay" in app.screen.query_one(TextArea).text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, RequestLogScreen)
 
 
 async def test_palette_has_an_entry_for_every_action(backends: MakeBackend) -> None:
