@@ -77,10 +77,11 @@ def settings(fixed_threads: bool) -> Settings:
 # -- raw llama-cpp-python ---------------------------------------------------------
 
 
-def raw_idle(replies: int) -> list[dict[str, float]]:
+def raw_idle(replies: int, threads: int | None = None) -> list[dict[str, float]]:
+    """Raw llama-cpp-python (all physical cores unless ``threads``)."""
     from llama_cpp import Llama
 
-    threads = physical_cores()
+    threads = threads or physical_cores()
     llm = Llama(
         model_path=str(bundled_model_path()),
         n_ctx=2048,
@@ -331,6 +332,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     raw = raw_idle(args.replies)
     result["raw_idle"] = {"decode_tok_s": median(raw, "decode_tok_s"),
                           "ttft_ms": median(raw, "ttft_ms")}  # fmt: skip
+    if "busy core" in args.conditions and physical_cores() > 1:
+        # the ceiling with a core taken: raw llama-cpp-python on the others
+        with busy_core():
+            fewer = raw_idle(args.replies, physical_cores() - 1)
+            every = raw_idle(args.replies)
+        result["raw_busy_core"] = {
+            "fewer_threads_decode_tok_s": median(fewer, "decode_tok_s"),
+            "all_threads_decode_tok_s": median(every, "decode_tok_s"),
+        }
     rows: dict[str, dict[str, Any]] = {}
     for name in args.conditions:
         entry: dict[str, Any] = {}
@@ -370,6 +380,10 @@ def report(result: dict[str, Any]) -> None:
         )
         print(f"{name:20s} {s['decode_tok_s']:15.1f} {ratio:6.2f} {s['ttft_ms']:7.0f} "
               f"{ttft_x:6.2f} {n['decode_tok_s']:14.1f} {ratio_none:6.2f}")  # fmt: skip
+    if "raw_busy_core" in result:
+        b = result["raw_busy_core"]
+        print(f"raw llama-cpp-python with a busy core: {b['fewer_threads_decode_tok_s']} tok/s "
+              f"on one thread fewer, {b['all_threads_decode_tok_s']} on all")  # fmt: skip
     here = result["conditions"].get("indexing here", {}).get("scheduler")
     alone = result.get("index_alone")
     if here and alone:
