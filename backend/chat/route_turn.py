@@ -111,4 +111,5 @@ def record_route_stage(
             },
             ensure_ascii=False,
         ),
+        inputs=routed.inputs,
     )

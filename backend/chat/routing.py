@@ -49,6 +49,7 @@ from backend.chat.routing_cues import CUES, EXAMPLES, FOLLOW_UP, FOLLOW_UP_WORDS
 from backend.common.events import SourceRouted, Usage
 from backend.knowledge.embedder import Embedder
 from backend.modelfiles.catalog import ModelInfo
+from backend.rag.query import logged_inputs
 from backend.runtimes.base import (
     ChatMessage,
     GenerationParams,
@@ -56,6 +57,7 @@ from backend.runtimes.base import (
     Runtime,
     complete,
 )
+from backend.store.request_inputs import RunInputs
 from backend.tools.base import Tool
 from backend.tools.calling import ToolRouter
 from backend.tools.spans import span_choices
@@ -128,6 +130,8 @@ class Routed:
     event: SourceRouted
     usage: Usage | None = None
     ms: float = 0.0
+    inputs: RunInputs | None = None
+    """That call as sent and its output (the request log keeps it)."""
 
 
 class SourceRouter:
@@ -231,12 +235,12 @@ class SourceRouter:
             return Routed(_decided(top, reason, avail, (), rounded))
         if runtime is not None and model is not None and runtime.supports_json_schema:
             started = time.perf_counter()
-            chosen, usage = choose_with_model(runtime, model, q, [top, second], cancel)
+            chosen, usage, inputs = choose_with_model(runtime, model, q, [top, second], cancel)
             ms = (time.perf_counter() - started) * 1000
             if chosen is not None:
                 reason = f"unsure between {top} and {second}; the model chose {chosen}"
                 event = _decided(chosen, reason, avail, (), rounded, model_call=True)
-                return Routed(event, usage, ms)
+                return Routed(event, usage, ms, inputs)
         source = "documents" if "documents" in avail and _QUESTION.search(q) else "none"
         reason = f"unsure between {top} and {second}; default {source}"
         return Routed(_decided(source, reason, avail, (), rounded))
@@ -315,9 +319,10 @@ def choose_with_model(
     question: str,
     candidates: list[str],
     cancel: threading.Event | None = None,
-) -> tuple[str | None, Usage | None]:
-    """One greedy call constrained to ``{"source": <one of candidates>}``;
-    None when the reply does not parse (a runtime without a grammar)."""
+) -> tuple[str | None, Usage | None, RunInputs]:
+    """One greedy call constrained to ``{"source": <one of candidates>}``:
+    the source (None when the reply does not parse: a runtime without a
+    grammar), the call's usage, and the call as the request log keeps it."""
     lines = ["Which source answers the user's question? Reply with JSON."]
     lines += [f"- {c}: {_DESCRIPTIONS.get(c, c)}" for c in candidates]
     messages = [ChatMessage("system", "\n".join(lines))]
@@ -336,10 +341,12 @@ def choose_with_model(
     params = GenerationParams(
         max_tokens=DECISION_TOKENS, temperature=0.0, seed=0, json_schema=json.dumps(schema)
     )
-    raw, usage = complete(runtime, GenerationRequest(model, messages, params), cancel)
+    request = GenerationRequest(model, messages, params)
+    raw, usage = complete(runtime, request, cancel)
+    inputs = logged_inputs(request, raw)
     try:
         data = json.loads(raw[raw.find("{") : raw.rfind("}") + 1])
     except json.JSONDecodeError:
-        return None, usage
+        return None, usage, inputs
     chosen = data.get("source") if isinstance(data, dict) else None
-    return (chosen if chosen in candidates else None), usage
+    return (chosen if chosen in candidates else None), usage, inputs

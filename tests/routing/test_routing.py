@@ -168,6 +168,10 @@ def test_unsure_asks_the_model_between_the_two_closest(router: SourceRouter) -> 
     assert "the model chose none" in routed.event.reason and routed.usage is not None
     schema = json.loads(decider.requests[0].params.json_schema or "{}")
     assert sorted(schema["properties"]["source"]["enum"]) == ["documents", "none"]
+    # the hidden call is kept as sent, for `assistant log show` and `replay`
+    assert routed.inputs is not None and routed.inputs.output == '{"source": "none"}'
+    assert routed.inputs.messages[-1] == ("user", question)
+    assert routed.inputs.params["json_schema"] == decider.requests[0].params.json_schema
 
 
 def test_unsure_without_a_grammar_takes_the_conservative_default(router: SourceRouter) -> None:
