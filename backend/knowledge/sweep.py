@@ -46,6 +46,7 @@ class StandingAside:
         self._lock = threading.Lock()
         self._waiting = 0
         self._since = 0.0
+        self._stood = False
         self.total_s = 0.0
 
     def __call__(self, cancel: threading.Event) -> None:
@@ -53,14 +54,16 @@ class StandingAside:
             return
         with self._lock:
             if self._waiting == 0:
-                self._since = time.perf_counter()
+                self._since, self._stood = time.perf_counter(), False
             self._waiting += 1
+        waited = 0.0
         try:
-            self._yield_to(cancel)
+            waited = self._yield_to(cancel)
         finally:
             with self._lock:
                 self._waiting -= 1
-                if self._waiting == 0:
+                self._stood = self._stood or waited > 0
+                if self._waiting == 0 and self._stood:  # a check that found no reply is no wait
                     self.total_s += time.perf_counter() - self._since
 
 
