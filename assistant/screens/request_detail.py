@@ -57,6 +57,9 @@ class RequestDetailScreen(ModalScreen[None]):
             return
         self.shown = detail_text(detail)
         self.query_one(TextArea).load_text(self.shown)
+        if detail.model_name is None:
+            note = "This stage called no model: nothing to replay · Esc closes"
+            self.query_one("#request-note", Static).update(note)
 
     def action_replay(self) -> None:
         self.query_one("#request-note", Static).update("Replaying…")
