@@ -97,7 +97,7 @@ def test_back_to_back_replies_are_not_a_quiet_spell(tmp_path: Path) -> None:
         while not stop.is_set():
             with gate.reply():
                 time.sleep(0.1)
-            last_end[0] = time.monotonic()
+                last_end[0] = time.monotonic()  # at or before the reply's end
             time.sleep(0.005)  # a gap shorter than a poll
 
     talker = threading.Thread(target=chat)
