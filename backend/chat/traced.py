@@ -15,10 +15,14 @@ the conventions' JSON shape) are added only with ``capture_content``.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from backend.common import tracing as t
 from backend.runtimes.base import ChatMessage, GenerationParams
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from backend.chat.turn import TurnPlan
@@ -56,6 +60,35 @@ def start_trace(plan: TurnPlan, sink: t.TraceSink | None) -> t.TurnTrace | None:
         },
         capture_content=sink.capture_content,
     )
+
+
+def run_traced(
+    plan: TurnPlan,
+    sink: t.TraceSink | None,
+    answer: Callable[[], str | None],
+    root: dict[str, t.AttrValue | None] | None = None,
+) -> None:
+    """Run ``answer`` (which returns the error that ended the reply, if
+    any) as one traced turn when tracing is on: ``root`` attributes added
+    to the ``chat`` span (None values remove one), the root marked as an
+    error when the turn failed, whichever stage did, and the trace handed to
+    ``sink`` after the reply is stored. Tracing never costs a reply."""
+    trace = start_trace(plan, sink)
+    if trace is not None:
+        for key, value in (root or {}).items():
+            trace.root.attributes.pop(key, None)
+            if value is not None:
+                trace.root.attributes[key] = value
+    with t.tracing_turn(trace):
+        error = answer()
+    if trace is None or sink is None:
+        return
+    if error is not None:
+        trace.root.error = "generation_error"
+    try:
+        sink.export(trace)
+    except Exception:
+        log.warning("could not export the turn's trace", exc_info=True)
 
 
 def messages_json(messages: list[ChatMessage]) -> str:

@@ -9,7 +9,6 @@ row, whatever happened (finished, cancelled, failed).
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from backend.chat.route_turn import RouteTurn, record_route_stage, route_questio
 from backend.chat.structured import StructuredOutputError, finished_problem
 from backend.chat.summary import Folder, model_summariser
 from backend.chat.tool_loop import ToolTurn, record_tool_stages, results_turn, run_tools
-from backend.chat.traced import messages_json, model_call, reply_json, start_trace
+from backend.chat.traced import messages_json, model_call, reply_json, run_traced
 from backend.common.errors import AssistantError
 from backend.common.events import (
     ChatEvent,
@@ -49,7 +48,6 @@ from backend.common.tracing import (
     TraceSink,
     capturing_content,
     span,
-    tracing_turn,
     usage_attributes,
 )
 from backend.modelfiles.catalog import ModelInfo
@@ -61,8 +59,6 @@ from backend.store.records import Message
 from backend.store.request_inputs import RunInputs
 from backend.store.requests import RequestLog
 from backend.store.summaries import SummaryStore
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -133,16 +129,11 @@ def run_turn(
 ) -> None:
     """Answer ``plan``; with ``traces`` the turn is also recorded as a
     trace and handed over once the reply is stored."""
-    trace = start_trace(plan, traces)
-    with tracing_turn(trace):
-        error = _answer(plan, conversations, requests, trim_state, generating, emit, cancel)
-    if trace is not None and error is not None:
-        trace.root.error = "generation_error"  # the turn failed, whichever stage did
-    if trace is not None and traces is not None:
-        try:
-            traces.export(trace)
-        except Exception:  # tracing must never cost a reply
-            log.warning("could not export the turn's trace", exc_info=True)
+    run_traced(
+        plan,
+        traces,
+        lambda: _answer(plan, conversations, requests, trim_state, generating, emit, cancel),
+    )
 
 
 def _answer(

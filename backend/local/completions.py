@@ -55,7 +55,7 @@ from backend.chat.traced import (
     messages_json,
     model_call,
     reply_json,
-    start_trace,
+    run_traced,
 )
 from backend.chat.turn import TurnPlan
 from backend.common.events import (
@@ -75,7 +75,6 @@ from backend.common.tracing import (
     STAGE,
     capturing_content,
     span,
-    tracing_turn,
     usage_attributes,
 )
 from backend.local.core import Core
@@ -182,17 +181,12 @@ class CompletionService:
     ) -> None:
         """The request, traced like a chat turn when tracing is on (a ``chat``
         root with ``assistant.api``, then the same stage spans)."""
-        sink = self._core.traces
-        trace = start_trace(plan, sink)
-        if trace is not None:
-            trace.root.set({"assistant.api": True})
-            del trace.root.attributes[CONVERSATION_ID]  # nothing is stored
-        with tracing_turn(trace):
-            error = self._answer(plan, messages, tools, emit, cancel)
-        if trace is not None and sink is not None:
-            if error is not None:
-                trace.root.error = "generation_error"
-            sink.export(trace)
+        run_traced(
+            plan,
+            self._core.traces,
+            lambda: self._answer(plan, messages, tools, emit, cancel),
+            {"assistant.api": True, CONVERSATION_ID: None},  # nothing is stored
+        )
 
     def _answer(
         self,
