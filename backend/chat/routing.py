@@ -49,7 +49,6 @@ from backend.chat.routing_cues import CUES, EXAMPLES, FOLLOW_UP, FOLLOW_UP_WORDS
 from backend.common.events import SourceRouted, Usage
 from backend.knowledge.embedder import Embedder
 from backend.modelfiles.catalog import ModelInfo
-from backend.rag.query import logged_inputs
 from backend.runtimes.base import (
     ChatMessage,
     GenerationParams,
@@ -57,6 +56,7 @@ from backend.runtimes.base import (
     Runtime,
     complete,
 )
+from backend.runtimes.logged import logged_inputs
 from backend.store.request_inputs import RunInputs
 from backend.tools.base import Tool
 from backend.tools.calling import ToolRouter

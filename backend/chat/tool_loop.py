@@ -44,8 +44,8 @@ from backend.common.tracing import (
     usage_attributes,
 )
 from backend.knowledge.injection import neutralise
-from backend.rag.query import logged_inputs
 from backend.runtimes.base import ChatMessage
+from backend.runtimes.logged import logged_inputs
 from backend.store.request_inputs import RunInputs
 from backend.tools.base import Tool, ToolOutput
 from backend.tools.calling import ToolRouter, decide

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from backend.chat.chats_grounding import ChatsTurn, ground_chats, wants_chats
@@ -53,10 +53,10 @@ from backend.common.tracing import (
 from backend.modelfiles.catalog import ModelInfo
 from backend.rag.context import SYSTEM_RULES
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest, Runtime
+from backend.runtimes.logged import logged_inputs
 from backend.store.conversations import ConversationStore
 from backend.store.prompt_versions import PromptPart
 from backend.store.records import Message
-from backend.store.request_inputs import RunInputs
 from backend.store.requests import RequestLog
 from backend.store.summaries import SummaryStore
 
@@ -174,7 +174,7 @@ def _answer(
     started = time.perf_counter()
     grounded = Grounded()
     used = list(plan.prompts)
-    sent: list[ChatMessage] | None = None
+    sent: GenerationRequest | None = None
     window = 0
     with generating():
         try:
@@ -237,7 +237,7 @@ def _answer(
             else:
                 prompt = _trimmed(plan, system_text, history, budget, window, trim_state, emit)
             request = GenerationRequest(plan.model, prompt, plan.params)
-            sent = prompt
+            sent = request
             attributes = model_call(plan.runtime, plan.model, plan.params)
             if capturing_content():
                 attributes[INPUT_MESSAGES] = messages_json(prompt)
@@ -286,16 +286,7 @@ def _answer(
     conversations.finish_message(reply_id, content, status)
     if plan.memory is not None and plan.memory.memories and plan.memory.store is not None:
         plan.memory.store.record_use(reply_id, [m.id for m in plan.memory.memories])
-    inputs = None
-    if sent is not None:
-        inputs = RunInputs(
-            model_name=plan.model.name,
-            model_path=plan.model.path,
-            params=asdict(plan.params),
-            messages=[(m.role, m.content) for m in sent],
-            output=content,
-            adapter_path=plan.model.adapter,
-        )
+    inputs = logged_inputs(sent, content) if sent is not None else None
     if plan.template is not None:
         used.append(plan.template)
     request_id = requests.record(

@@ -20,7 +20,10 @@ The hooks are torch's global module hooks, registered once per process
 when torch is already loaded (this module never imports torch itself, so a
 llama.cpp-only process pays nothing). They cost a thread-local lookup per
 module call when no thread stands aside. CPU backward passes run on the
-calling thread, so its gradient hooks see the same thread-local.
+calling thread, so its gradient hooks see the same thread-local. Measured
+on a training step of MiniLM (16 texts, forward and backward, 2 cores,
+3 alternating runs of 10 steps): 0.280-0.287 s plain, 0.274-0.289 s
+standing aside with a wait that finds no reply (within noise).
 """
 
 from __future__ import annotations

@@ -39,7 +39,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
 from functools import partial
 from typing import Any
 
@@ -82,8 +81,8 @@ from backend.local.documents import DocumentService
 from backend.local.models import ModelService
 from backend.local.tools import ToolService
 from backend.rag.citations import mark_cited, parse_citations
-from backend.rag.query import logged_inputs
 from backend.runtimes.base import ChatMessage, GenerationParams, GenerationRequest
+from backend.runtimes.logged import logged_inputs
 from backend.store.request_inputs import RunInputs
 from backend.tools.calling import Decision
 
@@ -203,7 +202,7 @@ class CompletionService:
         decision: tuple[Decision, float] | None = None
         dropped = 0
         started = time.perf_counter()
-        sent: list[ChatMessage] | None = None
+        sent: GenerationRequest | None = None
         used = [p for p in [template_part(plan.runtime, plan.model)] if p is not None]
         with self._core.generating(), contextlib.ExitStack() as stack:
             generated = None
@@ -237,7 +236,7 @@ class CompletionService:
                 fitted = fit_messages(plan.runtime, plan.model, prompt, plan.params.max_tokens)
                 prompt, dropped = fitted.messages, fitted.dropped
                 request = GenerationRequest(plan.model, prompt, plan.params)
-                sent = prompt
+                sent = request
                 attributes = model_call(plan.runtime, plan.model, plan.params)
                 if capturing_content():
                     attributes[INPUT_MESSAGES] = messages_json(prompt)
@@ -283,16 +282,7 @@ class CompletionService:
             error=error,
             detail=json.dumps({"api": True, **({"trimmed": dropped} if dropped else {})}),
             prompts=used,
-            inputs=None
-            if sent is None
-            else RunInputs(
-                model_name=plan.model.name,
-                model_path=plan.model.path,
-                params=asdict(plan.params),
-                messages=[(m.role, m.content) for m in sent],
-                output="".join(parts),
-                adapter_path=plan.model.adapter,
-            ),
+            inputs=None if sent is None else logged_inputs(sent, "".join(parts)),
         )
         if decision is not None:
             self._record_decision(plan, *decision, parent=request_id)

@@ -24,7 +24,7 @@ are ``benchmarks/weak_calibration.py`` (thresholds, rewrite effect).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 from backend.common import tracing
 from backend.knowledge.records import DocumentHit
@@ -38,7 +38,7 @@ from backend.runtimes.base import (
     Runtime,
     complete,
 )
-from backend.store.request_inputs import RunInputs
+from backend.runtimes.logged import logged_inputs
 
 # ---------------------------------------------------------------- generate
 
@@ -78,24 +78,6 @@ def generate_with(
         return Completion(text, usage, logged_inputs(request, text))
 
     return generate
-
-
-def logged_inputs(request: GenerationRequest, output: str) -> RunInputs:
-    """A hidden call as the request log keeps it (``assistant log show`` /
-    ``replay``): model file and adapter, parameters, messages, tools and
-    the raw output."""
-    params = asdict(request.params)
-    if request.tools:
-        params["tool_choice"] = request.tool_choice
-    return RunInputs(
-        model_name=request.model.name,
-        model_path=request.model.path,
-        params=params,
-        messages=[(m.role, m.content) for m in request.messages],
-        output=output,
-        adapter_path=request.model.adapter,
-        tools=request.tools,
-    )
 
 
 # ---------------------------------------------------------------- weak
